@@ -1,0 +1,132 @@
+# Sluice: one non-recursive Makefile.
+#
+#   make            build the four programs
+#   make check      install missing packages, build, run every test
+#   make demo       install missing packages, build, run a transfer end to end
+#   make bench      the throughput benchmark (not part of check)
+#   make deps       install missing Debian packages with apt-get
+#
+# WERROR=1 turns warnings into errors (CI); SANITIZE=address,undefined
+# builds everything with sanitizers.
+
+CC       ?= gcc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+PKGS      = libsodium liburing zlib libconfig libisal libcrypto
+DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
+            libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
+            iproute2 procps
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN      = -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
+HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += -pie -pthread -Wl,-z,relro,-z,now
+ifeq ($(WERROR),1)
+CFLAGS   += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+PROTO_SRCS  = proto/wire.c proto/manifest.c
+COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
+              common/fec.c common/compress.c common/conf.c common/manifest.c \
+              common/qlog.c
+SEND_SRCS   = sender/main.c sender/send.c sender/pace.c
+RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
+              receiver/transfer.c
+SLUICE_SRCS = tools/sluice.c
+LINK_SRCS   = tools/sluice-link.c
+
+LIB         = build/libsluice.a
+LIB_OBJS    = $(PROTO_SRCS:.c=.o) $(COMMON_SRCS:.c=.o)
+SEND_BIN    = sender/sluice-send
+RECV_BIN    = receiver/sluice-recv
+SLUICE_BIN  = tools/sluice
+LINK_BIN    = tools/sluice-link
+BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN)
+
+UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
+UNIT_BINS   = $(patsubst tests/unit/%.c,tests/bin/%,$(UNIT_SRCS))
+
+ALL_OBJS    = $(LIB_OBJS) $(SEND_SRCS:.c=.o) $(RECV_SRCS:.c=.o) \
+              $(SLUICE_SRCS:.c=.o) $(LINK_SRCS:.c=.o)
+
+.PHONY: all deps check unit e2e demo bench install uninstall clean fuzz
+
+all: $(BINS)
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p build
+	$(AR) rcs $@ $^
+
+$(SEND_BIN): $(SEND_SRCS:.c=.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(RECV_BIN): $(RECV_SRCS:.c=.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(SLUICE_BIN): $(SLUICE_SRCS:.c=.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(LINK_BIN): $(LINK_SRCS:.c=.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+tests/bin/%: tests/unit/%.c $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+
+deps:
+	@tools/deps.sh $(DEB_PKGS)
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@tests/run.sh
+
+unit: $(UNIT_BINS)
+	@tests/run.sh unit
+
+e2e: all
+	@tests/run.sh e2e
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bench/bench.sh
+
+clean:
+	rm -rf build tests/bin $(BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d)
+
+-include $(ALL_OBJS:.o=.d)
+
+# Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
+# hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
+# replays the committed corpora under ASan+UBSan with gcc, as CI does.
+FUZZ_NAMES  = wire manifest
+FUZZ_SRCS   = $(PROTO_SRCS) common/manifest.c common/hash.c common/util.c
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
+
+fuzz:
+	@mkdir -p tests/bin
+	for f in $(FUZZ_NAMES); do \
+	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+	        -o tests/bin/fuzz_$$f tests/fuzz/fuzz_$$f.c $(FUZZ_SRCS) \
+	        $(shell pkg-config --libs libcrypto) || exit 1; \
+	done
+
+fuzz-replay:
+	@mkdir -p tests/bin
+	@for f in $(FUZZ_NAMES); do \
+	    $(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(FUZZ_SAN) \
+	        -o tests/bin/replay_$$f tests/fuzz/replay.c tests/fuzz/fuzz_$$f.c \
+	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto) || exit 1; \
+	    tests/bin/replay_$$f tests/fuzz/corpus/$$f/* || exit 1; \
+	done

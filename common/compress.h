@@ -1,0 +1,48 @@
+/*
+ * Chunk compression (zlib, raw deflate, level 1), used only when it pays.
+ * This file and compress.c are the only ones that include zlib.
+ *
+ * "auto" first deflates a small sample of the chunk; incompressible data
+ * (random bytes, float32 weights: ratio >= 0.90 on the sample) is sent
+ * stored without compressing the rest.  Otherwise the whole chunk is
+ * deflated and kept only if it saved at least 10%.
+ */
+#ifndef SLUICE_COMPRESS_H
+#define SLUICE_COMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum compress_mode {
+	COMPRESS_OFF,
+	COMPRESS_AUTO,
+	COMPRESS_ON,
+};
+
+enum compress_codec {
+	CODEC_STORED = 0,
+	CODEC_DEFLATE = 1,
+};
+
+struct compress;
+struct compress *compress_new(void);
+void compress_free(struct compress *c);
+
+/*
+ * Decides and compresses.  Returns CODEC_STORED (out untouched: send the
+ * input as is) or CODEC_DEFLATE with *outlen bytes written to out (outcap
+ * must be at least inlen).
+ */
+enum compress_codec compress_chunk(struct compress *c, enum compress_mode mode,
+    const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap,
+    size_t *outlen);
+
+/*
+ * Inflates exactly outlen bytes from in; anything else (short output, more
+ * output than outlen, trailing input, a corrupt stream) is -EBADMSG.  Never
+ * writes more than outlen bytes.  0 or -errno.
+ */
+int compress_inflate(struct compress *c, const uint8_t *in, size_t inlen,
+    uint8_t *out, size_t outlen);
+
+#endif

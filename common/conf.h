@@ -1,0 +1,67 @@
+/*
+ * Configuration files (libconfig).  Each file is loaded once into a
+ * validated struct that the rest of the program treats as const.  Every
+ * number has a range; unknown settings are errors (a typo must not silently
+ * fall back to a default); an error message names the file, the line and
+ * the setting.  Relative paths are resolved against the directory of the
+ * configuration file.  This file and conf.c are the only ones that call
+ * libconfig.
+ */
+#ifndef SLUICE_CONF_H
+#define SLUICE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/compress.h"
+
+#define CONF_MAX_KEYS 16
+
+struct sender_conf {
+	char *path;             /* the file this came from */
+	char *destination;      /* "host:port" */
+	char *key;              /* secret key file */
+	uint64_t rate_bps;      /* bits per second; "800M" */
+	unsigned datagram_size; /* 64..65507, default 1472 */
+	unsigned fec_overhead;  /* percent, 0..400, default 25 */
+	unsigned interleave;    /* chunks, 1..256, default 8 */
+	unsigned passes;        /* 1..100, default 2 */
+	enum compress_mode compress; /* "auto" (default), "off", "on" */
+	double heartbeat_interval;   /* seconds, 0.05..3600, default 1.0 */
+	unsigned descriptor_copies;  /* per chunk per pass, 1..16, default 4 */
+};
+
+struct recv_conf {
+	char *path;
+	char *listen;                 /* "host:port" (required) */
+	char *sender_keys[CONF_MAX_KEYS]; /* public key files (required) */
+	unsigned n_sender_keys;
+	char *staging_dir;            /* required */
+	char *store_dir;              /* required */
+	char *quarantine_log;         /* required */
+	double transfer_timeout;      /* seconds, 1..604800, default 60 */
+	uint64_t max_transfer_bytes;  /* default 64G; "64G" or a number */
+	unsigned max_transfers_in_flight; /* 1..1024, default 4 */
+	unsigned max_partial_chunks;  /* 8..65536, default 256 */
+	uint64_t rcvbuf_bytes;        /* requested SO_RCVBUF, default 64M */
+	unsigned file_mode;           /* mode of released files, default 0644 */
+	unsigned dir_mode;            /* mode of released dirs, default 0755 */
+};
+
+/*
+ * Load and validate.  On error returns NULL and writes one line such as
+ * "receiver.conf:7: transfer_timeout: must be between 1 and 604800" to
+ * err.  The returned struct is owned: free with the matching _free.
+ */
+struct sender_conf *sender_conf_load(const char *path, char *err,
+    size_t errlen);
+void sender_conf_free(struct sender_conf *c);
+void sender_conf_print(const struct sender_conf *c, FILE *fp);
+
+struct recv_conf *recv_conf_load(const char *path, char *err, size_t errlen);
+void recv_conf_free(struct recv_conf *c);
+void recv_conf_print(const struct recv_conf *c, FILE *fp);
+
+#endif

@@ -1,0 +1,749 @@
+/*
+ * Bundle manifests in memory; see manifest.h.  The text form is rendered
+ * here and parsed only by proto/manifest.c.  Both sides apply the same
+ * name and path rules, so a sender refuses what a receiver would reject.
+ */
+#include "common/manifest.h"
+#include "common/hash.h"
+#include "common/util.h"
+#include "proto/manifest.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MANIFEST_MAX_DEPTH 64
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+struct manifest *
+manifest_new(const char *name, const char *version)
+{
+	struct manifest *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	m->priority = -1;
+	m->name = strdup(name);
+	m->version = strdup(version);
+	if (m->name == NULL || m->version == NULL) {
+		manifest_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void
+manifest_free(struct manifest *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	free(m->name);
+	free(m->version);
+	free(m->created);
+	free(m->expires);
+	free(m->rollback_to);
+	free(m->changes);
+	free(m->reason);
+	for (i = 0; i < m->n_meta; i++) {
+		free(m->meta[i].key);
+		free(m->meta[i].value);
+	}
+	free(m->meta);
+	for (i = 0; i < m->n_files; i++) {
+		free(m->files[i].path);
+		free(m->files[i].src);
+	}
+	free(m->files);
+	free(m->approvals);
+	free(m->text);
+	free(m);
+}
+
+static char **
+field_slot(struct manifest *m, const char *field)
+{
+	if (strcmp(field, "created") == 0)
+		return &m->created;
+	if (strcmp(field, "expires") == 0)
+		return &m->expires;
+	if (strcmp(field, "rollback-to") == 0)
+		return &m->rollback_to;
+	if (strcmp(field, "changes") == 0)
+		return &m->changes;
+	if (strcmp(field, "reason") == 0)
+		return &m->reason;
+	return NULL;
+}
+
+int
+manifest_set(struct manifest *m, const char *field, const char *value)
+{
+	char **slot, *copy;
+
+	if (strcmp(field, "priority") == 0) {
+		char *end;
+		long p = strtol(value, &end, 10);
+
+		if (*value == '\0' || *end != '\0' || p < 0 || p > 999)
+			return -EINVAL;
+		m->priority = (int)p;
+		return 0;
+	}
+	slot = field_slot(m, field);
+	if (slot == NULL || *value == '\0')
+		return -EINVAL;
+	copy = strdup(value);
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+int
+manifest_add_meta(struct manifest *m, const char *key, const char *value)
+{
+	struct manifest_meta *n;
+
+	if (*key == '\0' || strchr(key, '=') != NULL || *value == '\0')
+		return -EINVAL;
+	n = realloc(m->meta, (m->n_meta + 1) * sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	m->meta = n;
+	n[m->n_meta].key = strdup(key);
+	n[m->n_meta].value = strdup(value);
+	if (n[m->n_meta].key == NULL || n[m->n_meta].value == NULL) {
+		free(n[m->n_meta].key);
+		free(n[m->n_meta].value);
+		return -ENOMEM;
+	}
+	m->n_meta++;
+	return 0;
+}
+
+int
+manifest_add_file(struct manifest *m, const char *path, uint64_t size,
+    bool exec, const uint8_t sha256[32], const char *src)
+{
+	struct manifest_file *n, *f;
+
+	n = realloc(m->files, (m->n_files + 1) * sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	m->files = n;
+	f = &n[m->n_files];
+	memset(f, 0, sizeof(*f));
+	f->path = strdup(path);
+	f->src = src != NULL ? strdup(src) : NULL;
+	if (f->path == NULL || (src != NULL && f->src == NULL)) {
+		free(f->path);
+		free(f->src);
+		return -ENOMEM;
+	}
+	f->size = size;
+	f->exec = exec;
+	memcpy(f->sha256, sha256, 32);
+	m->n_files++;
+	m->total_bytes += size;
+	return 0;
+}
+
+static int
+add_open_file(struct manifest *m, int fd, const char *rel, const char *src,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	uint8_t digest[HASH_LEN];
+	uint64_t size;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	rc = hash_fd(fd, digest, &size);
+	if (rc != 0) {
+		seterr(err, errlen, "%s: cannot read: %s", src, strerror(-rc));
+		return rc;
+	}
+	if (size != (uint64_t)st.st_size) {
+		seterr(err, errlen, "%s: changed while being read", src);
+		return -EAGAIN;
+	}
+	return manifest_add_file(m, rel, size, (st.st_mode & S_IXUSR) != 0,
+	    digest, src);
+}
+
+static int
+walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
+    int depth, char *err, size_t errlen)
+{
+	struct dirent **names = NULL;
+	int n, i, rc = 0, fd;
+
+	if (depth > MANIFEST_MAX_DEPTH) {
+		seterr(err, errlen, "%s: directories nested too deeply",
+		    src_dir);
+		return -ELOOP;
+	}
+	/* scandir needs a path; the dirfd guards against swaps below. */
+	n = scandir(src_dir, &names, NULL, alphasort);
+	if (n < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s: %s", src_dir, strerror(errno));
+		return rc;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		const char *nm = names[i]->d_name;
+		char src[PATH_MAX], child_rel[PATH_MAX];
+		struct stat st;
+
+		if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
+			continue;
+		if (depth == 0 && strcmp(nm, PMAN_RESERVED_DIR) == 0)
+			continue;
+		if (util_path_join(src, sizeof(src), src_dir, nm) != 0 ||
+		    (rel[0] == '\0' ? snprintf(child_rel, sizeof(child_rel),
+		    "%s", nm) : snprintf(child_rel, sizeof(child_rel), "%s/%s",
+		    rel, nm)) >= (int)sizeof(child_rel)) {
+			seterr(err, errlen, "%s/%s: path too long", src_dir, nm);
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
+			seterr(err, errlen, "%s: %s", src, strerror(errno));
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				rc = -errno;
+				seterr(err, errlen, "%s: %s", src,
+				    strerror(errno));
+				break;
+			}
+			rc = walk(m, fd, src, child_rel, depth + 1, err,
+			    errlen);
+			close(fd);
+		} else if (S_ISREG(st.st_mode)) {
+			fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW |
+			    O_CLOEXEC);
+			if (fd < 0) {
+				rc = -errno;
+				seterr(err, errlen, "%s: %s", src,
+				    strerror(errno));
+				break;
+			}
+			rc = add_open_file(m, fd, child_rel, src, err, errlen);
+			close(fd);
+		} else {
+			seterr(err, errlen, "%s: not a regular file or "
+			    "directory (%s); refusing to send it", src,
+			    S_ISLNK(st.st_mode) ? "symbolic link" :
+			    S_ISFIFO(st.st_mode) ? "FIFO" :
+			    S_ISSOCK(st.st_mode) ? "socket" : "device");
+			rc = -EINVAL;
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+int
+manifest_add_dir(struct manifest *m, const char *dir, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(dir, &st) < 0) {
+		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		seterr(err, errlen, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	rc = walk(m, fd, dir, "", 0, err, errlen);
+	close(fd);
+	return rc;
+}
+
+int
+manifest_add_path(struct manifest *m, const char *path, char *err,
+    size_t errlen)
+{
+	const char *base = strrchr(path, '/');
+	struct stat st;
+	int fd, rc;
+
+	base = base == NULL ? path : base + 1;
+	if (lstat(path, &st) < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		seterr(err, errlen, "%s: not a regular file; refusing to "
+		    "send it", path);
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	rc = add_open_file(m, fd, base, path, err, errlen);
+	close(fd);
+	return rc;
+}
+
+static int
+cmp_file(const void *a, const void *b)
+{
+	const struct manifest_file *fa = a, *fb = b;
+
+	return strcmp(fa->path, fb->path);
+}
+
+static int
+cmp_meta(const void *a, const void *b)
+{
+	const struct manifest_meta *ma = a, *mb = b;
+
+	return strcmp(ma->key, mb->key);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmp_strp(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+/*
+ * Duplicate paths, paths equal after ASCII case folding (which a
+ * case-insensitive store would merge), and a file that is also another
+ * file's parent directory are refused.
+ */
+static int
+check_collisions(const struct manifest *m, char *err, size_t errlen)
+{
+	char **folded;
+	size_t i, j;
+	int rc = 0;
+
+	if (m->n_files < 2)
+		return 0;
+	folded = calloc(m->n_files, sizeof(*folded));
+	if (folded == NULL)
+		return -ENOMEM;
+	for (i = 0; i < m->n_files; i++) {
+		folded[i] = strdup(m->files[i].path);
+		if (folded[i] == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (j = 0; folded[i][j] != '\0'; j++)
+			folded[i][j] = (char)tolower((unsigned char)folded[i][j]);
+	}
+	qsort(folded, m->n_files, sizeof(*folded), cmp_str);
+	for (i = 1; i < m->n_files; i++) {
+		if (strcmp(folded[i - 1], folded[i]) == 0) {
+			seterr(err, errlen, "two files named \"%s\" when case "
+			    "is ignored", folded[i]);
+			rc = -EINVAL;
+			goto out;
+		}
+	}
+	for (i = 0; i < m->n_files && rc == 0; i++) {
+		char *p = folded[i], *slash;
+
+		for (slash = strchr(p, '/'); slash != NULL;
+		    slash = strchr(slash + 1, '/')) {
+			*slash = '\0';
+			if (bsearch(p, folded, m->n_files, sizeof(*folded),
+			    cmp_strp) != NULL) {
+				seterr(err, errlen, "\"%s\" is both a file "
+				    "and a directory", p);
+				rc = -EINVAL;
+			}
+			*slash = '/';
+			if (rc != 0)
+				break;
+		}
+	}
+out:
+	for (i = 0; i < m->n_files; i++)
+		free(folded[i]);
+	free(folded);
+	return rc;
+}
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static void
+sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->err)
+		return;
+	if (b->cap - b->len <= n) {
+		size_t cap = (b->cap + n + 1) * 2;
+		char *p = realloc(b->p, cap);
+
+		if (p == NULL) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+static void
+sb_esc(struct sbuf *b, const char *s)
+{
+	char tmp[3 * PMAN_MAX_VALUE + 1];
+	size_t n = pman_escape(s, strlen(s), tmp, sizeof(tmp));
+
+	if (n == 0) {
+		b->err = -EINVAL;
+		return;
+	}
+	sb_add(b, tmp, n);
+}
+
+static void
+sb_field(struct sbuf *b, const char *key, const char *value)
+{
+	if (value == NULL)
+		return;
+	sb_str(b, key);
+	sb_str(b, " ");
+	sb_esc(b, value);
+	sb_str(b, "\n");
+}
+
+int
+manifest_finish(struct manifest *m, char *err, size_t errlen)
+{
+	struct sbuf b = { 0 };
+	struct pman_cursor c;
+	struct pman_line l;
+	enum pman_verdict v;
+	char num[32];
+	size_t i;
+	int rc;
+
+	if (m->name[0] == '\0' || m->version[0] == '\0' ||
+	    strlen(m->name) > PMAN_MAX_VALUE ||
+	    strlen(m->version) > PMAN_MAX_VALUE) {
+		seterr(err, errlen, "bundle name and version must be "
+		    "non-empty and at most %d bytes", PMAN_MAX_VALUE);
+		return -EINVAL;
+	}
+	if (m->n_files > 1)
+		qsort(m->files, m->n_files, sizeof(*m->files), cmp_file);
+	if (m->n_meta > 1)
+		qsort(m->meta, m->n_meta, sizeof(*m->meta), cmp_meta);
+	for (i = 0; i < m->n_files; i++) {
+		const char *p = m->files[i].path;
+
+		if (pman_path_check(p, strlen(p), PMAN_MAX_VALUE) != PMAN_OK) {
+			seterr(err, errlen, "unsafe file name \"%s\"", p);
+			return -EINVAL;
+		}
+	}
+	rc = check_collisions(m, err, errlen);
+	if (rc != 0)
+		return rc;
+
+	sb_str(&b, PMAN_MAGIC_LINE "\n");
+	sb_field(&b, "name", m->name);
+	sb_field(&b, "version", m->version);
+	sb_field(&b, "created", m->created);
+	sb_field(&b, "expires", m->expires);
+	if (m->priority >= 0) {
+		snprintf(num, sizeof(num), "%d", m->priority);
+		sb_field(&b, "priority", num);
+	}
+	sb_field(&b, "rollback-to", m->rollback_to);
+	sb_field(&b, "changes", m->changes);
+	sb_field(&b, "reason", m->reason);
+	for (i = 0; i < m->n_meta; i++) {
+		sb_str(&b, "meta ");
+		sb_esc(&b, m->meta[i].key);
+		sb_str(&b, "=");
+		sb_esc(&b, m->meta[i].value);
+		sb_str(&b, "\n");
+	}
+	for (i = 0; i < m->n_files; i++) {
+		const struct manifest_file *f = &m->files[i];
+		char hex[65];
+
+		util_hex(hex, f->sha256, 32);
+		snprintf(num, sizeof(num), " %llu %c ",
+		    (unsigned long long)f->size, f->exec ? 'x' : '-');
+		sb_str(&b, "file ");
+		sb_str(&b, hex);
+		sb_str(&b, num);
+		sb_esc(&b, f->path);
+		sb_str(&b, "\n");
+	}
+	sb_str(&b, "end\n");
+	if (b.err != 0) {
+		free(b.p);
+		seterr(err, errlen, "cannot render the manifest");
+		return b.err;
+	}
+	/* What we render must be what the receiver's parser accepts. */
+	pman_init(&c, b.p, b.len);
+	while ((v = pman_next(&c, &l)) == PMAN_OK)
+		;
+	if (v != PMAN_DONE) {
+		seterr(err, errlen, "manifest does not parse back: %s "
+		    "(line %u)", pman_verdict_name(v), l.lineno);
+		free(b.p);
+		return -EINVAL;
+	}
+	free(m->text);
+	m->text = b.p;
+	m->text_len = b.len;
+	hash_sha256(m->digest, m->text, m->text_len);
+	return 0;
+}
+
+static char *
+unescape_dup(const char *s, size_t len)
+{
+	char tmp[PMAN_MAX_VALUE + 1];
+	size_t n;
+
+	if (pman_unescape(s, len, tmp, sizeof(tmp), &n) != PMAN_OK)
+		return NULL;
+	return strndup(tmp, n);
+}
+
+int
+manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
+    struct manifest **out, const char **reason, char *err, size_t errlen)
+{
+	struct manifest *m = NULL;
+	struct pman_cursor c;
+	struct pman_line l;
+	enum pman_verdict v;
+	char *name = NULL, *version = NULL;
+	int rc = -EBADMSG;
+
+	*out = NULL;
+	*reason = "manifest_syntax";
+	pman_init(&c, buf, len);
+	while ((v = pman_next(&c, &l)) == PMAN_OK) {
+		if (l.kind == PMAN_FIELD && l.field == PMAN_F_NAME) {
+			name = unescape_dup(l.val, l.val_len);
+		} else if (l.kind == PMAN_FIELD && l.field == PMAN_F_VERSION) {
+			version = unescape_dup(l.val, l.val_len);
+			if (name == NULL || version == NULL)
+				goto nomem;
+			m = manifest_new(name, version);
+			if (m == NULL)
+				goto nomem;
+		} else if (l.kind == PMAN_FIELD && l.field == PMAN_F_META) {
+			const char *eq = memchr(l.val, '=', l.val_len);
+			char *k = unescape_dup(l.val, (size_t)(eq - l.val));
+			char *val = unescape_dup(eq + 1,
+			    l.val_len - (size_t)(eq - l.val) - 1);
+			int r = (k == NULL || val == NULL) ? -EINVAL :
+			    manifest_add_meta(m, k, val);
+
+			free(k);
+			free(val);
+			if (r != 0) {
+				seterr(err, errlen, "line %u: bad meta",
+				    l.lineno);
+				goto fail;
+			}
+		} else if (l.kind == PMAN_FIELD) {
+			char *val = unescape_dup(l.val, l.val_len);
+			int r = val == NULL ? -ENOMEM :
+			    manifest_set(m, pman_field_name(l.field), val);
+
+			free(val);
+			if (r != 0)
+				goto nomem;
+		} else if (l.kind == PMAN_FILE) {
+			char path[PMAN_MAX_VALUE + 1];
+			size_t plen;
+
+			if (m->n_files >= lim->max_files) {
+				*reason = "too_many_files";
+				seterr(err, errlen, "more than %zu files",
+				    lim->max_files);
+				goto fail;
+			}
+			(void)pman_unescape(l.path, l.path_len, path,
+			    sizeof(path), &plen);
+			if (pman_path_check(path, plen, lim->max_path_len) !=
+			    PMAN_OK) {
+				*reason = "unsafe_path";
+				seterr(err, errlen, "line %u: path over %zu "
+				    "bytes", l.lineno, lim->max_path_len);
+				goto fail;
+			}
+			if (l.size > lim->max_bytes ||
+			    m->total_bytes > lim->max_bytes - l.size) {
+				*reason = "too_large";
+				seterr(err, errlen, "bundle over %llu bytes",
+				    (unsigned long long)lim->max_bytes);
+				goto fail;
+			}
+			if (manifest_add_file(m, path, l.size, l.exec,
+			    l.sha256, NULL) != 0)
+				goto nomem;
+		} else if (l.kind == PMAN_END) {
+			m->text = malloc(l.signed_len + 1);
+			if (m->text == NULL)
+				goto nomem;
+			memcpy(m->text, buf, l.signed_len);
+			m->text[l.signed_len] = '\0';
+			m->text_len = l.signed_len;
+			hash_sha256(m->digest, m->text, m->text_len);
+		} else if (l.kind == PMAN_APPROVAL) {
+			struct manifest_approval *a;
+
+			if (m->n_approvals >= 64) {
+				*reason = "too_many_approvals";
+				goto fail;
+			}
+			a = realloc(m->approvals,
+			    (m->n_approvals + 1) * sizeof(*a));
+			if (a == NULL)
+				goto nomem;
+			m->approvals = a;
+			memcpy(a[m->n_approvals].key_id, l.key_id, 8);
+			memcpy(a[m->n_approvals].sig, l.sig, 64);
+			m->n_approvals++;
+		}
+	}
+	if (v != PMAN_DONE) {
+		*reason = v == PMAN_ERR_PATH ? "unsafe_path" :
+		    pman_verdict_name(v);
+		seterr(err, errlen, "line %u: %s", l.lineno,
+		    pman_verdict_name(v));
+		goto fail;
+	}
+	if (check_collisions(m, err, errlen) != 0) {
+		*reason = "case_collision";
+		goto fail;
+	}
+	*out = m;
+	m = NULL;
+	rc = 0;
+	goto done;
+nomem:
+	*reason = "manifest_syntax";
+	seterr(err, errlen, "out of memory or bad value");
+fail:
+	rc = -EBADMSG;
+done:
+	free(name);
+	free(version);
+	manifest_free(m);
+	return rc;
+}
+
+int
+manifest_render_object(const struct manifest *m, uint8_t **buf, size_t *len)
+{
+	struct sbuf b = { 0 };
+	size_t i;
+
+	sb_add(&b, m->text, m->text_len);
+	for (i = 0; i < m->n_approvals; i++) {
+		char id[17], sig[129];
+
+		util_hex(id, m->approvals[i].key_id, 8);
+		util_hex(sig, m->approvals[i].sig, 64);
+		sb_str(&b, "approval ");
+		sb_str(&b, id);
+		sb_str(&b, " ");
+		sb_str(&b, sig);
+		sb_str(&b, "\n");
+	}
+	if (b.err != 0) {
+		free(b.p);
+		return b.err;
+	}
+	*buf = (uint8_t *)b.p;
+	*len = b.len;
+	return 0;
+}
+
+long
+manifest_find(const struct manifest *m, const char *path)
+{
+	size_t lo = 0, hi = m->n_files;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->files[mid].path, path);
+
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}

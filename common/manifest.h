@@ -1,0 +1,108 @@
+/*
+ * Bundle manifests in memory: built from a directory on the sending side,
+ * parsed (through proto/manifest.c, the only parser) on the receiving side,
+ * rendered to the canonical text both sides and approvers sign.
+ *
+ * Object numbering in a transfer: object 0 is the manifest text followed by
+ * its approval lines; object i >= 1 is files[i - 1].
+ */
+#ifndef SLUICE_MANIFEST_H
+#define SLUICE_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct manifest_file {
+	char *path;        /* relative, unescaped, validated */
+	uint64_t size;
+	bool exec;
+	uint8_t sha256[32];
+	char *src;         /* sending side: where to read it; else NULL */
+};
+
+struct manifest_approval {
+	uint8_t key_id[8];
+	uint8_t sig[64];
+};
+
+struct manifest_meta {
+	char *key;
+	char *value;
+};
+
+struct manifest {
+	char *name;
+	char *version;
+	char *created;     /* optional fields are NULL when absent */
+	char *expires;
+	int priority;      /* -1 when absent */
+	char *rollback_to;
+	char *changes;
+	char *reason;
+	struct manifest_meta *meta;
+	size_t n_meta;
+	struct manifest_file *files;
+	size_t n_files;
+	uint64_t total_bytes;
+	struct manifest_approval *approvals;
+	size_t n_approvals;
+	/* Canonical text through the "end" line: what approvers sign. */
+	char *text;
+	size_t text_len;
+	uint8_t digest[32]; /* SHA-256 of text */
+};
+
+struct manifest_limits {
+	size_t max_files;
+	size_t max_path_len;
+	uint64_t max_bytes;
+};
+
+/* Owned, empty manifest; name and version are validated by _finish. */
+struct manifest *manifest_new(const char *name, const char *version);
+void manifest_free(struct manifest *m);
+
+/* Sets optional fields (copies); 0 or -ENOMEM / -EINVAL. */
+int manifest_set(struct manifest *m, const char *field, const char *value);
+int manifest_add_meta(struct manifest *m, const char *key, const char *value);
+int manifest_add_file(struct manifest *m, const char *path, uint64_t size,
+    bool exec, const uint8_t sha256[32], const char *src);
+
+/*
+ * Adds every regular file under dir (recursively; the top-level .sluice
+ * directory is skipped), hashing each.  Symbolic links, devices, sockets
+ * and FIFOs are refused, never followed: -EINVAL with the path in err.
+ */
+int manifest_add_dir(struct manifest *m, const char *dir, char *err,
+    size_t errlen);
+/* Adds one regular file under its base name. */
+int manifest_add_path(struct manifest *m, const char *path, char *err,
+    size_t errlen);
+
+/*
+ * Sorts the files, checks names, paths, duplicates and case-folding
+ * collisions, renders the canonical text and its digest.  0 or -EINVAL
+ * with a reason in err.
+ */
+int manifest_finish(struct manifest *m, char *err, size_t errlen);
+
+/*
+ * Parses a manifest (and any approval lines after it) from untrusted
+ * bytes.  On failure returns -EBADMSG and sets *reason to a stable code
+ * for logs ("manifest_syntax", "unsafe_path", "case_collision",
+ * "too_many_files", "too_large", ...) and err to a human detail.
+ */
+int manifest_parse(const void *buf, size_t len,
+    const struct manifest_limits *lim, struct manifest **out,
+    const char **reason, char *err, size_t errlen);
+
+/* Appends "approval <id> <sig>\n" lines for m->approvals to text;
+ * returns owned text + approvals (object 0 of a transfer). */
+int manifest_render_object(const struct manifest *m, uint8_t **buf,
+    size_t *len);
+
+/* Index of a file by path, or -1. */
+long manifest_find(const struct manifest *m, const char *path);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * The quarantine log; see qlog.h.
+ */
+#include "common/qlog.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QLOG_LINE_MAX 4096
+#define QLOG_VALUE_MAX 1536
+
+struct qlog {
+	char *path;
+	int fd;
+};
+
+static int
+open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0640);
+
+	return fd < 0 ? -errno : fd;
+}
+
+struct qlog *
+qlog_open(const char *path, int *rc)
+{
+	struct qlog *q = calloc(1, sizeof(*q));
+
+	if (q == NULL || (q->path = strdup(path)) == NULL) {
+		free(q);
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	q->fd = open_log(path);
+	if (q->fd < 0) {
+		*rc = q->fd;
+		free(q->path);
+		free(q);
+		return NULL;
+	}
+	*rc = 0;
+	return q;
+}
+
+int
+qlog_reopen(struct qlog *q)
+{
+	int fd = open_log(q->path);
+
+	if (fd < 0)
+		return fd;
+	close(q->fd);
+	q->fd = fd;
+	return 0;
+}
+
+void
+qlog_close(struct qlog *q)
+{
+	if (q == NULL)
+		return;
+	close(q->fd);
+	free(q->path);
+	free(q);
+}
+
+static bool
+plain_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("._:/+@-,", c) != NULL;
+}
+
+size_t
+logfmt_escape(char *out, size_t cap, const char *val)
+{
+	const unsigned char *p = (const unsigned char *)val;
+	bool plain = *p != '\0';
+	size_t o = 0, i;
+
+	if (cap < 8) {
+		if (cap > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	for (i = 0; p[i] != '\0'; i++)
+		if (!plain_char(p[i]))
+			plain = false;
+	if (!plain)
+		out[o++] = '"';
+	for (i = 0; p[i] != '\0'; i++) {
+		char esc[5];
+		size_t n;
+
+		if (plain || (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
+		    p[i] != '\\')) {
+			esc[0] = (char)p[i];
+			n = 1;
+		} else if (p[i] == '"' || p[i] == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)p[i];
+			n = 2;
+		} else if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
+			esc[0] = '\\';
+			esc[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
+			n = 2;
+		} else {
+			snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
+			n = 4;
+		}
+		/* Room for this, "...", the closing quote and NUL. */
+		if (cap - o < n + 5) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	if (!plain)
+		out[o++] = '"';
+	out[o] = '\0';
+	return o;
+}
+
+void
+qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
+    const char *version, const char *state, const char *reason,
+    const char *detail)
+{
+	char line[QLOG_LINE_MAX], ts[32], id[17], b[QLOG_VALUE_MAX / 4],
+	    v[QLOG_VALUE_MAX / 4], r[128], d[QLOG_VALUE_MAX];
+	int n;
+
+	util_rfc3339(ts, sizeof(ts), util_realtime_ns());
+	if (transfer != 0)
+		snprintf(id, sizeof(id), "%016llx",
+		    (unsigned long long)transfer);
+	else
+		strcpy(id, "-");
+	logfmt_escape(b, sizeof(b), bundle != NULL ? bundle : "-");
+	logfmt_escape(v, sizeof(v), version != NULL ? version : "-");
+	logfmt_escape(r, sizeof(r), reason != NULL ? reason : "-");
+	n = snprintf(line, sizeof(line), "ts=%s transfer=%s bundle=%s "
+	    "version=%s state=%s reason=%s", ts, id, b, v, state, r);
+	if (detail != NULL && n > 0 && (size_t)n < sizeof(line)) {
+		logfmt_escape(d, sizeof(d), detail);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " detail=%s",
+		    d);
+	}
+	if (n < 0 || (size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (q != NULL)
+		(void)!write(q->fd, line, (size_t)n);
+}

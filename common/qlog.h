@@ -1,0 +1,44 @@
+/*
+ * The quarantine log: one logfmt line per state change of a transfer, for
+ * operators and their log shippers.
+ *
+ *   ts=2026-11-23T05:25:47Z transfer=0123456789abcdef bundle=llama
+ *   version=1.2 state=RELEASED reason=ok detail="..."
+ *
+ * (one line).  Every value is escaped by logfmt_escape(): a value from the
+ * wire (a bundle name, a file name) can never start a new line or forge a
+ * key.  Lines are written with one write(2) to an O_APPEND descriptor, so
+ * concurrent writers and log rotation never split a line.
+ */
+#ifndef SLUICE_QLOG_H
+#define SLUICE_QLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qlog;
+
+/* Opens (creates, mode 0640) for appending.  NULL with *rc = -errno. */
+struct qlog *qlog_open(const char *path, int *rc);
+/* Reopens the same path (after logrotate moved it away).  0 or -errno. */
+int qlog_reopen(struct qlog *q);
+void qlog_close(struct qlog *q);
+
+/*
+ * Appends one event.  bundle/version/detail may be NULL ("-" is written
+ * for bundle and version, detail is then omitted).  transfer 0 writes
+ * transfer=- (events that belong to no transfer, such as LINK_UP).
+ */
+void qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
+    const char *version, const char *state, const char *reason,
+    const char *detail);
+
+/*
+ * Escapes one logfmt value into out (cap bytes, NUL terminated, truncated
+ * with "..." if it does not fit).  Plain values ([A-Za-z0-9._:/+@-]) are
+ * written as they are; anything else is quoted, with \" \\ \n \r \t and
+ * \xHH for other bytes outside 0x20..0x7e.  Returns the length written.
+ */
+size_t logfmt_escape(char *out, size_t cap, const char *val);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * Small helpers shared by every program: clocks, hex, sizes and rates,
+ * socket addresses, whole-file reads and durable writes.  Functions that do
+ * I/O return 0 or -errno.
+ */
+#ifndef SLUICE_UTIL_H
+#define SLUICE_UTIL_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define UTIL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
+uint64_t util_now_ns(void);
+uint64_t util_realtime_ns(void);
+
+/* "2026-11-23T05:25:47Z" (UTC, second precision); buf >= 32 bytes. */
+void util_rfc3339(char *buf, size_t len, uint64_t realtime_ns);
+/* "20261123T052547Z"; buf >= 20 bytes. */
+void util_compact_utc(char *buf, size_t len, uint64_t realtime_ns);
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes). */
+void util_hex(char *out, const void *in, size_t n);
+/* Parses exactly 2n hex digits; returns 0 or -EINVAL. */
+int util_unhex(void *out, size_t n, const char *in);
+
+/*
+ * "800M", "1.5G", "2000000": bits (or bytes) with optional K/M/G/T
+ * suffix (powers of 1000).  Returns 0 or -EINVAL / -ERANGE.
+ */
+int util_parse_si(const char *s, uint64_t *out);
+
+/* "127.0.0.1:7700" or "[::1]:7700" into a sockaddr; 0 or -EINVAL. */
+int util_parse_addr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *sslen);
+void util_format_addr(char *buf, size_t len, const struct sockaddr *sa);
+
+/* Reads a whole file of at most max bytes into a malloc'd buffer (NUL
+ * terminated, not counted in *len).  0 or -errno (-EFBIG when too large). */
+int util_read_file(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* write(2) and pwrite(2) until done; 0 or -errno. */
+int util_write_all(int fd, const void *buf, size_t len);
+int util_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/* mkdir -p with mode for each created component; 0 or -errno. */
+int util_mkdirs(const char *path, unsigned mode);
+/* fsync the directory holding path (or path itself if a directory). */
+int util_fsync_dir(const char *path);
+
+/*
+ * Writes a file durably: temp file in the same directory, fsync, rename,
+ * fsync the directory.  0 or -errno.
+ */
+int util_write_file_atomic(const char *path, const void *buf, size_t len,
+    unsigned mode);
+
+/* Joins dir and a relative name into buf; -ENAMETOOLONG if it won't fit. */
+int util_path_join(char *buf, size_t len, const char *dir, const char *name);
+
+/*
+ * Resolves a path from a configuration file: absolute paths stay, relative
+ * ones are taken relative to the configuration file's directory.  Returns
+ * malloc'd memory or NULL.
+ */
+char *util_path_relative_to(const char *conf_path, const char *path);
+
+/* Removes a directory tree (no symlinks followed); 0 or -errno. */
+int util_rmtree(const char *path);
+
+#endif

@@ -1,0 +1,685 @@
+/*
+ * Assembly: every datagram that reaches the receiver passes through here,
+ * and the checks run cheapest first:
+ *
+ *   1. header sanity and the type's layout (proto/, no state touched)
+ *   2. is it for a transfer we already finished, or a chunk we already
+ *      wrote?  then it is a carousel repeat: counted, nothing else
+ *   3. descriptor: an identical copy of one we verified is a repeat;
+ *      otherwise the Ed25519 signature is checked against the trusted
+ *      sender keys (once per chunk)
+ *   4. symbol: SHA-256 compared with the hash its descriptor lists,
+ *      before it is stored where the decoder will read it.  A symbol that
+ *      arrives before its descriptor is held as "pending" and checked when
+ *      the descriptor comes; it never reaches the decoder unchecked
+ *   5. k verified symbols: FEC decode (only if a source symbol is
+ *      missing), inflate under the exact output size, SHA-256 of the
+ *      plaintext against the signed chunk hash, then an io_uring write at
+ *      the chunk's offset in the object's staging file.
+ *
+ * Memory: at most max_partial_chunks slots, and at most RECV_SLOT_MEMORY
+ * bytes of symbol buffers; when either is exhausted the least recently
+ * touched partial chunk is evicted (it will be rebuilt from later passes).
+ */
+#include "receiver/recv.h"
+#include "common/compress.h"
+#include "common/fec.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RECV_SLOT_MEMORY (512ull << 20)
+
+static const char *const drop_names[DROP_COUNT] = {
+	[PROTO_OK] = "ok",
+	[PROTO_ERR_SHORT] = "short",
+	[PROTO_ERR_MAGIC] = "magic",
+	[PROTO_ERR_VERSION] = "version",
+	[PROTO_ERR_TYPE] = "type",
+	[PROTO_ERR_FLAGS] = "flags",
+	[PROTO_ERR_RESERVED] = "reserved",
+	[PROTO_ERR_LENGTH] = "length",
+	[PROTO_ERR_PARAM] = "param",
+	[PROTO_ERR_GEOMETRY] = "geometry",
+	[DROP_TRUNCATED] = "truncated",
+	[DROP_UNKNOWN_KEY] = "unknown_key",
+	[DROP_BAD_SIGNATURE] = "bad_signature",
+	[DROP_DESCRIPTOR_CONFLICT] = "descriptor_conflict",
+	[DROP_SYMBOL_HASH] = "symbol_hash",
+	[DROP_PARAM_MISMATCH] = "param_mismatch",
+	[DROP_UNKNOWN_TRANSFER] = "unknown_transfer",
+	[DROP_TRANSFER_LIMIT] = "transfer_limit",
+	[DROP_CHUNK_LIMIT] = "chunk_limit",
+	[DROP_DECODE_FAILED] = "decode_failed",
+	[DROP_CHUNK_HASH] = "chunk_hash",
+	[DROP_INFLATE] = "inflate",
+	[DROP_HEARTBEAT] = "heartbeat",
+};
+
+const char *
+recv_drop_name(unsigned reason)
+{
+	return reason < DROP_COUNT && drop_names[reason] != NULL ?
+	    drop_names[reason] : "unknown";
+}
+
+static struct log_ratelimit drop_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
+
+/* Counts a drop and logs it, at most a few lines a second. */
+static void
+drop(struct recv *r, unsigned reason, uint64_t transfer)
+{
+	uint64_t suppressed = 0;
+
+	r->stats.drop[reason]++;
+	if (!log_ratelimit(&drop_rl, &suppressed))
+		return;
+	if (transfer != 0)
+		log_warnx("dropped datagram: %s (transfer %016llx; %llu more "
+		    "drops not logged)", recv_drop_name(reason),
+		    (unsigned long long)transfer,
+		    (unsigned long long)suppressed);
+	else
+		log_warnx("dropped datagram: %s (%llu more drops not logged)",
+		    recv_drop_name(reason), (unsigned long long)suppressed);
+}
+
+static unsigned
+bucket_of(const struct recv *r, const struct proto_chunk_id *id)
+{
+	uint64_t h = id->transfer ^ ((uint64_t)id->object << 32 | id->chunk);
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (unsigned)(h & (r->n_buckets - 1));
+}
+
+static bool
+same_id(const struct proto_chunk_id *a, const struct proto_chunk_id *b)
+{
+	return a->transfer == b->transfer && a->object == b->object &&
+	    a->chunk == b->chunk;
+}
+
+static struct slot *
+slot_lookup(struct recv *r, const struct proto_chunk_id *id)
+{
+	int32_t i = r->buckets[bucket_of(r, id)];
+
+	while (i >= 0) {
+		struct slot *s = &r->slots[i];
+
+		if (same_id(&s->id, id))
+			return s;
+		i = s->next;
+	}
+	return NULL;
+}
+
+static void
+slot_unlink(struct recv *r, struct slot *s)
+{
+	int32_t *pp = &r->buckets[bucket_of(r, &s->id)];
+	int32_t idx = (int32_t)(s - r->slots);
+
+	while (*pp >= 0) {
+		if (*pp == idx) {
+			*pp = s->next;
+			break;
+		}
+		pp = &r->slots[*pp].next;
+	}
+	s->next = -1;
+}
+
+/* Returns a slot to the pool; its buffers are kept for reuse. */
+static void
+slot_release(struct recv *r, struct slot *s)
+{
+	if (s->state == SLOT_FREE)
+		return;
+	slot_unlink(r, s);
+	s->state = SLOT_FREE;
+	s->t = NULL;
+}
+
+static void
+slot_free_buffers(struct recv *r, struct slot *s)
+{
+	r->slot_bytes -= s->buf_cap + s->plain_cap;
+	free(s->buf);
+	free(s->plain);
+	s->buf = s->plain = NULL;
+	s->buf_cap = s->plain_cap = 0;
+}
+
+/* The least recently touched partial chunk, other than keep. */
+static struct slot *
+slot_oldest(struct recv *r, const struct slot *keep)
+{
+	struct slot *best = NULL;
+	unsigned i;
+
+	for (i = 0; i < r->n_slots; i++) {
+		struct slot *s = &r->slots[i];
+
+		if (s == keep || s->state != SLOT_FILLING)
+			continue;
+		if (best == NULL || s->touched_ns < best->touched_ns)
+			best = s;
+	}
+	return best;
+}
+
+static void
+slot_evict(struct recv *r, struct slot *s)
+{
+	r->stats.chunks_evicted++;
+	slot_release(r, s);
+}
+
+/* Grows *buf to need bytes within the memory budget, evicting others. */
+static bool
+slot_reserve(struct recv *r, struct slot *s, uint8_t **buf, size_t *cap,
+    size_t need)
+{
+	uint8_t *p;
+
+	if (*cap >= need)
+		return true;
+	while (r->slot_bytes - *cap + need > r->slot_bytes_max) {
+		struct slot *victim = NULL;
+		unsigned i;
+
+		/* Prefer idle buffers, then the oldest partial chunk. */
+		for (i = 0; i < r->n_slots; i++)
+			if (r->slots[i].state == SLOT_FREE &&
+			    r->slots[i].buf_cap + r->slots[i].plain_cap > 0) {
+				victim = &r->slots[i];
+				break;
+			}
+		if (victim == NULL) {
+			victim = slot_oldest(r, s);
+			if (victim == NULL)
+				return false;
+			slot_evict(r, victim);
+		}
+		slot_free_buffers(r, victim);
+	}
+	p = realloc(*buf, need);
+	if (p == NULL)
+		return false;
+	r->slot_bytes += need - *cap;
+	*buf = p;
+	*cap = need;
+	return true;
+}
+
+static struct slot *
+slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
+    unsigned k, unsigned m, unsigned symbol_size)
+{
+	struct slot *s = NULL;
+	unsigned i, b;
+
+	for (i = 0; i < r->n_slots; i++)
+		if (r->slots[i].state == SLOT_FREE) {
+			s = &r->slots[i];
+			break;
+		}
+	if (s == NULL) {
+		s = slot_oldest(r, NULL);
+		if (s == NULL)
+			return NULL;
+		slot_evict(r, s);
+	}
+	if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
+	    (size_t)(k + m) * symbol_size))
+		return NULL;
+	s->state = SLOT_FILLING;
+	s->t = t;
+	s->id = *id;
+	s->have_desc = false;
+	s->k = (uint8_t)k;
+	s->m = (uint8_t)m;
+	s->symbol_size = (uint16_t)symbol_size;
+	memset(s->sym, SYM_ABSENT, sizeof(s->sym));
+	s->n_verified = s->n_pending = 0;
+	s->touched_ns = util_now_ns();
+	b = bucket_of(r, id);
+	s->next = r->buckets[b];
+	r->buckets[b] = (int32_t)(s - r->slots);
+	return s;
+}
+
+int
+assemble_init(struct recv *r)
+{
+	unsigned i;
+
+	r->n_slots = r->conf->max_partial_chunks;
+	r->slots = calloc(r->n_slots, sizeof(*r->slots));
+	for (r->n_buckets = 1; r->n_buckets < 2 * r->n_slots;)
+		r->n_buckets <<= 1;
+	r->buckets = malloc(r->n_buckets * sizeof(*r->buckets));
+	r->fec = fec_new();
+	r->zc = compress_new();
+	if (r->slots == NULL || r->buckets == NULL || r->fec == NULL ||
+	    r->zc == NULL)
+		return -ENOMEM;
+	for (i = 0; i < r->n_buckets; i++)
+		r->buckets[i] = -1;
+	for (i = 0; i < r->n_slots; i++)
+		r->slots[i].next = -1;
+	r->slot_bytes_max = RECV_SLOT_MEMORY;
+	return 0;
+}
+
+void
+assemble_fini(struct recv *r)
+{
+	unsigned i;
+
+	for (i = 0; r->slots != NULL && i < r->n_slots; i++)
+		slot_free_buffers(r, &r->slots[i]);
+	free(r->slots);
+	free(r->buckets);
+	fec_free(r->fec);
+	compress_free(r->zc);
+}
+
+void
+assemble_drop_transfer(struct recv *r, struct transfer *t)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_slots; i++) {
+		struct slot *s = &r->slots[i];
+
+		if (s->t != t)
+			continue;
+		if (s->state == SLOT_WRITING)
+			s->t = NULL; /* the completion only cleans up */
+		else
+			slot_release(r, s);
+	}
+}
+
+static bool
+symbol_matches(const struct slot *s, unsigned index, const uint8_t *data)
+{
+	uint8_t digest[HASH_LEN];
+
+	hash_sha256(digest, data, s->symbol_size);
+	return sign_equal(digest, s->hashes + (size_t)index * s->hash_len,
+	    s->hash_len);
+}
+
+/* Decode, check, inflate, and submit the write of a chunk. */
+static void
+complete(struct recv *r, struct slot *s)
+{
+	struct transfer *t = s->t;
+	uint8_t *sym[PROTO_MAX_SYMBOLS], present[PROTO_MAX_SYMBOLS];
+	uint8_t digest[HASH_LEN];
+	const uint8_t *plain;
+	unsigned i, n = (unsigned)s->k + s->m;
+	bool repaired = false;
+	int fd, rc;
+
+	for (i = 0; i < n; i++) {
+		sym[i] = s->buf + (size_t)i * s->symbol_size;
+		present[i] = s->sym[i] == SYM_VERIFIED;
+		if (i < s->k && !present[i])
+			repaired = true;
+	}
+	if (repaired) {
+		rc = fec_decode(r->fec, s->k, s->m, s->symbol_size, sym,
+		    present);
+		if (rc != 0) {
+			drop(r, DROP_DECODE_FAILED, t->id);
+			slot_release(r, s);
+			return;
+		}
+	}
+	plain = s->buf;
+	if (s->codec == CODEC_DEFLATE) {
+		if (!slot_reserve(r, s, &s->plain, &s->plain_cap,
+		    s->plain_len) ||
+		    compress_inflate(r->zc, s->buf, s->enc_len, s->plain,
+		    s->plain_len) != 0) {
+			drop(r, DROP_INFLATE, t->id);
+			slot_release(r, s);
+			return;
+		}
+		plain = s->plain;
+	}
+	hash_sha256(digest, plain, s->plain_len);
+	if (!sign_equal(digest, s->chunk_sha256, HASH_LEN)) {
+		drop(r, DROP_CHUNK_HASH, t->id);
+		slot_release(r, s);
+		return;
+	}
+	fd = transfer_object_fd(r, t, s->id.object);
+	if (fd < 0) {
+		log_warnx("transfer %016llx: cannot open staging file: %s",
+		    (unsigned long long)t->id, strerror(-fd));
+		slot_release(r, s);
+		return;
+	}
+	rc = ingest_submit_write(r->in, s, fd, plain, s->plain_len,
+	    (uint64_t)s->id.chunk * t->chunk_size);
+	if (rc != 0) {
+		close(fd);
+		slot_release(r, s);
+		return;
+	}
+	if (repaired)
+		r->stats.chunks_repaired++;
+	s->state = SLOT_WRITING;
+	s->write_fd = fd;
+	t->writes_in_flight++;
+}
+
+void
+assemble_write_done(struct recv *r, struct slot *s, int res)
+{
+	struct transfer *t = s->t;
+	struct proto_chunk_id id = s->id;
+	uint32_t len = s->plain_len;
+
+	close(s->write_fd);
+	s->write_fd = -1;
+	slot_release(r, s);
+	if (t == NULL)
+		return; /* its transfer was dropped meanwhile */
+	t->writes_in_flight--;
+	if (res != (int)len) {
+		log_warnx("transfer %016llx: staging write failed: %s",
+		    (unsigned long long)t->id,
+		    res < 0 ? strerror(-res) : "short write");
+		return; /* the chunk stays missing; a later pass brings it */
+	}
+	r->stats.bytes_written += len;
+	transfer_chunk_done(r, t, id.object, id.chunk, len);
+}
+
+static void
+maybe_complete(struct recv *r, struct slot *s)
+{
+	if (s->have_desc && s->n_verified >= s->k)
+		complete(r, s);
+}
+
+static const struct sign_pubkey *
+find_key(const struct recv *r, const uint8_t id[PROTO_KEYID_LEN])
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_keys; i++)
+		if (memcmp(r->keys[i].id, id, PROTO_KEYID_LEN) == 0)
+			return &r->keys[i];
+	return NULL;
+}
+
+static bool
+verify_sig(const struct sign_pubkey *key, const char *context,
+    const uint8_t *body, size_t body_len, const uint8_t *sig)
+{
+	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
+	size_t len;
+
+	len = proto_sig_message(msg, sizeof(msg), context, body, body_len);
+	return len != 0 && sign_verify(key, sig, msg, len);
+}
+
+static void
+handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
+{
+	struct proto_descriptor d;
+	enum proto_verdict v;
+	const struct sign_pubkey *key;
+	struct transfer *t;
+	struct slot *s = NULL;
+	unsigned i, n;
+
+	v = proto_descriptor_decode(buf, len, &d);
+	if (v != PROTO_OK) {
+		drop(r, v, 0);
+		return;
+	}
+	if (transfer_is_finished(r, d.id.transfer)) {
+		r->stats.redundant++;
+		return;
+	}
+	t = transfer_find(r, d.id.transfer);
+	if (t != NULL) {
+		if (t->state == T_VERIFYING ||
+		    transfer_chunk_is_done(t, d.id.object, d.id.chunk)) {
+			r->stats.redundant++;
+			return;
+		}
+		s = slot_lookup(r, &d.id);
+		if (s != NULL && s->state != SLOT_FILLING) {
+			r->stats.redundant++;
+			return;
+		}
+		if (s != NULL && s->have_desc &&
+		    s->desc_body_len == d.signed_len &&
+		    memcmp(s->desc_body, d.signed_body, d.signed_len) == 0) {
+			r->stats.redundant++;
+			return;
+		}
+	}
+	key = find_key(r, d.key_id);
+	if (key == NULL) {
+		drop(r, DROP_UNKNOWN_KEY, d.id.transfer);
+		return;
+	}
+	if (!verify_sig(key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
+	    d.signed_len, d.sig)) {
+		drop(r, DROP_BAD_SIGNATURE, d.id.transfer);
+		return;
+	}
+	if (s != NULL && s->have_desc) {
+		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
+		return;
+	}
+	if (t == NULL) {
+		t = transfer_create(r, &d, key);
+		if (t == NULL)
+			return;
+	} else if (t->key != key || t->object_count != d.object_count ||
+	    t->transfer_bytes != d.transfer_bytes ||
+	    t->chunk_size != d.chunk_size ||
+	    t->symbol_size != d.symbol_size) {
+		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
+		return;
+	}
+	if (!transfer_object_size(r, t, d.id.object, d.object_size)) {
+		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
+		return;
+	}
+	if (transfer_chunk_is_done(t, d.id.object, d.id.chunk)) {
+		r->stats.redundant++;
+		return;
+	}
+	n = (unsigned)d.k + d.m;
+	if (s != NULL && (s->k != d.k || s->m != d.m)) {
+		/* Pending symbols were for another geometry: forged. */
+		r->stats.drop[DROP_PARAM_MISMATCH] += s->n_pending;
+		slot_release(r, s);
+		s = NULL;
+	}
+	if (s == NULL) {
+		s = slot_alloc(r, t, &d.id, d.k, d.m, d.symbol_size);
+		if (s == NULL) {
+			drop(r, DROP_CHUNK_LIMIT, d.id.transfer);
+			return;
+		}
+	}
+	r->stats.descriptors++;
+	s->have_desc = true;
+	s->codec = d.codec;
+	s->plain_len = d.plain_len;
+	s->enc_len = d.enc_len;
+	s->hash_len = d.hash_len;
+	memcpy(s->chunk_sha256, d.chunk_sha256, HASH_LEN);
+	memcpy(s->hashes, d.hashes, (size_t)n * d.hash_len);
+	memcpy(s->desc_body, d.signed_body, d.signed_len);
+	s->desc_body_len = d.signed_len;
+	s->touched_ns = util_now_ns();
+	for (i = 0; i < n && s->n_pending > 0; i++) {
+		if (s->sym[i] != SYM_PENDING)
+			continue;
+		s->n_pending--;
+		if (symbol_matches(s, i, s->buf + (size_t)i * s->symbol_size)) {
+			s->sym[i] = SYM_VERIFIED;
+			s->n_verified++;
+			r->stats.symbols++;
+		} else {
+			s->sym[i] = SYM_ABSENT;
+			drop(r, DROP_SYMBOL_HASH, t->id);
+		}
+	}
+	t->progress_ns = s->touched_ns;
+	maybe_complete(r, s);
+}
+
+static void
+handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
+{
+	struct proto_symbol sy;
+	enum proto_verdict v;
+	struct transfer *t;
+	struct object *o;
+	struct slot *s;
+
+	v = proto_symbol_decode(buf, len, &sy);
+	if (v != PROTO_OK) {
+		drop(r, v, 0);
+		return;
+	}
+	if (transfer_is_finished(r, sy.id.transfer)) {
+		r->stats.redundant++;
+		return;
+	}
+	t = transfer_find(r, sy.id.transfer);
+	if (t == NULL) {
+		drop(r, DROP_UNKNOWN_TRANSFER, 0);
+		return;
+	}
+	if (t->state == T_VERIFYING) {
+		r->stats.redundant++;
+		return;
+	}
+	if (sy.len != t->symbol_size) {
+		drop(r, DROP_PARAM_MISMATCH, t->id);
+		return;
+	}
+	if (sy.id.object >= t->object_count) {
+		drop(r, PROTO_ERR_GEOMETRY, t->id);
+		return;
+	}
+	o = &t->objects[sy.id.object];
+	if (o->done != NULL) {
+		if (sy.id.chunk >= o->n_chunks) {
+			drop(r, PROTO_ERR_GEOMETRY, t->id);
+			return;
+		}
+		if (o->done[sy.id.chunk / 8] & (1u << (sy.id.chunk % 8))) {
+			r->stats.redundant++;
+			return;
+		}
+	}
+	s = slot_lookup(r, &sy.id);
+	if (s != NULL && s->state != SLOT_FILLING) {
+		r->stats.redundant++;
+		return;
+	}
+	if (s == NULL) {
+		s = slot_alloc(r, t, &sy.id, sy.k, sy.m, t->symbol_size);
+		if (s == NULL) {
+			drop(r, DROP_CHUNK_LIMIT, t->id);
+			return;
+		}
+	} else if (s->k != sy.k || s->m != sy.m) {
+		drop(r, DROP_PARAM_MISMATCH, t->id);
+		return;
+	}
+	if (s->sym[sy.index] != SYM_ABSENT) {
+		r->stats.redundant++;
+		return;
+	}
+	s->touched_ns = util_now_ns();
+	if (s->have_desc) {
+		if (!symbol_matches(s, sy.index, sy.data)) {
+			drop(r, DROP_SYMBOL_HASH, t->id);
+			return;
+		}
+		memcpy(s->buf + (size_t)sy.index * s->symbol_size, sy.data,
+		    sy.len);
+		s->sym[sy.index] = SYM_VERIFIED;
+		s->n_verified++;
+		r->stats.symbols++;
+		t->progress_ns = s->touched_ns;
+		maybe_complete(r, s);
+	} else {
+		memcpy(s->buf + (size_t)sy.index * s->symbol_size, sy.data,
+		    sy.len);
+		s->sym[sy.index] = SYM_PENDING;
+		s->n_pending++;
+	}
+}
+
+static void
+handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
+{
+	struct proto_heartbeat h;
+	enum proto_verdict v;
+	const struct sign_pubkey *key;
+
+	v = proto_heartbeat_decode(buf, len, &h);
+	if (v != PROTO_OK) {
+		drop(r, v, 0);
+		return;
+	}
+	key = find_key(r, h.key_id);
+	if (key == NULL || !verify_sig(key, PROTO_HB_SIG_CONTEXT,
+	    h.signed_body, h.signed_len, h.sig)) {
+		drop(r, DROP_HEARTBEAT, 0);
+		return;
+	}
+	r->stats.heartbeats++;
+	r->last_heartbeat_ns = util_now_ns();
+}
+
+void
+assemble_datagram(struct recv *r, const uint8_t *buf, size_t len)
+{
+	struct proto_hdr h;
+	enum proto_verdict v;
+
+	v = proto_hdr_decode(buf, len, &h);
+	if (v != PROTO_OK) {
+		drop(r, v, 0);
+		return;
+	}
+	switch (h.type) {
+	case PROTO_T_SYMBOL:
+		handle_symbol(r, buf, len);
+		break;
+	case PROTO_T_DESCRIPTOR:
+		handle_descriptor(r, buf, len);
+		break;
+	case PROTO_T_HEARTBEAT:
+		handle_heartbeat(r, buf, len);
+		break;
+	}
+}

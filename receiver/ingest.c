@@ -1,0 +1,290 @@
+/*
+ * Ingest: the receive-only UDP socket, the io_uring ring, and the provided
+ * buffer ring the kernel fills with datagrams.
+ *
+ * One multishot recvmsg stays armed on the socket; each completion names a
+ * buffer of the ring, which is handed to assemble_datagram() and given back
+ * to the ring before the next completion is looked at, on every path.
+ * liburing 2.3 has no io_uring_setup_buf_ring(), so the ring is mmap'd and
+ * registered by hand (as liburing's examples/io_uring-udp.c does).
+ *
+ * Staging writes go through the same ring; their completions come back
+ * here with the slot as user data.
+ *
+ * The socket is bound and read, never written: nothing in the receiver
+ * sends a datagram.
+ */
+#include "receiver/recv.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RING_ENTRIES 256
+#define CQ_ENTRIES 16384
+#define BUF_GROUP 7
+#define BUF_COUNT 4096             /* power of two */
+#define BUF_SIZE 9216              /* jumbo frames; larger is truncated */
+#define UD_RECV 1ull               /* user_data of the recvmsg */
+
+struct ingest {
+	struct recv *r;
+	struct io_uring ring;
+	bool ring_ok;
+	int fd;
+	struct io_uring_buf_ring *br;
+	size_t br_len;
+	uint8_t *bufs;
+	struct msghdr msg;
+	bool armed;
+	unsigned rcvbuf;
+};
+
+unsigned
+ingest_rcvbuf(const struct ingest *in)
+{
+	return in->rcvbuf;
+}
+
+static int
+open_socket(struct ingest *in, const char *listen, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen, optlen;
+	int fd, v;
+
+	if (util_parse_addr(listen, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "bad listen address %s", listen);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (fd < 0)
+		return -errno;
+	v = (int)UTIL_MIN(in->r->conf->rcvbuf_bytes, (uint64_t)INT32_MAX);
+	/* SO_RCVBUFFORCE needs CAP_NET_ADMIN; fall back to the sysctl cap. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	optlen = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &optlen) == 0)
+		in->rcvbuf = (unsigned)v;
+	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "bind %s: %s", listen, strerror(e));
+		close(fd);
+		return -e;
+	}
+	in->fd = fd;
+	return 0;
+}
+
+static int
+setup_buffers(struct ingest *in)
+{
+	struct io_uring_buf_reg reg;
+	unsigned i;
+	int rc;
+
+	in->br_len = BUF_COUNT * sizeof(struct io_uring_buf);
+	in->br = mmap(NULL, in->br_len, PROT_READ | PROT_WRITE,
+	    MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (in->br == MAP_FAILED) {
+		in->br = NULL;
+		return -errno;
+	}
+	in->bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
+	if (in->bufs == NULL)
+		return -ENOMEM;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)in->br;
+	reg.ring_entries = BUF_COUNT;
+	reg.bgid = BUF_GROUP;
+	rc = io_uring_register_buf_ring(&in->ring, &reg, 0);
+	if (rc != 0)
+		return rc;
+	io_uring_buf_ring_init(in->br);
+	for (i = 0; i < BUF_COUNT; i++)
+		io_uring_buf_ring_add(in->br, in->bufs + (size_t)i * BUF_SIZE,
+		    BUF_SIZE, (unsigned short)i,
+		    io_uring_buf_ring_mask(BUF_COUNT), (int)i);
+	io_uring_buf_ring_advance(in->br, BUF_COUNT);
+	return 0;
+}
+
+static void
+recycle(struct ingest *in, unsigned bid)
+{
+	io_uring_buf_ring_add(in->br, in->bufs + (size_t)bid * BUF_SIZE,
+	    BUF_SIZE, (unsigned short)bid, io_uring_buf_ring_mask(BUF_COUNT),
+	    0);
+	io_uring_buf_ring_advance(in->br, 1);
+}
+
+static int
+arm(struct ingest *in)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&in->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&in->ring);
+		sqe = io_uring_get_sqe(&in->ring);
+		if (sqe == NULL)
+			return -EBUSY;
+	}
+	io_uring_prep_recvmsg_multishot(sqe, in->fd, &in->msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BUF_GROUP;
+	io_uring_sqe_set_data64(sqe, UD_RECV);
+	in->armed = true;
+	return 0;
+}
+
+struct ingest *
+ingest_new(struct recv *r, char *err, size_t errlen)
+{
+	struct io_uring_params p;
+	struct ingest *in = calloc(1, sizeof(*in));
+	int rc;
+
+	if (in == NULL)
+		return NULL;
+	in->r = r;
+	in->fd = -1;
+	rc = open_socket(in, r->conf->listen, err, errlen);
+	if (rc != 0)
+		goto fail;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+	    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+	p.cq_entries = CQ_ENTRIES;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &in->ring, &p);
+	if (rc < 0) {
+		snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-rc));
+		goto fail;
+	}
+	in->ring_ok = true;
+	rc = setup_buffers(in);
+	if (rc != 0) {
+		snprintf(err, errlen, "provided buffer ring: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	memset(&in->msg, 0, sizeof(in->msg));
+	rc = arm(in);
+	if (rc != 0)
+		goto fail;
+	io_uring_submit(&in->ring);
+	return in;
+fail:
+	if (err[0] == '\0')
+		snprintf(err, errlen, "%s", strerror(-rc));
+	ingest_free(in);
+	return NULL;
+}
+
+void
+ingest_free(struct ingest *in)
+{
+	if (in == NULL)
+		return;
+	if (in->ring_ok)
+		io_uring_queue_exit(&in->ring);
+	if (in->br != NULL)
+		munmap(in->br, in->br_len);
+	free(in->bufs);
+	if (in->fd >= 0)
+		close(in->fd);
+	free(in);
+}
+
+int
+ingest_submit_write(struct ingest *in, struct slot *s, int fd,
+    const void *buf, size_t len, uint64_t off)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&in->ring);
+
+	if (sqe == NULL) {
+		io_uring_submit(&in->ring);
+		sqe = io_uring_get_sqe(&in->ring);
+		if (sqe == NULL)
+			return -EBUSY;
+	}
+	io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+	io_uring_sqe_set_data(sqe, s);
+	return 0;
+}
+
+static void
+handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
+{
+	struct io_uring_recvmsg_out *o;
+	unsigned bid;
+	uint8_t *buf;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		in->armed = false;
+	if (cqe->res < 0) {
+		if (cqe->res != -ENOBUFS)
+			log_warnx("recvmsg: %s", strerror(-cqe->res));
+		return;
+	}
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return;
+	bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+	buf = in->bufs + (size_t)bid * BUF_SIZE;
+	o = io_uring_recvmsg_validate(buf, cqe->res, &in->msg);
+	if (o != NULL) {
+		size_t len = io_uring_recvmsg_payload_length(o, cqe->res,
+		    &in->msg);
+
+		in->r->stats.datagrams++;
+		in->r->stats.bytes += len;
+		if (o->flags & MSG_TRUNC)
+			in->r->stats.drop[DROP_TRUNCATED]++;
+		else
+			assemble_datagram(in->r,
+			    io_uring_recvmsg_payload(o, &in->msg), len);
+	}
+	recycle(in, bid);
+}
+
+int
+ingest_run_once(struct ingest *in, unsigned timeout_ms)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = timeout_ms / 1000,
+		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+	};
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int rc;
+
+	rc = io_uring_submit_and_wait_timeout(&in->ring, &cqe, 1, &ts, NULL);
+	if (rc < 0 && rc != -ETIME && rc != -EINTR)
+		return rc;
+	io_uring_for_each_cqe(&in->ring, head, cqe) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+		n++;
+		if (ud == UD_RECV)
+			handle_recv(in, cqe);
+		else if (ud != 0)
+			assemble_write_done(in->r, (struct slot *)(uintptr_t)ud,
+			    cqe->res);
+	}
+	io_uring_cq_advance(&in->ring, n);
+	if (!in->armed) {
+		rc = arm(in);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}

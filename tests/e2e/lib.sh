@@ -1,0 +1,173 @@
+# Shared helpers for the end-to-end tests: real binaries, loopback only,
+# impairments from tools/sluice-link.  Source it; it sets up $T (a fresh
+# temporary directory, removed on exit) and stops everything it started.
+set -u
+set -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SEND=$ROOT/sender/sluice-send
+RECV=$ROOT/receiver/sluice-recv
+SLUICE=$ROOT/tools/sluice
+LINK=$ROOT/tools/sluice-link
+T=$(mktemp -d /tmp/sluice-e2e.XXXXXX)
+PIDS=()
+# Ports: one block of three per test process, on 127.0.0.1 only.
+PORT_BASE=$(( 20000 + ($$ % 10000) * 3 ))
+RECV_PORT=$PORT_BASE
+LINK_PORT=$((PORT_BASE + 1))
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "kept $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+
+die() {
+	echo "FAIL: $*"
+	for f in "$T"/quarantine.log "$T"/recv.err "$T"/link.err "$T"/send.err; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
+	done
+	exit 1
+}
+
+note() { echo "--- $*"; }
+
+# keys NAME: a key pair at $T/NAME.key / $T/NAME.pub
+keys() {
+	"$SLUICE" keygen -o "$T/$1" >/dev/null || die "keygen $1"
+}
+
+# receiver_conf [extra settings...]
+receiver_conf() {
+	cat >"$T/receiver.conf" <<CONF
+listen = "127.0.0.1:$RECV_PORT";
+sender_keys = [ "${RECV_TRUST:-sender.pub}" ];
+staging_dir = "staging";
+store_dir = "store";
+quarantine_log = "quarantine.log";
+transfer_timeout = ${TRANSFER_TIMEOUT:-30};
+CONF
+	local s
+	for s in "$@"; do
+		echo "$s;" >>"$T/receiver.conf"
+	done
+}
+
+# sender_conf [extra settings...]; sends through the link when LINK_ARGS set
+sender_conf() {
+	local dest=$RECV_PORT
+	[ -n "${LINK_ARGS+x}" ] && dest=$LINK_PORT
+	cat >"$T/sender.conf" <<CONF
+destination = "127.0.0.1:$dest";
+key = "sender.key";
+rate = "${RATE:-800M}";
+CONF
+	local s
+	for s in "$@"; do
+		echo "$s;" >>"$T/sender.conf"
+	done
+}
+
+start_recv() {
+	"$RECV" -c "$T/receiver.conf" "$@" >>"$T/recv.err" 2>&1 &
+	RECV_PID=$!
+	PIDS+=("$RECV_PID")
+	# Ready when it says it is listening.
+	local i
+	for i in $(seq 1 100); do
+		grep -q "listening on" "$T/recv.err" 2>/dev/null && return 0
+		kill -0 "$RECV_PID" 2>/dev/null || die "sluice-recv exited"
+		sleep 0.05
+	done
+	die "sluice-recv did not start"
+}
+
+stop_recv() {
+	kill "$RECV_PID" 2>/dev/null
+	wait "$RECV_PID" 2>/dev/null
+}
+
+# start_link ARGS...: the emulator between sender and receiver
+start_link() {
+	"$LINK" --listen "127.0.0.1:$LINK_PORT" \
+	    --forward "127.0.0.1:$RECV_PORT" --stats-file "$T/link.stats" \
+	    "$@" >>"$T/link.err" 2>&1 &
+	LINK_PID=$!
+	PIDS+=("$LINK_PID")
+	local i
+	for i in $(seq 1 100); do
+		grep -q "listening on" "$T/link.err" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	die "sluice-link did not start"
+}
+
+stop_link() {
+	kill "$LINK_PID" 2>/dev/null
+	wait "$LINK_PID" 2>/dev/null
+}
+
+# send ARGS...: runs sluice-send to completion
+send() {
+	"$SEND" -c "$T/sender.conf" "$@" >>"$T/send.err" 2>&1 ||
+		die "sluice-send failed"
+}
+
+# wait_state STATE [seconds]: until the quarantine log has that state
+wait_state() {
+	local state=$1 limit=${2:-120} i
+	for i in $(seq 1 $((limit * 10))); do
+		grep -q "state=$state " "$T/quarantine.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "no $state in the quarantine log after $limit s"
+}
+
+# counter NAME: a value from the receiver's last stats line
+counter() {
+	grep -o " $1=[0-9]*" "$T/recv.err" | tail -n 1 | cut -d= -f2
+}
+
+chunk_size() {
+	"$SEND" -c "$T/sender.conf" -p | sed -n 's/^chunk_size *= *\([0-9]*\).*/\1/p'
+}
+
+# rand_file PATH BYTES
+rand_file() {
+	mkdir -p "$(dirname "$1")"
+	head -c "$2" /dev/urandom >"$1"
+}
+
+# text_file PATH BYTES: compressible text
+text_file() {
+	mkdir -p "$(dirname "$1")"
+	local i=0
+	while :; do
+		echo "line $i: the quick brown fox jumps over the lazy dog {\"k\": $i}"
+		i=$((i + 1))
+	done | head -c "$2" >"$1"
+}
+
+# released NAME VERSION: path of a release
+released() {
+	echo "$T/store/$1/$2"
+}
+
+assert_same_tree() {
+	diff -r "$1" "$2" >/dev/null || die "released tree differs from $1"
+	# Nothing else may be in the release (the sender's .sluice is metadata).
+	local a b
+	a=$(cd "$1" && find . -type f ! -path './.sluice/*' | sort | md5sum)
+	b=$(cd "$2" && find . -type f ! -path './.sluice/*' | sort | md5sum)
+	[ "$a" = "$b" ] || die "file lists differ"
+}

@@ -394,20 +394,24 @@ check_collisions(const struct manifest *m, char *err, size_t errlen)
 		}
 	}
 	for (i = 0; i < m->n_files && rc == 0; i++) {
-		char *p = folded[i], *slash;
+		char prefix[PMAN_MAX_VALUE + 1];
+		const char *slash;
 
-		for (slash = strchr(p, '/'); slash != NULL;
+		for (slash = strchr(folded[i], '/'); slash != NULL;
 		    slash = strchr(slash + 1, '/')) {
-			*slash = '\0';
-			if (bsearch(p, folded, m->n_files, sizeof(*folded),
-			    cmp_strp) != NULL) {
-				seterr(err, errlen, "\"%s\" is both a file "
-				    "and a directory", p);
-				rc = -EINVAL;
-			}
-			*slash = '/';
-			if (rc != 0)
+			size_t plen = (size_t)(slash - folded[i]);
+
+			if (plen >= sizeof(prefix))
 				break;
+			memcpy(prefix, folded[i], plen);
+			prefix[plen] = '\0';
+			if (bsearch(prefix, folded, m->n_files,
+			    sizeof(*folded), cmp_strp) != NULL) {
+				seterr(err, errlen, "\"%s\" is both a file "
+				    "and a directory", prefix);
+				rc = -EINVAL;
+				break;
+			}
 		}
 	}
 out:

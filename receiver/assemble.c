@@ -221,9 +221,13 @@ slot_reserve(struct recv *r, struct slot *s, uint8_t **buf, size_t *cap,
 	return true;
 }
 
+/*
+ * A slot for a chunk, with room for n symbols.  Its k and m are set only
+ * from a verified descriptor: an unverified symbol may not decide them.
+ */
 static struct slot *
 slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
-    unsigned k, unsigned m, unsigned symbol_size)
+    unsigned n, unsigned symbol_size)
 {
 	struct slot *s = NULL;
 	unsigned i, b;
@@ -240,14 +244,13 @@ slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
 		slot_evict(r, s);
 	}
 	if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
-	    (size_t)(k + m) * symbol_size))
+	    (size_t)n * symbol_size))
 		return NULL;
 	s->state = SLOT_FILLING;
 	s->t = t;
 	s->id = *id;
 	s->have_desc = false;
-	s->k = (uint8_t)k;
-	s->m = (uint8_t)m;
+	s->k = s->m = 0;
 	s->symbol_size = (uint16_t)symbol_size;
 	memset(s->sym, SYM_ABSENT, sizeof(s->sym));
 	s->n_verified = s->n_pending = 0;
@@ -511,19 +514,28 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	n = (unsigned)d.k + d.m;
-	if (s != NULL && (s->k != d.k || s->m != d.m)) {
-		/* Pending symbols were for another geometry: forged. */
-		r->stats.drop[DROP_PARAM_MISMATCH] += s->n_pending;
-		slot_release(r, s);
-		s = NULL;
-	}
 	if (s == NULL) {
-		s = slot_alloc(r, t, &d.id, d.k, d.m, d.symbol_size);
+		s = slot_alloc(r, t, &d.id, n, d.symbol_size);
 		if (s == NULL) {
 			drop(r, DROP_CHUNK_LIMIT, d.id.transfer);
 			return;
 		}
+	} else if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
+	    (size_t)n * d.symbol_size)) {
+		drop(r, DROP_CHUNK_LIMIT, d.id.transfer);
+		slot_release(r, s);
+		return;
 	}
+	/* Pending symbols beyond this chunk's k + m were forged. */
+	for (i = n; i < PROTO_MAX_SYMBOLS && s->n_pending > 0; i++) {
+		if (s->sym[i] == SYM_PENDING) {
+			s->sym[i] = SYM_ABSENT;
+			s->n_pending--;
+			r->stats.drop[DROP_PARAM_MISMATCH]++;
+		}
+	}
+	s->k = d.k;
+	s->m = d.m;
 	r->stats.descriptors++;
 	s->have_desc = true;
 	s->codec = d.codec;
@@ -604,13 +616,21 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	if (s == NULL) {
-		s = slot_alloc(r, t, &sy.id, sy.k, sy.m, t->symbol_size);
+		s = slot_alloc(r, t, &sy.id, (unsigned)sy.k + sy.m,
+		    t->symbol_size);
 		if (s == NULL) {
 			drop(r, DROP_CHUNK_LIMIT, t->id);
 			return;
 		}
-	} else if (s->k != sy.k || s->m != sy.m) {
+	}
+	if (s->have_desc && (s->k != sy.k || s->m != sy.m)) {
 		drop(r, DROP_PARAM_MISMATCH, t->id);
+		return;
+	}
+	/* Before the descriptor, hold the symbol where its index says. */
+	if (!s->have_desc && !slot_reserve(r, s, &s->buf, &s->buf_cap,
+	    ((size_t)sy.index + 1) * s->symbol_size)) {
+		drop(r, DROP_CHUNK_LIMIT, t->id);
 		return;
 	}
 	if (s->sym[sy.index] != SYM_ABSENT) {

@@ -15,8 +15,8 @@ rand_file "$B/chunk" "$cs"
 rand_file "$B/chunk-plus-1" $((cs + 1))
 text_file "$B/docs/README.md" 300000
 rand_file "$B/weights/shard-00001.bin" 3000000
-printf '#!/bin/sh\necho hi\n' >"$B/bin/run.sh" 2>/dev/null ||
-	{ mkdir -p "$B/bin"; printf '#!/bin/sh\necho hi\n' >"$B/bin/run.sh"; }
+mkdir -p "$B/bin"
+printf '#!/bin/sh\necho hi\n' >"$B/bin/run.sh"
 chmod +x "$B/bin/run.sh"
 
 start_recv

@@ -1,0 +1,451 @@
+/*
+ * Configuration loading with libconfig; see conf.h.  Each setting is
+ * described once in a table (name, type, range, default, where it goes);
+ * loading walks the file's settings against the table, so an unknown or
+ * misspelt setting is an error, and every error names file, line and
+ * setting.
+ */
+#include "common/conf.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind {
+	K_STRING,   /* char * */
+	K_PATH,     /* char *, resolved relative to the file */
+	K_ADDR,     /* char *, host:port */
+	K_UINT,     /* unsigned */
+	K_SIZE,     /* uint64_t, integer or "64G" */
+	K_RATE,     /* uint64_t, integer or "800M" */
+	K_DOUBLE,   /* double */
+	K_MODE,     /* unsigned, "0644" or integer */
+	K_COMPRESS, /* enum compress_mode */
+	K_PATHS,    /* char *[CONF_MAX_KEYS] + count */
+};
+
+struct setting {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	bool required;
+	double min, max;
+	const char *def;  /* default, parsed like a value from the file */
+	size_t count_off; /* K_PATHS: where the count goes */
+};
+
+#define S(field) offsetof(struct sender_conf, field)
+#define R(field) offsetof(struct recv_conf, field)
+
+static const struct setting sender_settings[] = {
+	{ "destination", K_ADDR, S(destination), true, 0, 0, NULL, 0 },
+	{ "key", K_PATH, S(key), true, 0, 0, NULL, 0 },
+	{ "rate", K_RATE, S(rate_bps), false, 1e5, 1e11, "800M", 0 },
+	{ "datagram_size", K_UINT, S(datagram_size), false, 256, 65507,
+	    "1472", 0 },
+	{ "fec_overhead", K_UINT, S(fec_overhead), false, 0, 400, "25", 0 },
+	{ "interleave", K_UINT, S(interleave), false, 1, 256, "8", 0 },
+	{ "passes", K_UINT, S(passes), false, 1, 100, "2", 0 },
+	{ "compress", K_COMPRESS, S(compress), false, 0, 0, "auto", 0 },
+	{ "heartbeat_interval", K_DOUBLE, S(heartbeat_interval), false, 0.05,
+	    3600, "1.0", 0 },
+	{ "descriptor_copies", K_UINT, S(descriptor_copies), false, 1, 16,
+	    "4", 0 },
+	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
+};
+
+static const struct setting recv_settings[] = {
+	{ "listen", K_ADDR, R(listen), true, 0, 0, NULL, 0 },
+	{ "sender_keys", K_PATHS, R(sender_keys), true, 1, CONF_MAX_KEYS,
+	    NULL, R(n_sender_keys) },
+	{ "staging_dir", K_PATH, R(staging_dir), true, 0, 0, NULL, 0 },
+	{ "store_dir", K_PATH, R(store_dir), true, 0, 0, NULL, 0 },
+	{ "quarantine_log", K_PATH, R(quarantine_log), true, 0, 0, NULL, 0 },
+	{ "transfer_timeout", K_DOUBLE, R(transfer_timeout), false, 1, 604800,
+	    "60", 0 },
+	{ "max_transfer_bytes", K_SIZE, R(max_transfer_bytes), false, 1,
+	    1e15, "64G", 0 },
+	{ "max_transfers_in_flight", K_UINT, R(max_transfers_in_flight),
+	    false, 1, 1024, "4", 0 },
+	{ "max_partial_chunks", K_UINT, R(max_partial_chunks), false, 8,
+	    65536, "1024", 0 },
+	{ "rcvbuf_bytes", K_SIZE, R(rcvbuf_bytes), false, 65536, 2147483647,
+	    "64M", 0 },
+	{ "file_mode", K_MODE, R(file_mode), false, 0, 0777, "0644", 0 },
+	{ "dir_mode", K_MODE, R(dir_mode), false, 0, 0777, "0755", 0 },
+	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
+};
+
+struct ctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+static int cerr(struct ctx *c, int line, const char *name, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static int
+cerr(struct ctx *c, int line, const char *name, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(c->err, c->errlen, "%s:%d: %s: %s", c->file, line,
+		    name, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, name, msg);
+	return -EINVAL;
+}
+
+static int
+range(struct ctx *c, const struct setting *s, int line, double v)
+{
+	if (v < s->min || v > s->max)
+		return cerr(c, line, s->name, "must be between %.15g and %.15g",
+		    s->min, s->max);
+	return 0;
+}
+
+/*
+ * Stores one value: from the file (cs != NULL) or the default string.
+ */
+static int
+store(struct ctx *c, const struct setting *s, config_setting_t *cs,
+    void *base)
+{
+	int line = cs != NULL ? (int)config_setting_source_line(cs) : 0;
+	const char *str = s->def;
+	int type = cs != NULL ? config_setting_type(cs) : CONFIG_TYPE_STRING;
+	void *dst = (char *)base + s->off;
+	double num = 0;
+	bool is_num = type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64 ||
+	    type == CONFIG_TYPE_FLOAT;
+	int rc;
+
+	if (cs != NULL && type == CONFIG_TYPE_STRING)
+		str = config_setting_get_string(cs);
+	if (cs != NULL && is_num)
+		num = type == CONFIG_TYPE_FLOAT ?
+		    config_setting_get_float(cs) :
+		    (double)config_setting_get_int64(cs);
+
+	switch (s->kind) {
+	case K_STRING:
+	case K_PATH:
+	case K_ADDR: {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		char *v;
+
+		if (type != CONFIG_TYPE_STRING)
+			return cerr(c, line, s->name, "must be a string");
+		if (str[0] == '\0')
+			return cerr(c, line, s->name, "must not be empty");
+		if (s->kind == K_ADDR && util_parse_addr(str, &ss, &sl) != 0)
+			return cerr(c, line, s->name, "\"%s\" is not an "
+			    "address:port (e.g. \"127.0.0.1:7700\")", str);
+		v = s->kind == K_PATH ? util_path_relative_to(c->file, str) :
+		    strdup(str);
+		if (v == NULL)
+			return -ENOMEM;
+		free(*(char **)dst);
+		*(char **)dst = v;
+		return 0;
+	}
+	case K_UINT:
+		if (!is_num && cs != NULL)
+			return cerr(c, line, s->name, "must be a number");
+		if (cs == NULL)
+			num = strtod(str, NULL);
+		if (num != (double)(long long)num)
+			return cerr(c, line, s->name, "must be a whole number");
+		if ((rc = range(c, s, line, num)) != 0)
+			return rc;
+		*(unsigned *)dst = (unsigned)num;
+		return 0;
+	case K_DOUBLE:
+		if (!is_num && cs != NULL)
+			return cerr(c, line, s->name, "must be a number");
+		if (cs == NULL)
+			num = strtod(str, NULL);
+		if ((rc = range(c, s, line, num)) != 0)
+			return rc;
+		*(double *)dst = num;
+		return 0;
+	case K_SIZE:
+	case K_RATE: {
+		uint64_t v;
+
+		if (type == CONFIG_TYPE_STRING) {
+			if (util_parse_si(str, &v) != 0)
+				return cerr(c, line, s->name, "\"%s\" is not a "
+				    "number with an optional K, M, G or T "
+				    "suffix", str);
+			num = (double)v;
+		} else if (!is_num || type == CONFIG_TYPE_FLOAT) {
+			return cerr(c, line, s->name, "must be a whole number "
+			    "or a string such as \"%s\"", s->def);
+		}
+		if ((rc = range(c, s, line, num)) != 0)
+			return rc;
+		*(uint64_t *)dst = (uint64_t)num;
+		return 0;
+	}
+	case K_MODE: {
+		char *end;
+		long v;
+
+		if (type == CONFIG_TYPE_STRING) {
+			v = strtol(str, &end, 8);
+			if (*str == '\0' || *end != '\0')
+				return cerr(c, line, s->name, "\"%s\" is not "
+				    "an octal mode such as \"0644\"", str);
+		} else if (type == CONFIG_TYPE_INT) {
+			v = config_setting_get_int(cs);
+		} else {
+			return cerr(c, line, s->name, "must be an octal "
+			    "string such as \"0644\"");
+		}
+		if ((rc = range(c, s, line, (double)v)) != 0)
+			return cerr(c, line, s->name, "must be at most 0777");
+		*(unsigned *)dst = (unsigned)v;
+		return 0;
+	}
+	case K_COMPRESS: {
+		enum compress_mode m;
+
+		if (type != CONFIG_TYPE_STRING)
+			return cerr(c, line, s->name, "must be \"auto\", "
+			    "\"off\" or \"on\"");
+		if (strcmp(str, "auto") == 0)
+			m = COMPRESS_AUTO;
+		else if (strcmp(str, "off") == 0)
+			m = COMPRESS_OFF;
+		else if (strcmp(str, "on") == 0)
+			m = COMPRESS_ON;
+		else
+			return cerr(c, line, s->name, "must be \"auto\", "
+			    "\"off\" or \"on\"");
+		*(enum compress_mode *)dst = m;
+		return 0;
+	}
+	case K_PATHS: {
+		char **arr = dst;
+		unsigned *count = (unsigned *)((char *)base + s->count_off);
+		int i, n;
+
+		if (cs == NULL)
+			return 0;
+		if (type == CONFIG_TYPE_STRING) {
+			arr[0] = util_path_relative_to(c->file, str);
+			*count = 1;
+			return arr[0] == NULL ? -ENOMEM : 0;
+		}
+		if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+			return cerr(c, line, s->name, "must be a list of "
+			    "strings");
+		n = config_setting_length(cs);
+		if ((rc = range(c, s, line, n)) != 0)
+			return cerr(c, line, s->name, "must list 1 to %d "
+			    "files", CONF_MAX_KEYS);
+		for (i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(cs,
+			    (unsigned)i);
+			const char *v = config_setting_get_string(e);
+
+			if (v == NULL || v[0] == '\0')
+				return cerr(c, line, s->name, "entry %d is not "
+				    "a file name", i + 1);
+			arr[i] = util_path_relative_to(c->file, v);
+			if (arr[i] == NULL)
+				return -ENOMEM;
+			*count = (unsigned)i + 1;
+		}
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int
+load(const char *path, const struct setting *table, void *out, char *err,
+    size_t errlen)
+{
+	struct ctx c = { path, err, errlen };
+	config_t cfg;
+	config_setting_t *root;
+	const struct setting *s;
+	int rc = 0, i, n;
+
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+		else
+			snprintf(err, errlen, "%s:%d: syntax error: %s", path,
+			    config_error_line(&cfg), config_error_text(&cfg));
+		config_destroy(&cfg);
+		return -EINVAL;
+	}
+	root = config_root_setting(&cfg);
+	n = config_setting_length(root);
+	for (i = 0; i < n && rc == 0; i++) {
+		config_setting_t *cs = config_setting_get_elem(root,
+		    (unsigned)i);
+		const char *name = config_setting_name(cs);
+
+		for (s = table; s->name != NULL; s++)
+			if (strcmp(s->name, name) == 0)
+				break;
+		if (s->name == NULL)
+			rc = cerr(&c, (int)config_setting_source_line(cs), name,
+			    "unknown setting");
+	}
+	for (s = table; s->name != NULL && rc == 0; s++) {
+		config_setting_t *cs = config_setting_lookup(root, s->name);
+
+		if (cs == NULL && s->required)
+			rc = cerr(&c, 0, s->name, "required setting missing");
+		else if (cs != NULL || s->def != NULL)
+			rc = store(&c, s, cs, out);
+	}
+	config_destroy(&cfg);
+	return rc;
+}
+
+struct sender_conf *
+sender_conf_load(const char *path, char *err, size_t errlen)
+{
+	struct sender_conf *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->path = strdup(path)) == NULL) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (load(path, sender_settings, c, err, errlen) != 0) {
+		sender_conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+sender_conf_free(struct sender_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->destination);
+	free(c->key);
+	free(c);
+}
+
+struct recv_conf *
+recv_conf_load(const char *path, char *err, size_t errlen)
+{
+	struct recv_conf *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || (c->path = strdup(path)) == NULL) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (load(path, recv_settings, c, err, errlen) != 0) {
+		recv_conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+recv_conf_free(struct recv_conf *c)
+{
+	unsigned i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->listen);
+	for (i = 0; i < CONF_MAX_KEYS; i++)
+		free(c->sender_keys[i]);
+	free(c->staging_dir);
+	free(c->store_dir);
+	free(c->quarantine_log);
+	free(c);
+}
+
+/* Prints every setting of a table in libconfig syntax. */
+static void
+print(const struct setting *table, const void *base, FILE *fp)
+{
+	const struct setting *s;
+	static const char *const modes[] = { "off", "auto", "on" };
+
+	for (s = table; s->name != NULL; s++) {
+		const void *p = (const char *)base + s->off;
+
+		switch (s->kind) {
+		case K_STRING:
+		case K_PATH:
+		case K_ADDR:
+			fprintf(fp, "%s = \"%s\";\n", s->name,
+			    *(char *const *)p != NULL ? *(char *const *)p : "");
+			break;
+		case K_UINT:
+			fprintf(fp, "%s = %u;\n", s->name, *(const unsigned *)p);
+			break;
+		case K_DOUBLE:
+			fprintf(fp, "%s = %.6g%s;\n", s->name,
+			    *(const double *)p,
+			    *(const double *)p == (double)(long long)
+			    *(const double *)p ? ".0" : "");
+			break;
+		case K_SIZE:
+		case K_RATE:
+			fprintf(fp, "%s = %llu;\n", s->name,
+			    (unsigned long long)*(const uint64_t *)p);
+			break;
+		case K_MODE:
+			fprintf(fp, "%s = \"%04o\";\n", s->name,
+			    *(const unsigned *)p);
+			break;
+		case K_COMPRESS:
+			fprintf(fp, "%s = \"%s\";\n", s->name,
+			    modes[*(const enum compress_mode *)p]);
+			break;
+		case K_PATHS: {
+			char *const *arr = p;
+			unsigned i, n = *(const unsigned *)((const char *)base +
+			    s->count_off);
+
+			fprintf(fp, "%s = [", s->name);
+			for (i = 0; i < n; i++)
+				fprintf(fp, "%s\"%s\"", i ? ", " : " ", arr[i]);
+			fprintf(fp, " ];\n");
+			break;
+		}
+		}
+	}
+}
+
+void
+sender_conf_print(const struct sender_conf *c, FILE *fp)
+{
+	print(sender_settings, c, fp);
+}
+
+void
+recv_conf_print(const struct recv_conf *c, FILE *fp)
+{
+	print(recv_settings, c, fp);
+}

@@ -1,0 +1,346 @@
+/*
+ * Ed25519 keys and signatures with libsodium; see sign.h for the key file
+ * format.  Secret key bytes only ever live in sodium_malloc'd memory or in
+ * stack buffers wiped before return.
+ */
+#include "common/sign.h"
+#include "common/hash.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECRET_HEADER "sluice-secret-key v1"
+#define PUBLIC_HEADER "sluice-public-key v1"
+#define KEY_FILE_MAX 512
+#define KEYID_CONTEXT "sluice-key-id-v1"
+
+struct sign_seckey {
+	uint8_t id[SIGN_KEYID_LEN];
+	uint8_t sk[SIGN_SK_LEN];
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int
+sign_init(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+void
+sign_keyid(uint8_t id[SIGN_KEYID_LEN], const uint8_t pk[SIGN_PK_LEN])
+{
+	uint8_t buf[sizeof(KEYID_CONTEXT) - 1 + SIGN_PK_LEN], digest[HASH_LEN];
+
+	memcpy(buf, KEYID_CONTEXT, sizeof(KEYID_CONTEXT) - 1);
+	memcpy(buf + sizeof(KEYID_CONTEXT) - 1, pk, SIGN_PK_LEN);
+	hash_sha256(digest, buf, sizeof(buf));
+	memcpy(id, digest, SIGN_KEYID_LEN);
+}
+
+void
+sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],
+    const uint8_t id[SIGN_KEYID_LEN])
+{
+	util_hex(out, id, SIGN_KEYID_LEN);
+}
+
+bool
+sign_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+/*
+ * Renders "HEADER\nid HEX\nkey BASE64\n" into out.  Returns the length.
+ */
+static size_t
+render(char *out, size_t cap, const char *header, const uint8_t id[8],
+    const uint8_t *key, size_t keylen)
+{
+	char hex[2 * SIGN_KEYID_LEN + 1];
+	char b64[sodium_base64_ENCODED_LEN(SIGN_SK_LEN,
+	    sodium_base64_VARIANT_ORIGINAL)];
+	int n;
+
+	util_hex(hex, id, SIGN_KEYID_LEN);
+	sodium_bin2base64(b64, sizeof(b64), key, keylen,
+	    sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(out, cap, "%s\nid %s\nkey %s\n", header, hex, b64);
+	sodium_memzero(b64, sizeof(b64));
+	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+static int
+write_new(const char *path, const char *buf, size_t len, mode_t mode)
+{
+	int fd, rc;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
+	if (fd < 0)
+		return -errno;
+	rc = util_write_all(fd, buf, len);
+	if (rc == 0 && fchmod(fd, mode) < 0)
+		rc = -errno;
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc != 0)
+		unlink(path);
+	return rc;
+}
+
+int
+sign_keygen(const char *prefix, struct sign_pubkey *pub)
+{
+	char keypath[4096], pubpath[4096];
+	char *text = NULL;
+	uint8_t *sk = NULL;
+	uint8_t id[SIGN_KEYID_LEN], pk[SIGN_PK_LEN];
+	size_t len;
+	int rc = 0;
+
+	if (snprintf(keypath, sizeof(keypath), "%s.key", prefix) >=
+	    (int)sizeof(keypath) ||
+	    snprintf(pubpath, sizeof(pubpath), "%s.pub", prefix) >=
+	    (int)sizeof(pubpath))
+		return -ENAMETOOLONG;
+	if (access(keypath, F_OK) == 0 || access(pubpath, F_OK) == 0)
+		return -EEXIST;
+	sk = sodium_malloc(SIGN_SK_LEN);
+	text = sodium_malloc(KEY_FILE_MAX);
+	if (sk == NULL || text == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	crypto_sign_keypair(pk, sk);
+	sign_keyid(id, pk);
+	len = render(text, KEY_FILE_MAX, SECRET_HEADER, id, sk, SIGN_SK_LEN);
+	rc = len == 0 ? -EINVAL : write_new(keypath, text, len, 0600);
+	if (rc != 0)
+		goto out;
+	len = render(text, KEY_FILE_MAX, PUBLIC_HEADER, id, pk, SIGN_PK_LEN);
+	rc = len == 0 ? -EINVAL : write_new(pubpath, text, len, 0644);
+	if (rc != 0) {
+		unlink(keypath);
+		goto out;
+	}
+	if (pub != NULL) {
+		memcpy(pub->id, id, SIGN_KEYID_LEN);
+		memcpy(pub->pk, pk, SIGN_PK_LEN);
+	}
+out:
+	if (sk != NULL)
+		sodium_free(sk);
+	if (text != NULL)
+		sodium_free(text);
+	return rc;
+}
+
+/*
+ * Parses a key file's text strictly: the header line, "id <16 hex>",
+ * "key <base64 of exactly keylen bytes>", each ending in a newline, and
+ * nothing else.
+ */
+static int
+parse(const char *text, size_t len, const char *header, uint8_t id[8],
+    uint8_t *key, size_t keylen, char *err, size_t errlen)
+{
+	const char *p = text, *end = text + len, *nl;
+	size_t hlen = strlen(header), b64len, binlen;
+	char hex[2 * SIGN_KEYID_LEN + 1];
+
+	if (memchr(text, '\0', len) != NULL) {
+		seterr(err, errlen, "not a key file (NUL byte)");
+		return -EINVAL;
+	}
+	if ((size_t)(end - p) < hlen + 1 || memcmp(p, header, hlen) != 0 ||
+	    p[hlen] != '\n') {
+		seterr(err, errlen, "not a %s file", header);
+		return -EINVAL;
+	}
+	p += hlen + 1;
+	if (end - p < 3 + 16 + 1 || memcmp(p, "id ", 3) != 0 ||
+	    p[3 + 16] != '\n') {
+		seterr(err, errlen, "malformed id line");
+		return -EINVAL;
+	}
+	memcpy(hex, p + 3, 16);
+	hex[16] = '\0';
+	if (util_unhex(id, SIGN_KEYID_LEN, hex) != 0) {
+		seterr(err, errlen, "malformed key id");
+		return -EINVAL;
+	}
+	p += 3 + 16 + 1;
+	if (end - p < 5 || memcmp(p, "key ", 4) != 0 ||
+	    (nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
+	    nl + 1 != end) {
+		seterr(err, errlen, "malformed key line");
+		return -EINVAL;
+	}
+	p += 4;
+	b64len = (size_t)(nl - p);
+	if (sodium_base642bin(key, keylen, p, b64len, NULL, &binlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || binlen != keylen ||
+	    b64len != sodium_base64_ENCODED_LEN(keylen,
+	    sodium_base64_VARIANT_ORIGINAL) - 1) {
+		seterr(err, errlen, "malformed key");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+sign_pubkey_load(const char *path, struct sign_pubkey *pub, char *err,
+    size_t errlen)
+{
+	uint8_t *buf;
+	uint8_t id[SIGN_KEYID_LEN];
+	size_t len;
+	int rc;
+
+	rc = util_read_file(path, KEY_FILE_MAX, &buf, &len);
+	if (rc != 0) {
+		seterr(err, errlen, "%s", rc == -EFBIG ? "not a key file "
+		    "(too large)" : strerror(-rc));
+		return rc == -EFBIG ? -EINVAL : rc;
+	}
+	rc = parse((const char *)buf, len, PUBLIC_HEADER, pub->id, pub->pk,
+	    SIGN_PK_LEN, err, errlen);
+	free(buf);
+	if (rc != 0)
+		return rc;
+	sign_keyid(id, pub->pk);
+	if (memcmp(id, pub->id, SIGN_KEYID_LEN) != 0) {
+		seterr(err, errlen, "key id does not match the key");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct sign_seckey *
+sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
+{
+	struct sign_seckey *sk = NULL;
+	struct stat st;
+	char *text = NULL;
+	uint8_t pk[SIGN_PK_LEN], id[SIGN_KEYID_LEN];
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		rc = -errno;
+		seterr(err, errlen, "%s", strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		seterr(err, errlen, "not a regular file");
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		seterr(err, errlen, "key file %s has mode %04o; must be 0600 "
+		    "or stricter", path, (unsigned)(st.st_mode & 07777));
+		rc = -EPERM;
+		goto out;
+	}
+	if (st.st_size >= KEY_FILE_MAX) {
+		seterr(err, errlen, "not a key file (too large)");
+		rc = -EINVAL;
+		goto out;
+	}
+	text = sodium_malloc(KEY_FILE_MAX);
+	sk = sodium_malloc(sizeof(*sk));
+	if (text == NULL || sk == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = read(fd, text, KEY_FILE_MAX - 1);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = parse(text, (size_t)n, SECRET_HEADER, sk->id, sk->sk,
+	    SIGN_SK_LEN, err, errlen);
+	if (rc != 0)
+		goto out;
+	crypto_sign_ed25519_sk_to_pk(pk, sk->sk);
+	sign_keyid(id, pk);
+	if (memcmp(id, sk->id, SIGN_KEYID_LEN) != 0) {
+		seterr(err, errlen, "key id does not match the key");
+		rc = -EINVAL;
+	}
+out:
+	if (text != NULL)
+		sodium_free(text);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0 && sk != NULL) {
+		sodium_free(sk);
+		sk = NULL;
+	}
+	*rcp = rc;
+	return sk;
+}
+
+void
+sign_seckey_free(struct sign_seckey *sk)
+{
+	if (sk != NULL)
+		sodium_free(sk); /* zeroes before freeing */
+}
+
+const uint8_t *
+sign_seckey_id(const struct sign_seckey *sk)
+{
+	return sk->id;
+}
+
+void
+sign_seckey_pubkey(const struct sign_seckey *sk, struct sign_pubkey *pub)
+{
+	crypto_sign_ed25519_sk_to_pk(pub->pk, sk->sk);
+	memcpy(pub->id, sk->id, SIGN_KEYID_LEN);
+}
+
+void
+sign_detached(const struct sign_seckey *sk, uint8_t sig[SIGN_SIG_LEN],
+    const void *msg, size_t len)
+{
+	crypto_sign_detached(sig, NULL, msg, len, sk->sk);
+}
+
+bool
+sign_verify(const struct sign_pubkey *pk, const uint8_t sig[SIGN_SIG_LEN],
+    const void *msg, size_t len)
+{
+	return crypto_sign_verify_detached(sig, msg, len, pk->pk) == 0;
+}

@@ -1,0 +1,193 @@
+/*
+ * sluice-send: the connected side.  Sends one bundle (a directory, or
+ * files) as one transfer across the one-way link and exits after the last
+ * carousel pass.  It never reads from the network.
+ */
+#include "sender/send.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: sluice-send -c sender.conf [--name NAME] "
+	    "[--version VERSION] PATH...\n"
+	    "       sluice-send -c sender.conf -n | -p\n"
+	    "  PATH     one directory (the bundle), or regular files\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -p       print the effective configuration and geometry\n"
+	    "  -v       more diagnostics\n");
+	exit(2);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static char *
+base_name(const char *path)
+{
+	char *copy = strdup(path), *b, *out;
+	size_t len;
+
+	if (copy == NULL)
+		return NULL;
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	b = basename(copy);
+	out = strdup(b);
+	free(copy);
+	return out;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'N' },
+		{ "version", required_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sender_conf *conf;
+	struct sender_geometry g;
+	struct sign_seckey *key;
+	struct sender *s;
+	struct manifest *m;
+	struct sigaction sa;
+	struct stat st;
+	const char *conf_path = NULL, *version = NULL;
+	char *name = NULL, err[512] = "", ver[32], now[32];
+	bool check_only = false, print = false;
+	int ch, rc, verbosity = 0, i;
+	uint64_t t0;
+	double cpu0, secs;
+	const struct sender_stats *ss;
+
+	log_init("sluice-send", 0);
+	while ((ch = getopt_long(argc, argv, "c:npvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf_path = optarg; break;
+		case 'n': check_only = true; break;
+		case 'p': print = true; break;
+		case 'v': verbosity++; break;
+		case 'N': name = strdup(optarg); break;
+		case 'V': version = optarg; break;
+		default: usage();
+		}
+	}
+	if (conf_path == NULL)
+		usage();
+	log_set_verbosity(verbosity);
+	conf = sender_conf_load(conf_path, err, sizeof(err));
+	if (conf == NULL)
+		fatalx("%s", err);
+	if (sender_geometry(conf, &g) != 0)
+		fatalx("%s: datagram_size %u leaves no room for a chunk",
+		    conf_path, conf->datagram_size);
+	if (print) {
+		sender_conf_print(conf, stdout);
+		printf("# derived\nsymbol_size = %u\nhash_len = %u\n"
+		    "k_max = %u\nm_max = %u\nchunk_size = %u\n", g.symbol_size,
+		    g.hash_len, g.k_max, g.m_max, g.chunk_size);
+	}
+	if (check_only || print) {
+		if (check_only)
+			fprintf(stderr, "%s: configuration OK\n", conf_path);
+		sender_conf_free(conf);
+		return 0;
+	}
+	if (optind >= argc)
+		usage();
+	if (sign_init() != 0)
+		fatalx("libsodium failed to initialise");
+	key = sign_seckey_load(conf->key, &rc, err, sizeof(err));
+	if (key == NULL)
+		fatalx("%s: %s", conf->key, err);
+
+	if (name == NULL)
+		name = base_name(argv[optind]);
+	util_rfc3339(now, sizeof(now), util_realtime_ns());
+	if (version == NULL) {
+		util_compact_utc(ver, sizeof(ver), util_realtime_ns());
+		version = ver;
+	}
+	m = manifest_new(name, version);
+	if (m == NULL || manifest_set(m, "created", now) != 0)
+		fatalx("out of memory");
+	if (lstat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (argc - optind != 1)
+			fatalx("give one directory, or only files");
+		rc = manifest_add_dir(m, argv[optind], err, sizeof(err));
+	} else {
+		rc = 0;
+		for (i = optind; i < argc && rc == 0; i++)
+			rc = manifest_add_path(m, argv[i], err, sizeof(err));
+	}
+	if (rc != 0)
+		fatalx("%s", err);
+	if (manifest_finish(m, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+
+	s = sender_new(conf, key, err, sizeof(err));
+	if (s == NULL)
+		fatalx("%s", err);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	t0 = util_now_ns();
+	cpu0 = cpu_seconds();
+	log_info("sending %s version %s: %zu files, %" PRIu64 " bytes, to %s "
+	    "at %.0f Mbit/s, %u passes", m->name, m->version, m->n_files,
+	    m->total_bytes, conf->destination, conf->rate_bps / 1e6,
+	    conf->passes);
+	rc = sender_send_transfer(s, m, &stop, err, sizeof(err));
+	secs = (util_now_ns() - t0) / 1e9;
+	ss = sender_stats(s);
+	if (rc == 0)
+		log_info("sent transfer %016" PRIx64 ": %zu files, %" PRIu64
+		    " bytes, %" PRIu64 " chunks, %" PRIu64 " datagrams, %u "
+		    "passes in %.2f s (%.1f MB/s of files per pass, %.2f CPU s)",
+		    sender_transfer_id(s), m->n_files, m->total_bytes,
+		    ss->chunks, ss->datagrams, conf->passes, secs,
+		    secs > 0 ? m->total_bytes * (double)conf->passes / secs /
+		    1e6 : 0, cpu_seconds() - cpu0);
+	else if (rc == -EINTR)
+		log_warnx("interrupted");
+	else
+		log_warnx("%s", err);
+	sender_free(s);
+	manifest_free(m);
+	sign_seckey_free(key);
+	sender_conf_free(conf);
+	free(name);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,689 @@
+/*
+ * The sending engine; see send.h.
+ *
+ * A transfer is a flat list of chunks (object 0's, then object 1's, ...)
+ * cut into windows of `interleave` chunks.  For each window every chunk is
+ * encoded first: read, compressed when it pays, split into k source
+ * symbols (the last zero padded), m repair symbols added, every symbol
+ * hashed, and one descriptor signed.  Then the window is emitted: each
+ * descriptor, then the symbols round-robin across the window's chunks (so
+ * a burst of loss costs each chunk only a few symbols), with the
+ * descriptors repeated at even intervals so losing one copy never loses a
+ * chunk.  Every pass repeats the whole list.
+ *
+ * Datagrams go out in batches through sendmmsg on a connected socket; the
+ * symbol bytes are sent straight from the window's buffers (a two-element
+ * iovec: header, symbol), never copied.
+ */
+#include "sender/send.h"
+#include "sender/pace.h"
+#include "common/compress.h"
+#include "common/fec.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/bytes.h"
+#include "proto/wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BATCH 64
+#define WIN_MAX_CHUNKS 256
+#define HASH_LEN_WIRE 8
+#define K_LIMIT 128
+#define UDP_IP_OVERHEAD 28 /* bytes of IPv4 + UDP header per datagram */
+
+struct wchunk {
+	uint32_t object, chunk;
+	unsigned k, m;
+	uint8_t *sym;        /* (k + m) * S, in the window's arena */
+	uint8_t *desc;       /* encoded, signed descriptor */
+	size_t desc_len;
+};
+
+struct msg {
+	uint8_t *buf;        /* header, or a whole descriptor or heartbeat */
+	struct iovec iov[2];
+};
+
+struct sender {
+	const struct sender_conf *conf;
+	const struct sign_seckey *key;
+	struct sender_geometry g;
+	struct fec *fec;
+	struct compress *zc;
+	int fd;
+	uint64_t session;
+	uint64_t seq;
+	struct pace pace;
+	uint64_t next_hb_ns;
+
+	/* The transfer being sent. */
+	uint64_t transfer;
+	uint32_t object_count;
+	uint64_t transfer_bytes;
+	const uint8_t *obj0;
+	size_t obj0_len;
+	const struct manifest *m;
+
+	/*
+	 * A window holds `interleave` full chunks' worth of symbols: small
+	 * chunks (small files, last chunks) fill it by number, so their
+	 * symbols spread over as many datagrams as big chunks' do.
+	 */
+	struct wchunk win[WIN_MAX_CHUNKS];
+	uint8_t *arena;
+	size_t arena_len;
+	uint8_t *descs;      /* WIN_MAX_CHUNKS * datagram_size */
+	uint8_t *zbuf;       /* chunk_size: deflate output */
+
+	struct mmsghdr mm[BATCH];
+	struct msg msgs[BATCH];
+	unsigned n_batch;
+	uint64_t batch_bits;
+
+	struct sender_stats stats;
+	volatile sig_atomic_t *stop;
+};
+
+unsigned
+sender_repair_count(unsigned k, unsigned overhead)
+{
+	if (overhead == 0)
+		return 0;
+	return (k * overhead + 99) / 100 + 2;
+}
+
+int
+sender_geometry(const struct sender_conf *c, struct sender_geometry *g)
+{
+	unsigned k;
+
+	memset(g, 0, sizeof(*g));
+	if (c->datagram_size <= PROTO_SYM_OFF + PROTO_MIN_SYMBOL ||
+	    c->datagram_size > PROTO_MAX_DATAGRAM)
+		return -EINVAL;
+	g->symbol_size = c->datagram_size - PROTO_SYM_OFF;
+	g->hash_len = HASH_LEN_WIRE;
+	for (k = K_LIMIT; k >= 1; k--) {
+		unsigned m = sender_repair_count(k, c->fec_overhead);
+
+		if (k + m <= PROTO_MAX_SYMBOLS &&
+		    proto_descriptor_len(k + m, g->hash_len) <=
+		    c->datagram_size)
+			break;
+	}
+	if (k == 0)
+		return -EINVAL;
+	g->k_max = k;
+	g->m_max = sender_repair_count(k, c->fec_overhead);
+	g->chunk_size = k * g->symbol_size;
+	return 0;
+}
+
+static int
+open_socket(struct sender *s, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int v = 8 << 20;
+
+	if (util_parse_addr(s->conf->destination, &ss, &sl) != 0) {
+		snprintf(err, errlen, "bad destination %s",
+		    s->conf->destination);
+		return -EINVAL;
+	}
+	s->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	/* connect() only fixes the destination: nothing is ever read. */
+	if (connect(s->fd, (struct sockaddr *)&ss, sl) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "connect %s: %s", s->conf->destination,
+		    strerror(e));
+		return -e;
+	}
+	(void)shutdown(s->fd, SHUT_RD);
+	return 0;
+}
+
+struct sender *
+sender_new(const struct sender_conf *c, const struct sign_seckey *key,
+    char *err, size_t errlen)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+	size_t symbytes;
+	unsigned i;
+	double depth;
+
+	if (s == NULL)
+		return NULL;
+	s->conf = c;
+	s->key = key;
+	s->fd = -1;
+	if (sender_geometry(c, &s->g) != 0) {
+		snprintf(err, errlen, "datagram_size %u leaves no room for a "
+		    "chunk", c->datagram_size);
+		goto fail;
+	}
+	if (getrandom(&s->session, sizeof(s->session), 0) !=
+	    sizeof(s->session)) {
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	s->fec = fec_new();
+	s->zc = compress_new();
+	s->zbuf = malloc(s->g.chunk_size);
+	symbytes = (size_t)(s->g.k_max + s->g.m_max) * s->g.symbol_size;
+	s->arena_len = symbytes * c->interleave;
+	s->arena = malloc(s->arena_len);
+	s->descs = malloc((size_t)WIN_MAX_CHUNKS * c->datagram_size);
+	if (s->fec == NULL || s->zc == NULL || s->zbuf == NULL ||
+	    s->arena == NULL || s->descs == NULL)
+		goto nomem;
+	for (i = 0; i < WIN_MAX_CHUNKS; i++)
+		s->win[i].desc = s->descs + (size_t)i * c->datagram_size;
+	for (i = 0; i < BATCH; i++) {
+		s->msgs[i].buf = malloc(c->datagram_size);
+		if (s->msgs[i].buf == NULL)
+			goto nomem;
+	}
+	if (open_socket(s, err, errlen) != 0)
+		goto fail;
+	/* Bucket depth: 2 ms at the rate, and at least two batches. */
+	depth = (double)c->rate_bps * 0.002;
+	if (depth < 2.0 * BATCH * (c->datagram_size + UDP_IP_OVERHEAD) * 8)
+		depth = 2.0 * BATCH * (c->datagram_size + UDP_IP_OVERHEAD) * 8;
+	pace_init(&s->pace, c->rate_bps, depth);
+	return s;
+nomem:
+	snprintf(err, errlen, "out of memory");
+fail:
+	sender_free(s);
+	return NULL;
+}
+
+void
+sender_free(struct sender *s)
+{
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	free(s->arena);
+	free(s->descs);
+	for (i = 0; i < BATCH; i++)
+		free(s->msgs[i].buf);
+	fec_free(s->fec);
+	compress_free(s->zc);
+	free(s->zbuf);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+uint64_t
+sender_transfer_id(const struct sender *s)
+{
+	return s->transfer;
+}
+
+const struct sender_stats *
+sender_stats(const struct sender *s)
+{
+	return &s->stats;
+}
+
+/* ---- batches -------------------------------------------------------- */
+
+static int
+flush(struct sender *s)
+{
+	unsigned done = 0;
+
+	if (s->n_batch == 0)
+		return 0;
+	pace_take(&s->pace, s->batch_bits);
+	while (done < s->n_batch) {
+		int n = sendmmsg(s->fd, s->mm + done, s->n_batch - done, 0);
+
+		if (n < 0) {
+			if (errno == EINTR || errno == ECONNREFUSED) {
+				/* ECONNREFUSED: an ICMP port unreachable for
+				 * an earlier datagram (nothing listening yet,
+				 * as on a diode); keep sending. */
+				continue;
+			}
+			if (errno == EAGAIN || errno == ENOBUFS) {
+				struct pollfd pfd = { s->fd, POLLOUT, 0 };
+
+				(void)poll(&pfd, 1, 1);
+				continue;
+			}
+			return -errno;
+		}
+		done += (unsigned)n;
+	}
+	s->stats.datagrams += s->n_batch;
+	s->n_batch = 0;
+	s->batch_bits = 0;
+	return 0;
+}
+
+/* Queues one datagram: header bytes in msg->buf, optional payload. */
+static int
+queue(struct sender *s, size_t hdr_len, const uint8_t *payload,
+    size_t payload_len)
+{
+	struct msg *mg = &s->msgs[s->n_batch];
+	struct mmsghdr *mm = &s->mm[s->n_batch];
+
+	mg->iov[0].iov_base = mg->buf;
+	mg->iov[0].iov_len = hdr_len;
+	mg->iov[1].iov_base = (void *)(uintptr_t)payload;
+	mg->iov[1].iov_len = payload_len;
+	memset(mm, 0, sizeof(*mm));
+	mm->msg_hdr.msg_iov = mg->iov;
+	mm->msg_hdr.msg_iovlen = payload_len > 0 ? 2 : 1;
+	s->n_batch++;
+	s->seq++;
+	s->stats.wire_bytes += hdr_len + payload_len;
+	s->batch_bits += (hdr_len + payload_len + UDP_IP_OVERHEAD) * 8;
+	return s->n_batch == BATCH ? flush(s) : 0;
+}
+
+static int
+queue_heartbeat(struct sender *s)
+{
+	struct proto_heartbeat h;
+	uint8_t *buf = s->msgs[s->n_batch].buf;
+	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_HB_LEN], sig[SIGN_SIG_LEN];
+	const uint8_t *body;
+	size_t len, body_len, mlen;
+
+	memset(&h, 0, sizeof(h));
+	h.hdr.session = s->session;
+	h.hdr.seq = s->seq;
+	h.sent_ns = util_realtime_ns();
+	h.transfer = s->transfer;
+	h.interval_ms = (uint32_t)(s->conf->heartbeat_interval * 1000);
+	len = proto_heartbeat_encode(buf, s->conf->datagram_size, &h);
+	if (len == 0)
+		return -EINVAL;
+	proto_signed_body(buf, len, &body, &body_len);
+	mlen = proto_sig_message(msg, sizeof(msg), PROTO_HB_SIG_CONTEXT, body,
+	    body_len);
+	sign_detached(s->key, sig, msg, mlen);
+	proto_heartbeat_set_sig(buf, sign_seckey_id(s->key), sig);
+	s->stats.heartbeats++;
+	s->next_hb_ns = util_now_ns() +
+	    (uint64_t)(s->conf->heartbeat_interval * 1e9);
+	return queue(s, len, NULL, 0);
+}
+
+static int
+maybe_heartbeat(struct sender *s)
+{
+	if (util_now_ns() < s->next_hb_ns)
+		return 0;
+	return queue_heartbeat(s);
+}
+
+static int
+queue_descriptor(struct sender *s, const struct wchunk *w)
+{
+	uint8_t *buf = s->msgs[s->n_batch].buf;
+
+	memcpy(buf, w->desc, w->desc_len);
+	proto_hdr_set_seq(buf, s->seq);
+	return queue(s, w->desc_len, NULL, 0);
+}
+
+static int
+queue_symbol(struct sender *s, const struct wchunk *w, unsigned index)
+{
+	struct proto_symbol sy;
+	uint8_t *buf = s->msgs[s->n_batch].buf;
+
+	memset(&sy, 0, sizeof(sy));
+	sy.hdr.session = s->session;
+	sy.hdr.seq = s->seq;
+	sy.id.transfer = s->transfer;
+	sy.id.object = w->object;
+	sy.id.chunk = w->chunk;
+	sy.index = (uint8_t)index;
+	sy.k = (uint8_t)w->k;
+	sy.m = (uint8_t)w->m;
+	sy.len = s->g.symbol_size;
+	if (proto_symbol_encode_hdr(buf, s->conf->datagram_size, &sy) == 0)
+		return -EINVAL;
+	return queue(s, PROTO_SYM_OFF,
+	    w->sym + (size_t)index * s->g.symbol_size, s->g.symbol_size);
+}
+
+/* ---- encoding ------------------------------------------------------- */
+
+static uint64_t
+object_size(const struct sender *s, uint32_t object)
+{
+	return object == 0 ? s->obj0_len : s->m->files[object - 1].size;
+}
+
+/* Reads plain_len bytes of an object at off into dst. */
+static int
+read_object(struct sender *s, uint32_t object, uint64_t off, uint8_t *dst,
+    size_t len, int *fdp, char *err, size_t errlen)
+{
+	size_t done = 0;
+
+	if (object == 0) {
+		memcpy(dst, s->obj0 + off, len);
+		return 0;
+	}
+	while (done < len) {
+		ssize_t n = pread(*fdp, dst + done, len - done,
+		    (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: %s",
+			    s->m->files[object - 1].src,
+			    n < 0 ? strerror(errno) : "file shrank while "
+			    "being sent");
+			return n < 0 ? -errno : -EIO;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int
+encode_chunk(struct sender *s, struct wchunk *w, int fd, char *err,
+    size_t errlen)
+{
+	const struct sender_geometry *g = &s->g;
+	struct proto_descriptor d;
+	uint64_t osize = object_size(s, w->object);
+	uint32_t plain_len = proto_chunk_plain_len(osize, g->chunk_size,
+	    w->chunk);
+	uint8_t hashes[PROTO_MAX_SYMBOLS * HASH_LEN_WIRE];
+	uint8_t *ptr[PROTO_MAX_SYMBOLS], digest[HASH_LEN];
+	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
+	uint8_t sig[SIGN_SIG_LEN];
+	const uint8_t *body;
+	size_t enc_len = plain_len, zlen = 0, body_len, mlen, i;
+	enum compress_codec codec = CODEC_STORED;
+	int rc;
+
+	/* Read straight into the source symbols; compress from there. */
+	rc = read_object(s, w->object, (uint64_t)w->chunk * g->chunk_size,
+	    w->sym, plain_len, &fd, err, errlen);
+	if (rc != 0)
+		return rc;
+	hash_sha256(digest, w->sym, plain_len);
+	if (s->conf->compress != COMPRESS_OFF) {
+		codec = compress_chunk(s->zc, s->conf->compress, w->sym,
+		    plain_len, s->zbuf, g->chunk_size, &zlen);
+		if (codec == CODEC_DEFLATE) {
+			memcpy(w->sym, s->zbuf, zlen);
+			enc_len = zlen;
+			s->stats.chunks_deflated++;
+		}
+	}
+	w->k = (unsigned)((enc_len + g->symbol_size - 1) / g->symbol_size);
+	w->m = sender_repair_count(w->k, s->conf->fec_overhead);
+	memset(w->sym + enc_len, 0, (size_t)w->k * g->symbol_size - enc_len);
+	for (i = 0; i < w->k + w->m; i++)
+		ptr[i] = w->sym + i * g->symbol_size;
+	rc = fec_encode(s->fec, w->k, w->m, g->symbol_size, ptr, ptr + w->k);
+	if (rc != 0) {
+		snprintf(err, errlen, "FEC encode failed");
+		return rc;
+	}
+	for (i = 0; i < w->k + w->m; i++) {
+		uint8_t h[HASH_LEN];
+
+		hash_sha256(h, ptr[i], g->symbol_size);
+		memcpy(hashes + i * HASH_LEN_WIRE, h, HASH_LEN_WIRE);
+	}
+
+	memset(&d, 0, sizeof(d));
+	d.hdr.session = s->session;
+	d.id.transfer = s->transfer;
+	d.id.object = w->object;
+	d.id.chunk = w->chunk;
+	d.object_count = s->object_count;
+	d.transfer_bytes = s->transfer_bytes;
+	d.object_size = osize;
+	d.chunk_size = g->chunk_size;
+	d.plain_len = plain_len;
+	d.enc_len = (uint32_t)enc_len;
+	d.symbol_size = (uint16_t)g->symbol_size;
+	d.k = (uint8_t)w->k;
+	d.m = (uint8_t)w->m;
+	d.codec = (uint8_t)codec;
+	d.hash_len = HASH_LEN_WIRE;
+	memcpy(d.chunk_sha256, digest, HASH_LEN);
+	w->desc_len = proto_descriptor_encode(w->desc, s->conf->datagram_size,
+	    &d, hashes);
+	if (w->desc_len == 0) {
+		snprintf(err, errlen, "descriptor does not fit (bug)");
+		return -EINVAL;
+	}
+	proto_signed_body(w->desc, w->desc_len, &body, &body_len);
+	mlen = proto_sig_message(msg, sizeof(msg), PROTO_DESC_SIG_CONTEXT,
+	    body, body_len);
+	sign_detached(s->key, sig, msg, mlen);
+	proto_descriptor_set_sig(w->desc, w->desc_len, sign_seckey_id(s->key),
+	    sig);
+	s->stats.chunks++;
+	s->stats.file_bytes += plain_len;
+	return 0;
+}
+
+/*
+ * Emits an encoded window in rounds: round r carries symbol r of every
+ * chunk that has one, preceded by the descriptor copies due in that
+ * round.  A chunk of n symbols gets its copies at rounds j * n / copies,
+ * so they spread over the chunk's whole span however small it is.
+ */
+static int
+emit_window(struct sender *s, unsigned n)
+{
+	unsigned copies = s->conf->descriptor_copies, rounds = 0, r, i, j;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		rounds = UTIL_MAX(rounds, s->win[i].k + s->win[i].m);
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < n; i++) {
+			unsigned nsym = s->win[i].k + s->win[i].m;
+
+			if (r >= nsym)
+				continue;
+			for (j = 0; j < copies; j++)
+				if (j * nsym / copies == r &&
+				    (rc = queue_descriptor(s, &s->win[i])) != 0)
+					return rc;
+		}
+		for (i = 0; i < n; i++) {
+			if (r >= s->win[i].k + s->win[i].m)
+				continue;
+			if ((rc = queue_symbol(s, &s->win[i], r)) != 0)
+				return rc;
+		}
+		if ((rc = maybe_heartbeat(s)) != 0)
+			return rc;
+		if (*s->stop)
+			return -EINTR;
+	}
+	/* The batch points into the window's buffers: send it before the
+	 * next window is encoded over them. */
+	return flush(s);
+}
+
+/* transfer id: see PROTOCOL.md, "Transfer id". */
+static uint64_t
+transfer_id(const struct sender *s)
+{
+	static const char ctx[] = "sluice transfer v1";
+	struct hash_ctx *h = hash_new();
+	uint8_t tail[9], digest[HASH_LEN];
+	struct pwr w;
+	struct pcur c;
+
+	pwr_init(&w, tail, sizeof(tail));
+	pwr_u32(&w, s->g.chunk_size);
+	pwr_u16(&w, (uint16_t)s->g.symbol_size);
+	pwr_u16(&w, (uint16_t)s->conf->fec_overhead);
+	pwr_u8(&w, (uint8_t)s->conf->compress);
+	hash_update(h, ctx, sizeof(ctx) - 1);
+	hash_update(h, s->obj0, s->obj0_len);
+	hash_update(h, tail, sizeof(tail));
+	hash_final(h, digest);
+	hash_free(h);
+	pcur_init(&c, digest, 8);
+	return pcur_u64(&c);
+}
+
+struct cursor {
+	uint32_t object, chunk;
+};
+
+/* Next chunk in the flat list, skipping empty objects; false at the end. */
+static bool
+next_chunk(const struct sender *s, struct cursor *c)
+{
+	while (c->object < s->object_count) {
+		uint32_t n = proto_chunk_count(object_size(s, c->object),
+		    s->g.chunk_size);
+
+		if (c->chunk < n)
+			return true;
+		c->object++;
+		c->chunk = 0;
+	}
+	return false;
+}
+
+static int
+send_pass(struct sender *s, char *err, size_t errlen)
+{
+	struct cursor cur = { 0, 0 };
+	int fd = -1, fd_object = -1, rc = 0;
+
+	for (;;) {
+		size_t used = 0;
+		unsigned n = 0;
+
+		while (n < WIN_MAX_CHUNKS && next_chunk(s, &cur)) {
+			struct wchunk *w = &s->win[n];
+			uint32_t plain_len = proto_chunk_plain_len(
+			    object_size(s, cur.object), s->g.chunk_size,
+			    cur.chunk);
+			unsigned k = (plain_len + s->g.symbol_size - 1) /
+			    s->g.symbol_size;
+			size_t need = (size_t)(k + sender_repair_count(k,
+			    s->conf->fec_overhead)) * s->g.symbol_size;
+
+			if (used + need > s->arena_len)
+				break;
+			w->sym = s->arena + used;
+			used += need;
+
+			if (cur.object != 0 && (uint32_t)fd_object !=
+			    cur.object) {
+				const struct manifest_file *f =
+				    &s->m->files[cur.object - 1];
+				struct stat st;
+
+				if (fd >= 0)
+					close(fd);
+				fd = open(f->src, O_RDONLY | O_CLOEXEC |
+				    O_NOFOLLOW);
+				if (fd < 0 || fstat(fd, &st) < 0 ||
+				    (uint64_t)st.st_size != f->size) {
+					snprintf(err, errlen, "%s: %s", f->src,
+					    fd < 0 ? strerror(errno) :
+					    "changed since it was hashed");
+					rc = fd < 0 ? -errno : -EIO;
+					goto out;
+				}
+				fd_object = (int)cur.object;
+			}
+			w->object = cur.object;
+			w->chunk = cur.chunk;
+			rc = encode_chunk(s, w, fd, err, errlen);
+			if (rc != 0)
+				goto out;
+			cur.chunk++;
+			n++;
+		}
+		if (n == 0)
+			break;
+		rc = emit_window(s, n);
+		if (rc != 0)
+			goto out;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int
+sender_send_transfer(struct sender *s, const struct manifest *m,
+    volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+	uint8_t *obj0;
+	size_t obj0_len;
+	unsigned pass;
+	int rc;
+
+	rc = manifest_render_object(m, &obj0, &obj0_len);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot render the manifest");
+		return rc;
+	}
+	if (m->n_files + 1 > PROTO_MAX_OBJECTS) {
+		snprintf(err, errlen, "too many files (%zu)", m->n_files);
+		free(obj0);
+		return -E2BIG;
+	}
+	s->m = m;
+	s->stop = stop;
+	s->obj0 = obj0;
+	s->obj0_len = obj0_len;
+	s->object_count = (uint32_t)m->n_files + 1;
+	s->transfer_bytes = obj0_len + m->total_bytes;
+	s->transfer = transfer_id(s);
+	rc = queue_heartbeat(s);
+	for (pass = 0; pass < s->conf->passes && rc == 0; pass++) {
+		log_debug("transfer %016llx: pass %u of %u",
+		    (unsigned long long)s->transfer, pass + 1,
+		    s->conf->passes);
+		rc = send_pass(s, err, errlen);
+	}
+	if (rc == 0)
+		rc = queue_heartbeat(s);
+	if (rc == 0)
+		rc = flush(s);
+	else if (rc != -EINTR && err[0] == '\0')
+		snprintf(err, errlen, "send: %s", strerror(-rc));
+	free(obj0);
+	s->obj0 = NULL;
+	s->m = NULL;
+	return rc;
+}

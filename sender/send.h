@@ -1,0 +1,59 @@
+/*
+ * The sending engine: geometry, chunk encoding (compress, Reed-Solomon,
+ * per-symbol hashes, one signed descriptor per chunk), interleaving across
+ * a window of chunks, carousel passes, heartbeats, pacing and batched
+ * sends.  One struct sender owns the socket and the rate limit, so
+ * everything sent through it shares one budget.
+ */
+#ifndef SLUICE_SEND_H
+#define SLUICE_SEND_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "common/conf.h"
+#include "common/manifest.h"
+#include "common/sign.h"
+
+struct sender_geometry {
+	unsigned symbol_size; /* S */
+	unsigned hash_len;
+	unsigned k_max;
+	unsigned m_max;
+	uint32_t chunk_size;  /* k_max * S */
+};
+
+struct sender_stats {
+	uint64_t datagrams;
+	uint64_t wire_bytes;   /* UDP payload bytes */
+	uint64_t file_bytes;   /* plaintext bytes of every object, per pass */
+	uint64_t chunks;
+	uint64_t chunks_deflated;
+	uint64_t heartbeats;
+};
+
+/* Repair symbols for k source symbols at overhead percent. */
+unsigned sender_repair_count(unsigned k, unsigned overhead);
+/* 0, or -EINVAL if the datagram size leaves no room for a chunk. */
+int sender_geometry(const struct sender_conf *c, struct sender_geometry *g);
+
+struct sender;
+
+/* key is borrowed for the sender's lifetime. */
+struct sender *sender_new(const struct sender_conf *c,
+    const struct sign_seckey *key, char *err, size_t errlen);
+void sender_free(struct sender *s);
+
+/*
+ * Sends one transfer: object 0 is the manifest object (text plus approval
+ * lines), object i the manifest's file i - 1, read from its src path.
+ * Runs all passes; returns 0, -EINTR if *stop became set, or -errno with a
+ * message in err.
+ */
+int sender_send_transfer(struct sender *s, const struct manifest *m,
+    volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+uint64_t sender_transfer_id(const struct sender *s);
+const struct sender_stats *sender_stats(const struct sender *s);
+
+#endif

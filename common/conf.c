@@ -412,7 +412,7 @@ print(const struct setting *table, const void *base, FILE *fp)
 			break;
 		case K_SIZE:
 		case K_RATE:
-			fprintf(fp, "%s = %llu;\n", s->name,
+			fprintf(fp, "%s = %lluL;\n", s->name,
 			    (unsigned long long)*(const uint64_t *)p);
 			break;
 		case K_MODE:

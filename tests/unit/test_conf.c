@@ -1,0 +1,205 @@
+/*
+ * Configuration: defaults, ranges, unknown settings, syntax errors, and
+ * that every error names file, line and setting.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/util.h"
+
+static char dir[] = "/tmp/sluice-test-conf.XXXXXX";
+static char path[300];
+
+static void
+write_conf(const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	fputs(text, fp);
+	fclose(fp);
+}
+
+#define RECV_BASE "listen = \"127.0.0.1:7700\";\nsender_keys = [\"s.pub\"];\n" \
+    "staging_dir = \"st\";\nstore_dir = \"/srv/store\";\nquarantine_log = \"q.log\";\n"
+#define SEND_BASE "destination = \"127.0.0.1:7700\";\nkey = \"s.key\";\n"
+
+static void
+test_recv_defaults(void **state)
+{
+	struct recv_conf *c;
+	char err[256], expect[400];
+
+	write_conf(RECV_BASE);
+	c = recv_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->listen, "127.0.0.1:7700");
+	assert_int_equal(c->n_sender_keys, 1);
+	snprintf(expect, sizeof(expect), "%s/s.pub", dir);
+	assert_string_equal(c->sender_keys[0], expect);
+	snprintf(expect, sizeof(expect), "%s/st", dir);
+	assert_string_equal(c->staging_dir, expect);
+	assert_string_equal(c->store_dir, "/srv/store");
+	assert_true(c->transfer_timeout == 60);
+	assert_int_equal(c->max_transfer_bytes, 64000000000ull);
+	assert_int_equal(c->max_transfers_in_flight, 4);
+	assert_int_equal(c->file_mode, 0644);
+	assert_int_equal(c->dir_mode, 0755);
+	recv_conf_free(c);
+	recv_conf_free(NULL);
+}
+
+static void
+test_sender_values(void **state)
+{
+	struct sender_conf *c;
+	char err[256];
+
+	write_conf(SEND_BASE "rate = \"1.5G\";\ndatagram_size = 8972;\n"
+	    "fec_overhead = 50;\ncompress = \"off\";\nheartbeat_interval = 2;\n");
+	c = sender_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->rate_bps, 1500000000ull);
+	assert_int_equal(c->datagram_size, 8972);
+	assert_int_equal(c->fec_overhead, 50);
+	assert_int_equal(c->compress, COMPRESS_OFF);
+	assert_true(c->heartbeat_interval == 2.0);
+	assert_int_equal(c->passes, 2);
+	assert_int_equal(c->interleave, 8);
+	sender_conf_free(c);
+	write_conf(SEND_BASE "rate = 800000000;\n");
+	c = sender_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->rate_bps, 800000000ull);
+	sender_conf_free(c);
+}
+
+/* Each bad line is line 3 of its file. */
+static void
+expect_error(const char *base, const char *line, const char *needle,
+    bool sender)
+{
+	char text[1024], err[256], where[400];
+	void *c;
+
+	snprintf(text, sizeof(text), "%s%s\n", base, line);
+	/* Put the bad setting on line 3 by prefixing it. */
+	snprintf(text, sizeof(text), "# comment\n\n%s\n%s", line, base);
+	write_conf(text);
+	c = sender ? (void *)sender_conf_load(path, err, sizeof(err)) :
+	    (void *)recv_conf_load(path, err, sizeof(err));
+	if (c != NULL)
+		fail_msg("accepted: %s", line);
+	snprintf(where, sizeof(where), "%s:3: %s", path, needle);
+	if (strstr(err, where) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, where);
+}
+
+static void
+test_errors(void **state)
+{
+	expect_error(SEND_BASE, "rate = \"fast\";", "rate:", true);
+	expect_error(SEND_BASE, "rate = \"10K\";", "rate: must be between", true);
+	expect_error(SEND_BASE, "datagram_size = 255;", "datagram_size:", true);
+	expect_error(SEND_BASE, "datagram_size = 65508;", "datagram_size:", true);
+	expect_error(SEND_BASE, "fec_overhead = 401;", "fec_overhead:", true);
+	expect_error(SEND_BASE, "interleave = 0;", "interleave:", true);
+	expect_error(SEND_BASE, "passes = 101;", "passes:", true);
+	expect_error(SEND_BASE, "passes = 1.5;", "passes:", true);
+	expect_error(SEND_BASE, "compress = \"maybe\";", "compress:", true);
+	expect_error(SEND_BASE, "heartbeat_interval = 0.01;",
+	    "heartbeat_interval:", true);
+	expect_error(SEND_BASE, "colour = \"blue\";", "colour: unknown", true);
+	expect_error(RECV_BASE, "transfer_timeout = 0;", "transfer_timeout:",
+	    false);
+	expect_error(RECV_BASE, "max_transfers_in_flight = 1025;",
+	    "max_transfers_in_flight:", false);
+	expect_error(RECV_BASE, "file_mode = \"0999\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \"01777\";", "file_mode:", false);
+	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
+	    "max_transfer_bytes:", false);
+	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",
+	    false);
+}
+
+static void
+test_missing_and_syntax(void **state)
+{
+	char err[256], expect[400];
+
+	write_conf("listen = \"127.0.0.1:7700\";\n");
+	assert_null(recv_conf_load(path, err, sizeof(err)));
+	snprintf(expect, sizeof(expect), "%s: sender_keys: required", path);
+	assert_non_null(strstr(err, expect));
+	write_conf(RECV_BASE "listen = \"nowhere\";\n");
+	assert_null(recv_conf_load(path, err, sizeof(err)));
+	write_conf("listen = \"127.0.0.1:7700\"\nstaging_dir = ;\n");
+	assert_null(recv_conf_load(path, err, sizeof(err)));
+	snprintf(expect, sizeof(expect), "%s:2: syntax error", path);
+	assert_non_null(strstr(err, expect));
+	assert_null(recv_conf_load("/nonexistent/receiver.conf", err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "cannot read"));
+}
+
+static void
+test_print_reload(void **state)
+{
+	struct recv_conf *a, *b;
+	char err[256], path2[320];
+	FILE *fp;
+
+	write_conf(RECV_BASE "transfer_timeout = 12.5;\nfile_mode = \"0640\";\n");
+	a = recv_conf_load(path, err, sizeof(err));
+	assert_non_null(a);
+	snprintf(path2, sizeof(path2), "%s/printed.conf", dir);
+	fp = fopen(path2, "w");
+	recv_conf_print(a, fp);
+	fclose(fp);
+	b = recv_conf_load(path2, err, sizeof(err));
+	if (b == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(a->staging_dir, b->staging_dir);
+	assert_true(a->transfer_timeout == b->transfer_timeout);
+	assert_int_equal(a->file_mode, b->file_mode);
+	assert_int_equal(a->max_transfer_bytes, b->max_transfer_bytes);
+	recv_conf_free(a);
+	recv_conf_free(b);
+}
+
+static int
+setup(void **state)
+{
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/test.conf", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	return util_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recv_defaults),
+		cmocka_unit_test(test_sender_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_and_syntax),
+		cmocka_unit_test(test_print_reload),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

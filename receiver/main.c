@@ -156,7 +156,7 @@ main(int argc, char **argv)
 	while (!quit) {
 		uint64_t now;
 
-		rc = ingest_run_once(r.in, 100);
+		rc = ingest_run_once(r.in, 2);
 		if (rc != 0 && rc != -EINTR)
 			fatalx("io_uring: %s", strerror(-rc));
 		transfer_poll_verifier(&r);

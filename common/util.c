@@ -382,19 +382,30 @@ util_path_join(char *buf, size_t len, const char *dir, const char *name)
 char *
 util_path_relative_to(const char *conf_path, const char *path)
 {
+	char dir[PATH_MAX], real[PATH_MAX];
 	const char *slash;
 	char *out;
-	size_t dlen;
 
-	if (path[0] == '/' || (slash = strrchr(conf_path, '/')) == NULL)
+	if (path[0] == '/')
 		return strdup(path);
-	dlen = (size_t)(slash - conf_path);
-	out = malloc(dlen + 1 + strlen(path) + 1);
+	slash = strrchr(conf_path, '/');
+	if (slash == NULL) {
+		strcpy(dir, ".");
+	} else {
+		if ((size_t)(slash - conf_path) >= sizeof(dir))
+			return NULL;
+		memcpy(dir, conf_path, (size_t)(slash - conf_path));
+		dir[slash - conf_path] = '\0';
+		if (dir[0] == '\0')
+			strcpy(dir, "/");
+	}
+	/* Absolute, so logs and hooks see where things really are. */
+	if (realpath(dir, real) == NULL)
+		snprintf(real, sizeof(real), "%s", dir);
+	out = malloc(strlen(real) + 1 + strlen(path) + 1);
 	if (out == NULL)
 		return NULL;
-	memcpy(out, conf_path, dlen);
-	out[dlen] = '/';
-	strcpy(out + dlen + 1, path);
+	sprintf(out, "%s/%s", strcmp(real, "/") == 0 ? "" : real, path);
 	return out;
 }
 

@@ -38,10 +38,10 @@ endif
 PROTO_SRCS  = proto/wire.c proto/manifest.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
-              common/qlog.c
+              common/qlog.c common/audit.c
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
-              receiver/transfer.c
+              receiver/transfer.c receiver/release.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
@@ -111,7 +111,8 @@ clean:
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
 FUZZ_NAMES  = wire manifest
-FUZZ_SRCS   = $(PROTO_SRCS) common/manifest.c common/hash.c common/util.c
+FUZZ_SRCS   = $(PROTO_SRCS) common/manifest.c common/hash.c common/sign.c \
+              common/util.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 fuzz:
@@ -119,7 +120,7 @@ fuzz:
 	for f in $(FUZZ_NAMES); do \
 	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 	        -o tests/bin/fuzz_$$f tests/fuzz/fuzz_$$f.c $(FUZZ_SRCS) \
-	        $(shell pkg-config --libs libcrypto) || exit 1; \
+	        $(shell pkg-config --libs libcrypto libsodium) || exit 1; \
 	done
 
 fuzz-replay:
@@ -127,6 +128,6 @@ fuzz-replay:
 	@for f in $(FUZZ_NAMES); do \
 	    $(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(FUZZ_SAN) \
 	        -o tests/bin/replay_$$f tests/fuzz/replay.c tests/fuzz/fuzz_$$f.c \
-	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto) || exit 1; \
+	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium) || exit 1; \
 	    tests/bin/replay_$$f tests/fuzz/corpus/$$f/* || exit 1; \
 	done

@@ -25,6 +25,8 @@ enum kind {
 	K_MODE,     /* unsigned, "0644" or integer */
 	K_COMPRESS, /* enum compress_mode */
 	K_PATHS,    /* char *[CONF_MAX_KEYS] + count */
+	K_STRINGS,  /* char *[CONF_MAX_KEYS] + count, taken as they are */
+	K_BOOL,     /* bool */
 };
 
 struct setting {
@@ -76,6 +78,28 @@ static const struct setting recv_settings[] = {
 	    "64M", 0 },
 	{ "file_mode", K_MODE, R(file_mode), false, 0, 0777, "0644", 0 },
 	{ "dir_mode", K_MODE, R(dir_mode), false, 0, 0777, "0755", 0 },
+	{ "approvers", K_PATHS, R(approvers), false, 1, CONF_MAX_KEYS, NULL,
+	    R(n_approvers) },
+	{ "approval_threshold", K_UINT, R(approval_threshold), false, 0,
+	    CONF_MAX_KEYS, "0", 0 },
+	{ "max_bundle_bytes", K_SIZE, R(max_bundle_bytes), false, 1, 1e15,
+	    "64G", 0 },
+	{ "max_files", K_UINT, R(max_files), false, 1, 1000000, "100000", 0 },
+	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096, "1024",
+	    0 },
+	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
+	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	{ "state_dir", K_PATH, R(state_dir), false, 0, 0, NULL, 0 },
+	{ "scan_hook", K_STRING, R(scan_hook), false, 0, 0, NULL, 0 },
+	{ "release_hooks", K_STRINGS, R(release_hooks), false, 1,
+	    CONF_MAX_KEYS, NULL, R(n_release_hooks) },
+	{ "hook_timeout", K_DOUBLE, R(hook_timeout), false, 1, 86400, "600",
+	    0 },
+	{ "hook_shell", K_BOOL, R(hook_shell), false, 0, 0, "false", 0 },
+	{ "audit_log", K_PATH, R(audit_log), false, 0, 0, NULL, 0 },
+	{ "receiver_key", K_PATH, R(receiver_key), false, 0, 0, NULL, 0 },
+	{ "audit_checkpoint", K_UINT, R(audit_checkpoint), false, 1, 100000,
+	    "16", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -237,15 +261,27 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 		*(enum compress_mode *)dst = m;
 		return 0;
 	}
+	case K_BOOL:
+		if (cs == NULL) {
+			*(bool *)dst = strcmp(str, "true") == 0;
+			return 0;
+		}
+		if (type != CONFIG_TYPE_BOOL)
+			return cerr(c, line, s->name, "must be true or false");
+		*(bool *)dst = config_setting_get_bool(cs) != 0;
+		return 0;
+	case K_STRINGS:
 	case K_PATHS: {
 		char **arr = dst;
 		unsigned *count = (unsigned *)((char *)base + s->count_off);
+		bool paths = s->kind == K_PATHS;
 		int i, n;
 
 		if (cs == NULL)
 			return 0;
 		if (type == CONFIG_TYPE_STRING) {
-			arr[0] = util_path_relative_to(c->file, str);
+			arr[0] = paths ? util_path_relative_to(c->file, str) :
+			    strdup(str);
 			*count = 1;
 			return arr[0] == NULL ? -ENOMEM : 0;
 		}
@@ -264,7 +300,8 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 			if (v == NULL || v[0] == '\0')
 				return cerr(c, line, s->name, "entry %d is not "
 				    "a file name", i + 1);
-			arr[i] = util_path_relative_to(c->file, v);
+			arr[i] = paths ? util_path_relative_to(c->file, v) :
+			    strdup(v);
 			if (arr[i] == NULL)
 				return -ENOMEM;
 			*count = (unsigned)i + 1;
@@ -364,6 +401,29 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 		recv_conf_free(c);
 		return NULL;
 	}
+	if (c->state_dir == NULL) {
+		size_t n = strlen(c->staging_dir) + sizeof("/.state");
+
+		c->state_dir = malloc(n);
+		if (c->state_dir == NULL) {
+			recv_conf_free(c);
+			return NULL;
+		}
+		snprintf(c->state_dir, n, "%s/.state", c->staging_dir);
+	}
+	if (c->approval_threshold > c->n_approvers) {
+		snprintf(err, errlen, "%s: approval_threshold: %u exceeds the "
+		    "%u approver keys listed", path, c->approval_threshold,
+		    c->n_approvers);
+		recv_conf_free(c);
+		return NULL;
+	}
+	if (c->receiver_key == NULL && c->audit_log != NULL) {
+		snprintf(err, errlen, "%s: receiver_key: required when "
+		    "audit_log is set (it signs the checkpoints)", path);
+		recv_conf_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -376,8 +436,16 @@ recv_conf_free(struct recv_conf *c)
 		return;
 	free(c->path);
 	free(c->listen);
-	for (i = 0; i < CONF_MAX_KEYS; i++)
+	for (i = 0; i < CONF_MAX_KEYS; i++) {
 		free(c->sender_keys[i]);
+		free(c->approvers[i]);
+		free(c->release_hooks[i]);
+	}
+	free(c->name_pattern);
+	free(c->state_dir);
+	free(c->scan_hook);
+	free(c->audit_log);
+	free(c->receiver_key);
 	free(c->staging_dir);
 	free(c->store_dir);
 	free(c->quarantine_log);
@@ -397,10 +465,19 @@ print(const struct setting *table, const void *base, FILE *fp)
 		switch (s->kind) {
 		case K_STRING:
 		case K_PATH:
-		case K_ADDR:
-			fprintf(fp, "%s = \"%s\";\n", s->name,
-			    *(char *const *)p != NULL ? *(char *const *)p : "");
+		case K_ADDR: {
+			char *const v = *(char *const *)p;
+			const char *q;
+
+			if (v == NULL)
+				break; /* unset optional setting */
+			fprintf(fp, "%s = \"", s->name);
+			for (q = v; *q != '\0'; q++)
+				fprintf(fp, *q == '"' || *q == '\\' ? "\\%c" :
+				    "%c", *q);
+			fprintf(fp, "\";\n");
 			break;
+		}
 		case K_UINT:
 			fprintf(fp, "%s = %u;\n", s->name, *(const unsigned *)p);
 			break;
@@ -423,11 +500,18 @@ print(const struct setting *table, const void *base, FILE *fp)
 			fprintf(fp, "%s = \"%s\";\n", s->name,
 			    modes[*(const enum compress_mode *)p]);
 			break;
+		case K_BOOL:
+			fprintf(fp, "%s = %s;\n", s->name,
+			    *(const bool *)p ? "true" : "false");
+			break;
+		case K_STRINGS:
 		case K_PATHS: {
 			char *const *arr = p;
 			unsigned i, n = *(const unsigned *)((const char *)base +
 			    s->count_off);
 
+			if (n == 0)
+				break;
 			fprintf(fp, "%s = [", s->name);
 			for (i = 0; i < n; i++)
 				fprintf(fp, "%s\"%s\"", i ? ", " : " ", arr[i]);

@@ -48,7 +48,28 @@ struct recv_conf {
 	uint64_t rcvbuf_bytes;        /* requested SO_RCVBUF, default 64M */
 	unsigned file_mode;           /* mode of released files, default 0644 */
 	unsigned dir_mode;            /* mode of released dirs, default 0755 */
+
+	/* Release policy. */
+	char *approvers[CONF_MAX_KEYS];   /* approver public key files */
+	unsigned n_approvers;
+	unsigned approval_threshold;  /* distinct approvers needed, default 0 */
+	uint64_t max_bundle_bytes;    /* default 64G */
+	unsigned max_files;           /* default 100000 */
+	unsigned max_path_len;        /* default 1024 */
+	char *name_pattern;           /* POSIX ERE, anchored; default below */
+	char *state_dir;              /* default <staging_dir>/.state */
+	char *scan_hook;              /* command run on the staged bundle */
+	char *release_hooks[CONF_MAX_KEYS]; /* commands run after release */
+	unsigned n_release_hooks;
+	double hook_timeout;          /* seconds, default 600 */
+	bool hook_shell;              /* run hooks with /bin/sh -c */
+	char *audit_log;              /* append-only, hash-chained */
+	char *receiver_key;           /* signs audit checkpoints */
+	unsigned audit_checkpoint;    /* records per checkpoint, default 16 */
 };
+
+#define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
+
 
 /*
  * Load and validate.  On error returns NULL and writes one line such as

@@ -5,6 +5,7 @@
  */
 #include "common/manifest.h"
 #include "common/hash.h"
+#include "common/sign.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -750,4 +751,321 @@ manifest_find(const struct manifest *m, const char *path)
 			hi = mid;
 	}
 	return -1;
+}
+
+/* ---- approvals -------------------------------------------------------- */
+
+static uint8_t *
+approval_message(const struct manifest *m, size_t *len)
+{
+	size_t ctx = 24;
+	uint8_t *msg = calloc(1, ctx + m->text_len);
+
+	if (msg == NULL)
+		return NULL;
+	memcpy(msg, MANIFEST_APPROVAL_CONTEXT,
+	    sizeof(MANIFEST_APPROVAL_CONTEXT) - 1);
+	memcpy(msg + ctx, m->text, m->text_len);
+	*len = ctx + m->text_len;
+	return msg;
+}
+
+int
+manifest_approve(struct manifest *m, const struct sign_seckey *sk)
+{
+	struct manifest_approval *a = NULL;
+	uint8_t *msg;
+	size_t len, i;
+
+	msg = approval_message(m, &len);
+	if (msg == NULL)
+		return -ENOMEM;
+	for (i = 0; i < m->n_approvals; i++)
+		if (memcmp(m->approvals[i].key_id, sign_seckey_id(sk), 8) == 0)
+			a = &m->approvals[i];
+	if (a == NULL) {
+		a = realloc(m->approvals, (m->n_approvals + 1) * sizeof(*a));
+		if (a == NULL) {
+			free(msg);
+			return -ENOMEM;
+		}
+		m->approvals = a;
+		a = &m->approvals[m->n_approvals++];
+	}
+	memcpy(a->key_id, sign_seckey_id(sk), 8);
+	sign_detached(sk, a->sig, msg, len);
+	free(msg);
+	return 0;
+}
+
+unsigned
+manifest_count_approvals(const struct manifest *m,
+    const struct sign_pubkey *keys, size_t n, char *ids, size_t idslen)
+{
+	uint8_t *msg;
+	size_t len, k, i, off = 0;
+	unsigned count = 0;
+
+	if (ids != NULL && idslen > 0)
+		ids[0] = '\0';
+	msg = approval_message(m, &len);
+	if (msg == NULL)
+		return 0;
+	for (k = 0; k < n; k++) {
+		for (i = 0; i < m->n_approvals; i++) {
+			const struct manifest_approval *a = &m->approvals[i];
+
+			if (memcmp(a->key_id, keys[k].id, 8) != 0 ||
+			    !sign_verify(&keys[k], a->sig, msg, len))
+				continue;
+			count++;
+			if (ids != NULL && off + 18 < idslen) {
+				if (off > 0)
+					ids[off++] = ',';
+				util_hex(ids + off, keys[k].id, 8);
+				off += 16;
+			}
+			break; /* each key once */
+		}
+	}
+	free(msg);
+	return count;
+}
+
+/* ---- bundles on disk ---------------------------------------------------- */
+
+bool
+manifest_bundle_exists(const char *dir)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	return util_path_join(p, sizeof(p), dir, MANIFEST_BUNDLE_FILE) == 0 &&
+	    lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int
+manifest_load_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen)
+{
+	static const struct manifest_limits lim = { 1000000, PMAN_MAX_VALUE,
+		UINT64_MAX / 2 };
+	char p[PATH_MAX];
+	uint8_t *text = NULL, *apv = NULL, *all = NULL;
+	size_t tlen, alen = 0, i;
+	struct manifest *m = NULL, *disk = NULL;
+	const char *reason;
+	int rc;
+
+	*out = NULL;
+	if (util_path_join(p, sizeof(p), dir, MANIFEST_BUNDLE_FILE) != 0 ||
+	    (rc = util_read_file(p, 64u << 20, &text, &tlen)) != 0) {
+		seterr(err, errlen, "%s/%s: cannot read", dir,
+		    MANIFEST_BUNDLE_FILE);
+		return -EINVAL;
+	}
+	if (util_path_join(p, sizeof(p), dir, MANIFEST_APPROVALS_FILE) == 0 &&
+	    util_read_file(p, 1u << 20, &apv, &alen) != 0)
+		alen = 0;
+	all = malloc(tlen + alen + 1);
+	if (all == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(all, text, tlen);
+	if (alen > 0)
+		memcpy(all + tlen, apv, alen);
+	rc = manifest_parse(all, tlen + alen, &lim, &m, &reason, err, errlen);
+	if (rc != 0) {
+		char tmp[256];
+
+		snprintf(tmp, sizeof(tmp), "%s", err);
+		seterr(err, errlen, "%s/.sluice: %s (%s)", dir, tmp, reason);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (m->text_len != tlen) {
+		seterr(err, errlen, "%s/%s: text after the end line", dir,
+		    MANIFEST_BUNDLE_FILE);
+		rc = -EINVAL;
+		goto out;
+	}
+	/* The tree must be exactly what the manifest lists. */
+	disk = manifest_new(m->name, m->version);
+	if (disk == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = manifest_add_dir(disk, dir, err, errlen);
+	if (rc == 0)
+		rc = manifest_finish(disk, err, errlen);
+	if (rc != 0)
+		goto out;
+	for (i = 0; i < m->n_files || i < disk->n_files; i++) {
+		const struct manifest_file *a = i < m->n_files ?
+		    &m->files[i] : NULL;
+		const struct manifest_file *b = i < disk->n_files ?
+		    &disk->files[i] : NULL;
+
+		if (a == NULL || b == NULL || strcmp(a->path, b->path) != 0) {
+			seterr(err, errlen, "%s: \"%s\" is %s", dir,
+			    a == NULL ? b->path : b == NULL ? a->path :
+			    strcmp(a->path, b->path) < 0 ? a->path : b->path,
+			    a == NULL || (b != NULL &&
+			    strcmp(a->path, b->path) > 0) ?
+			    "not in the manifest" : "missing");
+			rc = -EINVAL;
+			goto out;
+		}
+		if (a->size != b->size || a->exec != b->exec ||
+		    memcmp(a->sha256, b->sha256, 32) != 0) {
+			seterr(err, errlen, "%s: \"%s\" differs from the "
+			    "manifest (%s)", dir, a->path, a->size != b->size ?
+			    "size" : a->exec != b->exec ? "executable bit" :
+			    "SHA-256");
+			rc = -EINVAL;
+			goto out;
+		}
+		m->files[i].src = b->src;
+		disk->files[i].src = NULL;
+	}
+	*out = m;
+	m = NULL;
+out:
+	free(text);
+	free(apv);
+	free(all);
+	manifest_free(m);
+	manifest_free(disk);
+	return rc;
+}
+
+int
+manifest_write_bundle(const struct manifest *m, const char *dir)
+{
+	char p[PATH_MAX];
+	uint8_t *obj;
+	size_t len;
+	int rc;
+
+	if (util_path_join(p, sizeof(p), dir, PMAN_RESERVED_DIR) != 0)
+		return -ENAMETOOLONG;
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (util_path_join(p, sizeof(p), dir, MANIFEST_BUNDLE_FILE) != 0)
+		return -ENAMETOOLONG;
+	rc = util_write_file_atomic(p, m->text, m->text_len, 0644);
+	if (rc != 0)
+		return rc;
+	rc = manifest_render_object(m, &obj, &len);
+	if (rc != 0)
+		return rc;
+	if (util_path_join(p, sizeof(p), dir, MANIFEST_APPROVALS_FILE) == 0)
+		rc = util_write_file_atomic(p, obj + m->text_len,
+		    len - m->text_len, 0644);
+	free(obj);
+	return rc;
+}
+
+/* ---- version order ------------------------------------------------------ */
+
+/* Next identifier of a version: up to '.', '-' or '+'. */
+static size_t
+ident(const char *s, size_t *len, bool *numeric)
+{
+	size_t n = strcspn(s, ".-+");
+	size_t i;
+
+	*numeric = n > 0;
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			*numeric = false;
+	*len = n;
+	return n;
+}
+
+static int
+cmp_ident(const char *a, size_t al, bool an, const char *b, size_t bl,
+    bool bn)
+{
+	int c;
+
+	if (an && bn) {
+		while (al > 1 && *a == '0') {
+			a++;
+			al--;
+		}
+		while (bl > 1 && *b == '0') {
+			b++;
+			bl--;
+		}
+		if (al != bl)
+			return al < bl ? -1 : 1;
+		c = memcmp(a, b, al);
+		return c < 0 ? -1 : c > 0;
+	}
+	if (an != bn)
+		return an ? -1 : 1; /* numbers before words */
+	c = memcmp(a, b, al < bl ? al : bl);
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return al == bl ? 0 : al < bl ? -1 : 1;
+}
+
+/* Compares dot-separated identifier lists; stops at '-' or '+'. */
+static int
+cmp_list(const char **pa, const char **pb)
+{
+	const char *a = *pa, *b = *pb;
+
+	for (;;) {
+		size_t al, bl;
+		bool an, bn;
+		int c;
+
+		ident(a, &al, &an);
+		ident(b, &bl, &bn);
+		c = cmp_ident(a, al, an, b, bl, bn);
+		if (c != 0)
+			return c;
+		a += al;
+		b += bl;
+		if (*a == '.' && *b == '.') {
+			a++;
+			b++;
+			continue;
+		}
+		if (*a == '.')
+			return 1; /* 1.0.1 > 1.0 */
+		if (*b == '.')
+			return -1;
+		*pa = a;
+		*pb = b;
+		return 0;
+	}
+}
+
+int
+manifest_version_cmp(const char *a, const char *b)
+{
+	int c = cmp_list(&a, &b);
+	bool apre, bpre;
+
+	if (c != 0)
+		return c;
+	apre = *a == '-';
+	bpre = *b == '-';
+	if (apre != bpre)
+		return apre ? -1 : 1; /* 1.0-rc1 < 1.0 */
+	if (apre) {
+		a++;
+		b++;
+		c = cmp_list(&a, &b);
+		if (c != 0)
+			return c;
+	}
+	/* Build metadata ("+...") and anything left: bytewise, for a total
+	 * order (two different strings are never "equal"). */
+	c = strcmp(a, b);
+	return c < 0 ? -1 : c > 0;
 }

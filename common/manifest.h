@@ -105,4 +105,52 @@ int manifest_render_object(const struct manifest *m, uint8_t **buf,
 /* Index of a file by path, or -1. */
 long manifest_find(const struct manifest *m, const char *path);
 
+/* ---- approvals -------------------------------------------------------- */
+
+struct sign_pubkey;
+struct sign_seckey;
+
+/* Approvers sign this context (NUL padded to 24 bytes) + the text. */
+#define MANIFEST_APPROVAL_CONTEXT "sluice approval v1"
+
+/* Adds (or replaces) sk's approval of m->text.  0 or -ENOMEM. */
+int manifest_approve(struct manifest *m, const struct sign_seckey *sk);
+
+/*
+ * Counts the distinct keys among keys[0..n) with a valid approval of
+ * m->text: a key counts once however often it signed; approvals by keys
+ * not in the list are ignored.  ids (if not NULL) receives the counted
+ * key ids, comma separated.
+ */
+unsigned manifest_count_approvals(const struct manifest *m,
+    const struct sign_pubkey *keys, size_t n, char *ids, size_t idslen);
+
+/* ---- bundles on disk ---------------------------------------------------- */
+
+#define MANIFEST_BUNDLE_FILE ".sluice/manifest"
+#define MANIFEST_APPROVALS_FILE ".sluice/approvals"
+
+/* Does dir hold a bundle manifest (dir/.sluice/manifest)? */
+bool manifest_bundle_exists(const char *dir);
+
+/*
+ * Loads dir/.sluice/manifest and dir/.sluice/approvals, and checks that
+ * the files under dir are exactly those listed, with the same sizes,
+ * modes and SHA-256.  Each file's src is set for sending.  -EINVAL with
+ * the first difference in err.
+ */
+int manifest_load_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen);
+
+/* Writes dir/.sluice/manifest and dir/.sluice/approvals (atomically). */
+int manifest_write_bundle(const struct manifest *m, const char *dir);
+
+/*
+ * Orders two versions: numeric dot/dash-separated identifiers compare as
+ * numbers, others as bytes, numbers before words; a version with a
+ * pre-release part ("1.0-rc1") sorts before the same version without it.
+ * <0, 0, >0 as strcmp.  See PROTOCOL.md "Version order".
+ */
+int manifest_version_cmp(const char *a, const char *b);
+
 #endif

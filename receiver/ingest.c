@@ -59,7 +59,7 @@ open_socket(struct ingest *in, const char *listen, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen, optlen;
-	int fd, v;
+	int fd, v, tries;
 
 	if (util_parse_addr(listen, &ss, &sslen) != 0) {
 		snprintf(err, errlen, "bad listen address %s", listen);
@@ -76,12 +76,26 @@ open_socket(struct ingest *in, const char *listen, char *err, size_t errlen)
 	optlen = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &optlen) == 0)
 		in->rcvbuf = (unsigned)v;
-	if (bind(fd, (struct sockaddr *)&ss, sslen) < 0) {
-		int e = errno;
+	/*
+	 * A previous instance's socket can outlive it briefly while the
+	 * kernel tears down its io_uring ring: wait for it (a restart after
+	 * SIGKILL, or systemd's Restart=), up to 10 s.
+	 */
+	for (tries = 0;; tries++) {
+		int e;
 
-		snprintf(err, errlen, "bind %s: %s", listen, strerror(e));
-		close(fd);
-		return -e;
+		if (bind(fd, (struct sockaddr *)&ss, sslen) == 0)
+			break;
+		e = errno;
+		if (e != EADDRINUSE || tries == 100) {
+			snprintf(err, errlen, "bind %s: %s", listen,
+			    strerror(e));
+			close(fd);
+			return -e;
+		}
+		if (tries == 0)
+			log_info("%s is still in use; waiting", listen);
+		usleep(100000);
 	}
 	in->fd = fd;
 	return 0;

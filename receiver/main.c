@@ -56,12 +56,14 @@ log_stats(const struct recv *r, const char *what)
 	    " descriptors=%" PRIu64 " heartbeats=%" PRIu64 " redundant=%"
 	    PRIu64 " chunks_done=%" PRIu64 " chunks_repaired=%" PRIu64
 	    " chunks_evicted=%" PRIu64 " released=%" PRIu64 " rejected=%"
-	    PRIu64 " incomplete=%" PRIu64, what, r->stats.datagrams,
+	    PRIu64 " incomplete=%" PRIu64 " quarantined=%" PRIu64
+	    " duplicate=%" PRIu64, what, r->stats.datagrams,
 	    r->stats.bytes, r->stats.symbols, r->stats.descriptors,
 	    r->stats.heartbeats, r->stats.redundant, r->stats.chunks_done,
 	    r->stats.chunks_repaired, r->stats.chunks_evicted,
 	    r->stats.transfers_released, r->stats.transfers_rejected,
-	    r->stats.transfers_incomplete);
+	    r->stats.transfers_incomplete, r->stats.transfers_quarantined,
+	    r->stats.transfers_duplicate);
 	for (i = 1; i < DROP_COUNT && off < sizeof(line); i++)
 		if (r->stats.drop[i] != 0)
 			off += (size_t)snprintf(line + off, sizeof(line) - off,
@@ -133,6 +135,8 @@ main(int argc, char **argv)
 	if (rc != 0)
 		fatalx("staging %s / store %s: %s", conf->staging_dir,
 		    conf->store_dir, strerror(-rc));
+	if (release_init(&r, err, sizeof(err)) != 0)
+		fatalx("%s", err);
 	if (assemble_init(&r) != 0)
 		fatalx("out of memory");
 	r.in = ingest_new(&r, err, sizeof(err));
@@ -159,7 +163,7 @@ main(int argc, char **argv)
 		rc = ingest_run_once(r.in, 2);
 		if (rc != 0 && rc != -EINTR)
 			fatalx("io_uring: %s", strerror(-rc));
-		transfer_poll_verifier(&r);
+		release_poll(&r);
 		now = util_now_ns();
 		if (now - last_tick >= 250000000ull) {
 			transfer_tick(&r, now);
@@ -179,6 +183,7 @@ main(int argc, char **argv)
 	}
 	log_stats(&r, "exiting");
 	ingest_free(r.in);
+	release_fini(&r);
 	transfer_fini(&r);
 	assemble_fini(&r);
 	qlog_close(r.qlog);

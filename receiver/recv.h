@@ -16,6 +16,7 @@
 #define SLUICE_RECV_H
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,6 +65,8 @@ struct recv_stats {
 	uint64_t transfers_released;
 	uint64_t transfers_rejected;
 	uint64_t transfers_incomplete;
+	uint64_t transfers_quarantined;
+	uint64_t transfers_duplicate;
 };
 
 enum slot_state {
@@ -140,6 +143,15 @@ struct transfer {
 	uint64_t progress_ns;
 };
 
+/* What the verifier decided about a complete transfer. */
+struct verdict {
+	struct transfer *t;
+	const char *state;     /* RELEASED, QUARANTINED, REJECTED, DUPLICATE */
+	char reason[64];
+	char detail[512];
+	char approvers[CONF_MAX_KEYS * 17 + 1];
+};
+
 /* A finished transfer id is remembered so the carousel does not restart it. */
 #define RECV_FINISHED_MAX 4096
 
@@ -169,18 +181,20 @@ struct recv {
 	struct recv_stats stats;
 	uint64_t last_heartbeat_ns;
 
-	/* Verifier thread. */
+	/* Release policy. */
+	struct sign_pubkey approvers[CONF_MAX_KEYS];
+	unsigned n_approvers;
+	regex_t name_re;
+	struct audit *audit;
+	struct sign_seckey *rkey;
+
+	/* Verifier thread (release.c). */
 	pthread_t verifier;
 	pthread_mutex_t vq_lock;
 	pthread_cond_t vq_cond;
 	struct transfer *vq_todo[64];
 	unsigned vq_n_todo;
-	struct {
-		struct transfer *t;
-		int rc;
-		char reason[64];
-		char detail[512];
-	} vq_done[64];
+	struct verdict vq_done[64];
 	unsigned vq_n_done;
 	bool vq_stop;
 };
@@ -207,12 +221,27 @@ bool transfer_object_size(struct recv *r, struct transfer *t,
 void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
-void transfer_poll_verifier(struct recv *r);
 bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,
     uint32_t chunk);
 void transfer_reject(struct recv *r, struct transfer *t, const char *reason,
     const char *detail);
 int transfer_object_fd(struct recv *r, struct transfer *t, uint32_t object);
+
+/* transfer.c: finishing a transfer once the verifier has decided */
+void transfer_finish(struct recv *r, struct transfer *t, const char *state,
+    const char *reason, const char *detail);
+
+/* release.c */
+int release_init(struct recv *r, char *err, size_t errlen);
+void release_fini(struct recv *r);
+void release_poll(struct recv *r);
+void release_enqueue(struct recv *r, struct transfer *t);
+/* The highest released version of a bundle into buf; false if none. */
+bool release_latest(const struct recv *r, const char *name, char *buf,
+    size_t len);
+void release_audit(struct recv *r, const struct transfer *t,
+    const char *decision, const char *reason, const char *approvers,
+    const char *detail);
 
 /* ingest.c */
 struct ingest *ingest_new(struct recv *r, char *err, size_t errlen);

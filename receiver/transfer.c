@@ -36,12 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define DONE_DIR ".done"
 #define MISSING_DETAIL_MAX 1000
 
-static void *verifier_main(void *arg);
 
 static void
 remember_finished(struct recv *r, uint64_t id)
@@ -140,11 +140,6 @@ transfer_init(struct recv *r)
 	r->transfers = calloc(r->n_transfers, sizeof(*r->transfers));
 	if (r->transfers == NULL)
 		return -ENOMEM;
-	pthread_mutex_init(&r->vq_lock, NULL);
-	pthread_cond_init(&r->vq_cond, NULL);
-	rc = pthread_create(&r->verifier, NULL, verifier_main, r);
-	if (rc != 0)
-		return -rc;
 	return 0;
 }
 
@@ -170,11 +165,6 @@ transfer_fini(struct recv *r)
 	unsigned i;
 
 	if (r->transfers != NULL) {
-		pthread_mutex_lock(&r->vq_lock);
-		r->vq_stop = true;
-		pthread_cond_signal(&r->vq_cond);
-		pthread_mutex_unlock(&r->vq_lock);
-		pthread_join(r->verifier, NULL);
 		for (i = 0; i < r->n_transfers; i++)
 			if (r->transfers[i].used)
 				transfer_free(r, &r->transfers[i]);
@@ -209,6 +199,11 @@ qlog_transfer(struct recv *r, const struct transfer *t, const char *state,
 static void
 refuse(struct recv *r, uint64_t id, const char *reason, const char *detail)
 {
+	struct transfer tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.id = id;
+	release_audit(r, &tmp, "REJECTED", reason, NULL, detail);
 	qlog_event(r->qlog, id, NULL, NULL, "REJECTED", reason, detail);
 	r->stats.transfers_rejected++;
 	mark_finished(r, id, reason);
@@ -344,21 +339,45 @@ transfer_object_fd(struct recv *r, struct transfer *t, uint32_t object)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * The end of a transfer: logged, remembered across restarts so carousel
+ * repeats are ignored, its staging removed (a QUARANTINED transfer's was
+ * moved aside by the verifier), and its memory freed.
+ */
 void
-transfer_reject(struct recv *r, struct transfer *t, const char *reason,
-    const char *detail)
+transfer_finish(struct recv *r, struct transfer *t, const char *state,
+    const char *reason, const char *detail)
 {
 	char path[PATH_MAX];
 
-	qlog_transfer(r, t, "REJECTED", reason, detail);
-	log_warnx("transfer %s rejected: %s%s%s", t->name, reason,
-	    detail != NULL ? ": " : "", detail != NULL ? detail : "");
-	r->stats.transfers_rejected++;
-	mark_finished(r, t->id, reason);
+	qlog_transfer(r, t, state, reason, detail);
+	if (strcmp(state, "RELEASED") == 0) {
+		log_info("transfer %s released: %s", t->name,
+		    detail != NULL ? detail : "");
+		r->stats.transfers_released++;
+	} else {
+		log_warnx("transfer %s %s: %s%s%s", t->name, state, reason,
+		    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+		if (strcmp(state, "REJECTED") == 0)
+			r->stats.transfers_rejected++;
+		else if (strcmp(state, "QUARANTINED") == 0)
+			r->stats.transfers_quarantined++;
+		else
+			r->stats.transfers_duplicate++;
+	}
+	mark_finished(r, t->id, state);
 	if (util_path_join(path, sizeof(path), r->conf->staging_dir,
 	    t->name) == 0)
 		(void)util_rmtree(path);
 	transfer_free(r, t);
+}
+
+void
+transfer_reject(struct recv *r, struct transfer *t, const char *reason,
+    const char *detail)
+{
+	release_audit(r, t, "REJECTED", reason, NULL, detail);
+	transfer_finish(r, t, "REJECTED", reason, detail);
 }
 
 /* A bundle name or version becomes one directory name in the store. */
@@ -377,10 +396,12 @@ static void
 manifest_ready(struct recv *r, struct transfer *t)
 {
 	struct manifest_limits lim = {
-		.max_files = t->object_count - 1,
-		.max_path_len = PMAN_MAX_VALUE,
-		.max_bytes = r->conf->max_transfer_bytes,
+		.max_files = UTIL_MIN(t->object_count - 1, r->conf->max_files),
+		.max_path_len = r->conf->max_path_len,
+		.max_bytes = r->conf->max_bundle_bytes,
 	};
+	struct statvfs sv;
+	char latest[PMAN_MAX_VALUE + 1];
 	char err[256];
 	const char *reason;
 	uint8_t *buf = NULL;
@@ -415,6 +436,29 @@ manifest_ready(struct recv *r, struct transfer *t)
 		    "bundle name or version is not a safe directory name");
 		return;
 	}
+	if (regexec(&r->name_re, t->manifest->name, 0, NULL, 0) != 0) {
+		transfer_reject(r, t, "name_pattern",
+		    "bundle name does not match name_pattern");
+		return;
+	}
+	/* The same version again: say so once, and stop receiving it. */
+	if (release_latest(r, t->manifest->name, latest, sizeof(latest)) &&
+	    manifest_version_cmp(t->manifest->version, latest) == 0) {
+		snprintf(err, sizeof(err), "version %s is already released",
+		    latest);
+		release_audit(r, t, "DUPLICATE", "already_released", NULL, err);
+		transfer_finish(r, t, "DUPLICATE", "already_released", err);
+		return;
+	}
+	/* Refuse before staging what the staging file system cannot hold. */
+	if (fstatvfs(t->dirfd, &sv) == 0 && (uint64_t)sv.f_bavail *
+	    sv.f_frsize < t->manifest->total_bytes) {
+		snprintf(err, sizeof(err), "bundle of %" PRIu64 " bytes, %"
+		    PRIu64 " free in staging", t->manifest->total_bytes,
+		    (uint64_t)sv.f_bavail * sv.f_frsize);
+		transfer_reject(r, t, "no_space", err);
+		return;
+	}
 	if (t->manifest->n_files + 1 != t->object_count ||
 	    t->objects[0].size + t->manifest->total_bytes !=
 	    t->transfer_bytes) {
@@ -445,10 +489,7 @@ check_complete(struct recv *r, struct transfer *t)
 	qlog_transfer(r, t, "COMPLETE", "all_chunks", NULL);
 	t->state = T_VERIFYING;
 	assemble_drop_transfer(r, t);
-	pthread_mutex_lock(&r->vq_lock);
-	r->vq_todo[r->vq_n_todo++] = t;
-	pthread_cond_signal(&r->vq_cond);
-	pthread_mutex_unlock(&r->vq_lock);
+	release_enqueue(r, t);
 }
 
 void
@@ -554,248 +595,3 @@ transfer_tick(struct recv *r, uint64_t now)
 	}
 }
 
-/* ---- verifier thread ------------------------------------------------ */
-
-struct verdict {
-	int rc;
-	char reason[64];
-	char detail[512];
-};
-
-static void fail(struct verdict *v, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fail(struct verdict *v, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	v->rc = -1;
-	snprintf(v->reason, sizeof(v->reason), "%s", reason);
-	va_start(ap, fmt);
-	vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
-	va_end(ap);
-}
-
-/* mkdir -p of path's parent directories under dirfd. */
-static int
-make_parents(int dirfd, const char *path, unsigned mode)
-{
-	char buf[PMAN_MAX_VALUE + 1];
-	char *slash;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (slash = strchr(buf, '/'); slash != NULL;
-	    slash = strchr(slash + 1, '/')) {
-		*slash = '\0';
-		if (mkdirat(dirfd, buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*slash = '/';
-	}
-	return 0;
-}
-
-/* fsync every directory of the tree (parents before release). */
-static int
-fsync_tree(int dirfd)
-{
-	DIR *d;
-	struct dirent *de;
-	int fd, rc = 0;
-
-	if (fsync(dirfd) < 0)
-		return -errno;
-	fd = dup(dirfd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		int sub;
-
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
-			rc = -errno;
-			break;
-		}
-		rc = fsync_tree(sub);
-		close(sub);
-	}
-	closedir(d);
-	return rc;
-}
-
-static void
-verify_and_release(struct recv *r, struct transfer *t, struct verdict *v)
-{
-	const struct manifest *m = t->manifest;
-	const struct recv_conf *c = r->conf;
-	char name[32], dir[PATH_MAX];
-	int treefd = -1, storefd = -1;
-	size_t i;
-
-	qlog_transfer(r, t, "VERIFYING", "rehash", NULL);
-	v->rc = 0;
-	/* 1. Every file, from disk, against the signed manifest. */
-	for (i = 0; i < m->n_files; i++) {
-		const struct manifest_file *f = &m->files[i];
-		uint8_t digest[HASH_LEN];
-		uint64_t size;
-		int fd, rc;
-
-		snprintf(name, sizeof(name), "o%zu", i + 1);
-		fd = openat(t->dirfd, name, O_RDWR | O_CREAT | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			fail(v, "staging_io", "cannot open %s", f->path);
-			return;
-		}
-		rc = fdatasync(fd);
-		if (rc == 0)
-			rc = hash_fd(fd, digest, &size);
-		if (rc == 0 && fchmod(fd, f->exec ? (c->file_mode | 0111) &
-		    0755 : c->file_mode) < 0)
-			rc = -errno;
-		close(fd);
-		if (rc != 0) {
-			fail(v, "staging_io", "cannot read back %s", f->path);
-			return;
-		}
-		if (size != f->size || !sign_equal(digest, f->sha256,
-		    HASH_LEN)) {
-			fail(v, "hash_mismatch", "%s differs from the manifest",
-			    f->path);
-			return;
-		}
-	}
-	/* 2. Assemble the tree under the validated names. */
-	if (mkdirat(t->dirfd, "tree", 0700) < 0 ||
-	    (treefd = openat(t->dirfd, "tree", O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) < 0) {
-		fail(v, "staging_io", "cannot create %s", "tree");
-		goto out;
-	}
-	for (i = 0; i < m->n_files; i++) {
-		snprintf(name, sizeof(name), "o%zu", i + 1);
-		if (make_parents(treefd, m->files[i].path, c->dir_mode) != 0 ||
-		    renameat(t->dirfd, name, treefd, m->files[i].path) < 0) {
-			fail(v, "staging_io", "cannot place %s",
-			    m->files[i].path);
-			goto out;
-		}
-	}
-	if (fchmod(treefd, c->dir_mode) < 0 || fsync_tree(treefd) != 0) {
-		fail(v, "staging_io", "cannot sync %s", "tree");
-		goto out;
-	}
-	/* 3. Release: one rename, never over an existing version. */
-	if (snprintf(dir, sizeof(dir), "%s/%s", c->store_dir, m->name) >=
-	    (int)sizeof(dir) || util_mkdirs(dir, c->dir_mode) != 0 ||
-	    (storefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		fail(v, "store_io", "cannot create %s", dir);
-		goto out;
-	}
-	if (renameat2(t->dirfd, "tree", storefd, m->version,
-	    RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
-			fail(v, "version_exists", "%s is already in the store",
-			    m->version);
-		else
-			fail(v, "store_io", "cannot rename into %s", dir);
-		goto out;
-	}
-	if (fsync(storefd) < 0)
-		log_warn("fsync %s", dir);
-	snprintf(v->detail, sizeof(v->detail), "files=%zu bytes=%" PRIu64
-	    " path=%s/%s", m->n_files, m->total_bytes, dir, m->version);
-out:
-	if (treefd >= 0)
-		close(treefd);
-	if (storefd >= 0)
-		close(storefd);
-}
-
-static void *
-verifier_main(void *arg)
-{
-	struct recv *r = arg;
-
-	pthread_mutex_lock(&r->vq_lock);
-	for (;;) {
-		struct transfer *t;
-		struct verdict v;
-		unsigned i;
-
-		while (r->vq_n_todo == 0 && !r->vq_stop)
-			pthread_cond_wait(&r->vq_cond, &r->vq_lock);
-		if (r->vq_stop)
-			break;
-		t = r->vq_todo[0];
-		for (i = 1; i < r->vq_n_todo; i++)
-			r->vq_todo[i - 1] = r->vq_todo[i];
-		r->vq_n_todo--;
-		pthread_mutex_unlock(&r->vq_lock);
-
-		memset(&v, 0, sizeof(v));
-		verify_and_release(r, t, &v);
-
-		pthread_mutex_lock(&r->vq_lock);
-		r->vq_done[r->vq_n_done].t = t;
-		r->vq_done[r->vq_n_done].rc = v.rc;
-		memcpy(r->vq_done[r->vq_n_done].reason, v.reason,
-		    sizeof(v.reason));
-		memcpy(r->vq_done[r->vq_n_done].detail, v.detail,
-		    sizeof(v.detail));
-		r->vq_n_done++;
-	}
-	pthread_mutex_unlock(&r->vq_lock);
-	return NULL;
-}
-
-void
-transfer_poll_verifier(struct recv *r)
-{
-	unsigned i, n;
-	char path[PATH_MAX];
-
-	pthread_mutex_lock(&r->vq_lock);
-	n = r->vq_n_done;
-	pthread_mutex_unlock(&r->vq_lock);
-	for (i = 0; i < n; i++) {
-		struct transfer *t;
-		int rc;
-		char reason[64], detail[512];
-
-		pthread_mutex_lock(&r->vq_lock);
-		t = r->vq_done[i].t;
-		rc = r->vq_done[i].rc;
-		memcpy(reason, r->vq_done[i].reason, sizeof(reason));
-		memcpy(detail, r->vq_done[i].detail, sizeof(detail));
-		pthread_mutex_unlock(&r->vq_lock);
-		if (rc != 0) {
-			transfer_reject(r, t, reason, detail);
-			continue;
-		}
-		qlog_transfer(r, t, "RELEASED", "verified", detail);
-		log_info("transfer %s released: %s", t->name, detail);
-		r->stats.transfers_released++;
-		mark_finished(r, t->id, "RELEASED");
-		if (util_path_join(path, sizeof(path), r->conf->staging_dir,
-		    t->name) == 0)
-			(void)util_rmtree(path);
-		transfer_free(r, t);
-	}
-	pthread_mutex_lock(&r->vq_lock);
-	memmove(r->vq_done, r->vq_done + n,
-	    (r->vq_n_done - n) * sizeof(r->vq_done[0]));
-	r->vq_n_done -= n;
-	pthread_mutex_unlock(&r->vq_lock);
-}

@@ -79,7 +79,7 @@ main(int argc, char **argv)
 	struct sender_geometry g;
 	struct sign_seckey *key;
 	struct sender *s;
-	struct manifest *m;
+	struct manifest *m = NULL;
 	struct sigaction sa;
 	struct stat st;
 	const char *conf_path = NULL, *version = NULL;
@@ -131,29 +131,44 @@ main(int argc, char **argv)
 	if (key == NULL)
 		fatalx("%s: %s", conf->key, err);
 
-	if (name == NULL)
-		name = base_name(argv[optind]);
-	util_rfc3339(now, sizeof(now), util_realtime_ns());
-	if (version == NULL) {
-		util_compact_utc(ver, sizeof(ver), util_realtime_ns());
-		version = ver;
-	}
-	m = manifest_new(name, version);
-	if (m == NULL || manifest_set(m, "created", now) != 0)
-		fatalx("out of memory");
-	if (lstat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
-		if (argc - optind != 1)
-			fatalx("give one directory, or only files");
-		rc = manifest_add_dir(m, argv[optind], err, sizeof(err));
+	if (argc - optind == 1 && manifest_bundle_exists(argv[optind])) {
+		/* A prepared bundle: its manifest and approvals travel
+		 * unchanged, after checking the tree still matches them. */
+		if (manifest_load_bundle(argv[optind], &m, err,
+		    sizeof(err)) != 0)
+			fatalx("%s", err);
+		if ((name != NULL && strcmp(name, m->name) != 0) ||
+		    (version != NULL && strcmp(version, m->version) != 0))
+			fatalx("--name/--version differ from %s/%s (%s %s)",
+			    argv[optind], MANIFEST_BUNDLE_FILE, m->name,
+			    m->version);
 	} else {
-		rc = 0;
-		for (i = optind; i < argc && rc == 0; i++)
-			rc = manifest_add_path(m, argv[i], err, sizeof(err));
+		if (name == NULL)
+			name = base_name(argv[optind]);
+		util_rfc3339(now, sizeof(now), util_realtime_ns());
+		if (version == NULL) {
+			util_compact_utc(ver, sizeof(ver), util_realtime_ns());
+			version = ver;
+		}
+		m = manifest_new(name, version);
+		if (m == NULL || manifest_set(m, "created", now) != 0)
+			fatalx("out of memory");
+		if (lstat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
+			if (argc - optind != 1)
+				fatalx("give one directory, or only files");
+			rc = manifest_add_dir(m, argv[optind], err,
+			    sizeof(err));
+		} else {
+			rc = 0;
+			for (i = optind; i < argc && rc == 0; i++)
+				rc = manifest_add_path(m, argv[i], err,
+				    sizeof(err));
+		}
+		if (rc != 0)
+			fatalx("%s", err);
+		if (manifest_finish(m, err, sizeof(err)) != 0)
+			fatalx("%s", err);
 	}
-	if (rc != 0)
-		fatalx("%s", err);
-	if (manifest_finish(m, err, sizeof(err)) != 0)
-		fatalx("%s", err);
 
 	s = sender_new(conf, key, err, sizeof(err));
 	if (s == NULL)

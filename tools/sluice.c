@@ -3,6 +3,7 @@
  * each returns the process exit status (0 ok, 1 failure, 2 usage).
  */
 #include "common/log.h"
+#include "common/manifest.h"
 #include "common/sign.h"
 #include "common/util.h"
 
@@ -20,10 +21,17 @@ struct command {
 
 static int cmd_keygen(int argc, char **argv);
 static int cmd_key(int argc, char **argv);
+static int cmd_bundle(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "keygen", "-o PREFIX", cmd_keygen },
 	{ "key", "show FILE", cmd_key },
+	{ "bundle", "create DIR --name NAME --version VERSION [--expires "
+	    "RFC3339]\n\t\t[--changes TEXT] [--reason TEXT] [--rollback-to "
+	    "VERSION]\n\t\t[--priority N] [--meta KEY=VALUE]...\n"
+	    "  sluice bundle sign DIR --key APPROVER.key\n"
+	    "  sluice bundle verify DIR --approvers PUB... --threshold N",
+	    cmd_bundle },
 };
 
 static int
@@ -106,6 +114,222 @@ cmd_key(int argc, char **argv)
 	sign_keyid_hex(hex, pub.id);
 	printf("type public\nid %s\n", hex);
 	return 0;
+}
+
+/* ---- bundle create / sign / verify ----------------------------------- */
+
+static int
+bundle_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "changes", required_argument, NULL, 'c' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "rollback-to", required_argument, NULL, 'b' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ "meta", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL, *version = NULL, *dir;
+	const char *fields[5][2] = { { "expires", NULL }, { "changes", NULL },
+		{ "reason", NULL }, { "rollback-to", NULL },
+		{ "priority", NULL } };
+	const char *metas[64];
+	unsigned n_meta = 0, i;
+	char err[512] = "", now[32];
+	struct manifest *m;
+	int ch;
+
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n': name = optarg; break;
+		case 'v': version = optarg; break;
+		case 'e': fields[0][1] = optarg; break;
+		case 'c': fields[1][1] = optarg; break;
+		case 'r': fields[2][1] = optarg; break;
+		case 'b': fields[3][1] = optarg; break;
+		case 'p': fields[4][1] = optarg; break;
+		case 'm':
+			if (n_meta == UTIL_ARRAY_LEN(metas))
+				return usage();
+			metas[n_meta++] = optarg;
+			break;
+		default: return usage();
+		}
+	}
+	if (optind != argc - 1 || name == NULL || version == NULL)
+		return usage();
+	dir = argv[optind];
+	m = manifest_new(name, version);
+	if (m == NULL)
+		fatalx("out of memory");
+	util_rfc3339(now, sizeof(now), util_realtime_ns());
+	(void)manifest_set(m, "created", now);
+	for (i = 0; i < UTIL_ARRAY_LEN(fields); i++) {
+		if (fields[i][1] != NULL &&
+		    manifest_set(m, fields[i][0], fields[i][1]) != 0) {
+			log_warnx("--%s: bad value \"%s\"", fields[i][0],
+			    fields[i][1]);
+			return 2;
+		}
+	}
+	if (m->expires != NULL && strlen(m->expires) != 20) {
+		log_warnx("--expires: use YYYY-MM-DDTHH:MM:SSZ");
+		return 2;
+	}
+	for (i = 0; i < n_meta; i++) {
+		char *kv = strdup(metas[i]), *eq = strchr(kv, '=');
+
+		if (eq == NULL || eq == kv) {
+			log_warnx("--meta: use KEY=VALUE");
+			return 2;
+		}
+		*eq = '\0';
+		if (manifest_add_meta(m, kv, eq + 1) != 0) {
+			log_warnx("--meta: bad value");
+			return 2;
+		}
+		free(kv);
+	}
+	if (manifest_add_dir(m, dir, err, sizeof(err)) != 0 ||
+	    manifest_finish(m, err, sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		manifest_free(m);
+		return 1;
+	}
+	if (manifest_write_bundle(m, dir) != 0) {
+		log_warn("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
+		manifest_free(m);
+		return 1;
+	}
+	printf("%s/%s: bundle %s version %s, %zu files, %llu bytes; "
+	    "no approvals yet\n", dir, MANIFEST_BUNDLE_FILE, m->name,
+	    m->version, m->n_files, (unsigned long long)m->total_bytes);
+	manifest_free(m);
+	return 0;
+}
+
+static int
+bundle_sign(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keyfile = NULL, *dir;
+	struct sign_seckey *sk;
+	struct manifest *m;
+	char err[512] = "", hex[17];
+	int ch, rc;
+
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch != 'k')
+			return usage();
+		keyfile = optarg;
+	}
+	if (optind != argc - 1 || keyfile == NULL)
+		return usage();
+	dir = argv[optind];
+	sk = sign_seckey_load(keyfile, &rc, err, sizeof(err));
+	if (sk == NULL) {
+		log_warnx("%s: %s", keyfile, err);
+		return 1;
+	}
+	/* Sign only what is really there: the tree must match. */
+	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		sign_seckey_free(sk);
+		return 1;
+	}
+	rc = manifest_approve(m, sk);
+	if (rc == 0)
+		rc = manifest_write_bundle(m, dir);
+	sign_keyid_hex(hex, sign_seckey_id(sk));
+	if (rc == 0)
+		printf("%s: approved by %s (%zu approval%s)\n", dir, hex,
+		    m->n_approvals, m->n_approvals == 1 ? "" : "s");
+	else
+		log_warnx("%s: cannot add the approval: %s", dir,
+		    strerror(-rc));
+	sign_seckey_free(sk);
+	manifest_free(m);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+bundle_verify(int argc, char **argv)
+{
+	struct sign_pubkey keys[64];
+	const char *dir = NULL;
+	unsigned n_keys = 0, threshold = 0, got;
+	struct manifest *m;
+	char err[512] = "", ids[64 * 18];
+	bool in_keys = false, have_threshold = false;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--approvers") == 0) {
+			in_keys = true;
+		} else if (strcmp(argv[i], "--threshold") == 0 &&
+		    i + 1 < argc) {
+			threshold = (unsigned)strtoul(argv[++i], NULL, 10);
+			have_threshold = true;
+			in_keys = false;
+		} else if (argv[i][0] == '-') {
+			return usage();
+		} else if (in_keys) {
+			if (n_keys == UTIL_ARRAY_LEN(keys))
+				return usage();
+			if (sign_pubkey_load(argv[i], &keys[n_keys], err,
+			    sizeof(err)) != 0) {
+				log_warnx("%s: %s", argv[i], err);
+				return 1;
+			}
+			n_keys++;
+		} else if (dir == NULL) {
+			dir = argv[i];
+		} else {
+			return usage();
+		}
+	}
+	if (dir == NULL || !have_threshold)
+		return usage();
+	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
+		printf("FAIL %s\n", err);
+		return 1;
+	}
+	got = manifest_count_approvals(m, keys, n_keys, ids, sizeof(ids));
+	if (got < threshold) {
+		printf("FAIL %s version %s: %u of %u required approvals "
+		    "(valid: %s; %zu signature%s present)\n", m->name,
+		    m->version, got, threshold, got ? ids : "none",
+		    m->n_approvals, m->n_approvals == 1 ? "" : "s");
+		manifest_free(m);
+		return 1;
+	}
+	printf("OK %s version %s: %zu files match the manifest; %u of %u "
+	    "required approvals (%s)\n", m->name, m->version, m->n_files,
+	    got, threshold, got ? ids : "none needed");
+	manifest_free(m);
+	return 0;
+}
+
+static int
+cmd_bundle(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (strcmp(argv[1], "create") == 0)
+		return bundle_create(argc, argv);
+	if (strcmp(argv[1], "sign") == 0)
+		return bundle_sign(argc, argv);
+	if (strcmp(argv[1], "verify") == 0)
+		return bundle_verify(argc, argv);
+	return usage();
 }
 
 int

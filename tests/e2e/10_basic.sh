@@ -33,7 +33,7 @@ states=$(sed -n 's/.* state=\([A-Z]*\) .*/\1/p' "$T/quarantine.log" | tr '\n' ' 
 grep -q 'bundle=bundle version=1.0 state=RELEASED' "$T/quarantine.log" ||
 	die "RELEASED line lacks bundle and version"
 sleep 0.3
-[ -z "$(ls "$T/staging" | grep -v '^\.done$')" ] || die "staging not cleaned: $(ls -a "$T/staging")"
+[ -z "$(staging_leftovers)" ] || die "staging not cleaned: $(staging_leftovers)"
 # A second run of the same transfer is a carousel repeat: no second release.
 send --version 1.0 "$B"
 sleep 1

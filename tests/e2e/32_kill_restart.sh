@@ -17,12 +17,12 @@ sleep 1.5
 kill -9 "$RECV_PID"
 wait "$RECV_PID" 2>/dev/null
 [ -z "$(ls -A "$T/store" 2>/dev/null)" ] || die "store not empty after kill"
-ls "$T/staging" | grep -qv '^\.done$' || die "expected leftover staging"
+[ -n "$(staging_leftovers)" ] || die "expected leftover staging"
 start_recv
 wait "$SEND_PID" || die "sender failed"
 wait_state RELEASED 30
 assert_same_tree "$T/bundle" "$(released bundle 9)"
 sleep 0.3
-[ -z "$(ls "$T/staging" | grep -v '^\.done$')" ] || die "staging not cleaned"
+[ -z "$(staging_leftovers)" ] || die "staging not cleaned"
 stop_recv
 echo "released after SIGKILL and restart"

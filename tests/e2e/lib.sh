@@ -163,11 +163,19 @@ released() {
 	echo "$T/store/$1/$2"
 }
 
+# assert_same_tree SOURCE RELEASE: same files and bytes; the release also
+# carries the bundle's .sluice/manifest and approvals.
 assert_same_tree() {
-	diff -r "$1" "$2" >/dev/null || die "released tree differs from $1"
-	# Nothing else may be in the release (the sender's .sluice is metadata).
+	diff -r -x .sluice "$1" "$2" >/dev/null ||
+		die "released tree differs from $1"
+	[ -f "$2/.sluice/manifest" ] || die "release lacks .sluice/manifest"
 	local a b
 	a=$(cd "$1" && find . -type f ! -path './.sluice/*' | sort | md5sum)
 	b=$(cd "$2" && find . -type f ! -path './.sluice/*' | sort | md5sum)
 	[ "$a" = "$b" ] || die "file lists differ"
+}
+
+# staging_leftovers: transfer directories left in staging (16 hex digits)
+staging_leftovers() {
+	ls "$T/staging" | grep -E '^[0-9a-f]{16}$'
 }

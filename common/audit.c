@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,25 +98,32 @@ parse_record(const char *line, size_t len, struct parsed *p)
 
 /* Reads the last complete record to learn seq and head; cuts off an
  * incomplete last line. */
+#define TAIL_WINDOW (64u << 10)
+
 static int
 recover(struct audit *a)
 {
 	struct stat st;
 	char *buf, *last;
-	size_t len, end;
+	size_t len, end, from;
 	struct parsed p;
 
 	if (fstat(a->fd, &st) < 0)
 		return -errno;
 	strcpy(a->head, ZERO_HASH);
 	a->seq = 0;
+	a->since_cp = 0;
 	if (st.st_size == 0)
 		return 0;
-	len = (size_t)st.st_size;
+	/* Only the tail matters: the last record, and the checkpoint
+	 * before it (at most audit_checkpoint records back). */
+	from = (size_t)st.st_size > TAIL_WINDOW ?
+	    (size_t)st.st_size - TAIL_WINDOW : 0;
+	len = (size_t)st.st_size - from;
 	buf = malloc(len + 1);
 	if (buf == NULL)
 		return -ENOMEM;
-	if (pread(a->fd, buf, len, 0) != (ssize_t)len) {
+	if (pread(a->fd, buf, len, (off_t)from) != (ssize_t)len) {
 		free(buf);
 		return -EIO;
 	}
@@ -123,13 +131,13 @@ recover(struct audit *a)
 	end = len;
 	while (end > 0 && buf[end - 1] != '\n')
 		end--;
-	if (end != len && ftruncate(a->fd, (off_t)end) < 0) {
+	if (end != len && ftruncate(a->fd, (off_t)(from + end)) < 0) {
 		free(buf);
 		return -errno;
 	}
 	if (end == 0) {
 		free(buf);
-		return 0;
+		return from == 0 ? 0 : -EBADMSG;
 	}
 	buf[end - 1] = '\0';
 	last = strrchr(buf, '\n');
@@ -142,7 +150,6 @@ recover(struct audit *a)
 	memcpy(a->head, p.hash, 64);
 	a->head[64] = '\0';
 	/* Records since the last checkpoint. */
-	a->since_cp = 0;
 	for (;;) {
 		if (parse_record(last, strlen(last), &p) &&
 		    p.decision_len == 10 &&
@@ -250,6 +257,17 @@ audit_append(struct audit *a, const struct audit_record *r)
 	size_t len;
 	int rc;
 
+	/*
+	 * The daemon and `sluice quarantine purge` may both append: take
+	 * the lock and re-read the tail, so the chain never forks.
+	 */
+	if (flock(a->fd, LOCK_EX) < 0)
+		return -errno;
+	rc = recover(a);
+	if (rc != 0) {
+		flock(a->fd, LOCK_UN);
+		return rc;
+	}
 	util_rfc3339(ts, sizeof(ts), util_realtime_ns());
 	logfmt_escape(b, sizeof(b), r->bundle != NULL ? r->bundle : "-");
 	logfmt_escape(v, sizeof(v), r->version != NULL ? r->version : "-");
@@ -269,13 +287,16 @@ audit_append(struct audit *a, const struct audit_record *r)
 		len += (size_t)snprintf(line + len, sizeof(line) - len,
 		    " detail=%s", d);
 	}
-	if (len >= sizeof(line) - 80)
+	if (len >= sizeof(line) - 80) {
+		flock(a->fd, LOCK_UN);
 		return -E2BIG;
+	}
 	a->seq++;
 	a->since_cp++;
 	rc = emit(a, line, len, sizeof(line));
 	if (rc == 0 && a->since_cp >= a->every)
 		rc = checkpoint(a);
+	flock(a->fd, LOCK_UN);
 	return rc;
 }
 

@@ -165,8 +165,9 @@ main(int argc, char **argv)
 			fatalx("io_uring: %s", strerror(-rc));
 		release_poll(&r);
 		now = util_now_ns();
-		if (now - last_tick >= 250000000ull) {
+		if (now - last_tick >= 1000000000ull) {
 			transfer_tick(&r, now);
+			transfer_write_status(&r);
 			last_tick = now;
 		}
 		if (now - last_stats >= 10000000000ull) {

@@ -221,6 +221,7 @@ bool transfer_object_size(struct recv *r, struct transfer *t,
 void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
+void transfer_write_status(struct recv *r);
 bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,
     uint32_t chunk);
 void transfer_reject(struct recv *r, struct transfer *t, const char *reason,

@@ -91,6 +91,9 @@ release_init(struct recv *r, char *err, size_t errlen)
 	if (rc == 0 && snprintf(path, sizeof(path), "%s/released",
 	    c->state_dir) < (int)sizeof(path))
 		rc = util_mkdirs(path, 0700);
+	if (rc == 0 && snprintf(path, sizeof(path), "%s/missing",
+	    c->state_dir) < (int)sizeof(path))
+		rc = util_mkdirs(path, 0755);
 	if (rc == 0 && snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR,
 	    c->staging_dir) < (int)sizeof(path))
 		rc = util_mkdirs(path, 0700);
@@ -616,14 +619,17 @@ release_hooks(struct recv *r, struct transfer *t)
 static void
 quarantine(struct recv *r, struct transfer *t, const struct verdict *v)
 {
-	char from[PATH_MAX], to[PATH_MAX], info[2048], ts[32];
+	char from[PATH_MAX], to[PATH_MAX], info[2048], ts[32], b[300],
+	    ver[300], d[600];
 	size_t n;
 
 	util_rfc3339(ts, sizeof(ts), util_realtime_ns());
+	logfmt_escape(b, sizeof(b), t->manifest->name);
+	logfmt_escape(ver, sizeof(ver), t->manifest->version);
+	logfmt_escape(d, sizeof(d), v->detail);
 	n = (size_t)snprintf(info, sizeof(info), "transfer=%s\nbundle=%s\n"
 	    "version=%s\nreason=%s\ndetail=%s\nquarantined=%s\n", t->name,
-	    t->manifest->name, t->manifest->version, v->reason, v->detail,
-	    ts);
+	    b, ver, v->reason, d, ts);
 	(void)write_at(t->dirfd, "info", info, UTIL_MIN(n, sizeof(info) - 1),
 	    0600);
 	snprintf(from, sizeof(from), "%s/%s", r->conf->staging_dir, t->name);

@@ -43,6 +43,8 @@
 #define MISSING_DETAIL_MAX 1000
 
 
+static void remove_missing(struct recv *r, const struct transfer *t);
+
 static void
 remember_finished(struct recv *r, uint64_t id)
 {
@@ -366,6 +368,7 @@ transfer_finish(struct recv *r, struct transfer *t, const char *state,
 			r->stats.transfers_duplicate++;
 	}
 	mark_finished(r, t->id, state);
+	remove_missing(r, t);
 	if (util_path_join(path, sizeof(path), r->conf->staging_dir,
 	    t->name) == 0)
 		(void)util_rmtree(path);
@@ -574,6 +577,132 @@ missing_detail(const struct transfer *t, char *buf, size_t cap)
 	    t->manifest == NULL ? "+" : "", list);
 }
 
+/*
+ * What an operator carries back to the connected side for an INCOMPLETE
+ * transfer (sluice missing ID; sluice-send --resend FILE).  The format is
+ * in PROTOCOL.md, "Missing list".
+ */
+static void
+write_missing(struct recv *r, const struct transfer *t)
+{
+	char path[PATH_MAX], *buf;
+	size_t cap = 4096, off = 0;
+	uint32_t i;
+
+	buf = malloc(cap);
+	if (buf == NULL)
+		return;
+#define EMIT(...) do { \
+	int n_ = snprintf(buf + off, cap - off, __VA_ARGS__); \
+	if (n_ > 0 && (size_t)n_ >= cap - off) { \
+		char *nb_ = realloc(buf, cap * 2 + (size_t)n_); \
+		if (nb_ == NULL) { free(buf); return; } \
+		buf = nb_; cap = cap * 2 + (size_t)n_; \
+		n_ = snprintf(buf + off, cap - off, __VA_ARGS__); \
+	} \
+	if (n_ > 0) off += (size_t)n_; \
+} while (0)
+	EMIT("sluice-missing 1\ntransfer %s\n", t->name);
+	if (t->manifest != NULL) {
+		char esc[3 * PMAN_MAX_VALUE + 1];
+
+		pman_escape(t->manifest->name, strlen(t->manifest->name), esc,
+		    sizeof(esc));
+		EMIT("bundle %s\n", esc);
+		pman_escape(t->manifest->version,
+		    strlen(t->manifest->version), esc, sizeof(esc));
+		EMIT("version %s\n", esc);
+	}
+	for (i = 0; i < t->object_count; i++) {
+		const struct object *o = &t->objects[i];
+		uint32_t c = 0;
+
+		if (o->size == UINT64_MAX) {
+			EMIT("object %u\n", i);
+			continue;
+		}
+		while (c < o->n_chunks) {
+			uint32_t start;
+
+			if (o->done[c / 8] & (1u << (c % 8))) {
+				c++;
+				continue;
+			}
+			start = c;
+			while (c < o->n_chunks &&
+			    !(o->done[c / 8] & (1u << (c % 8))))
+				c++;
+			EMIT("chunks %u %u-%u\n", i, start, c - 1);
+		}
+	}
+	EMIT("end\n");
+#undef EMIT
+	if (snprintf(path, sizeof(path), "%s/missing/%s", r->conf->state_dir,
+	    t->name) < (int)sizeof(path) &&
+	    util_write_file_atomic(path, buf, off, 0644) != 0)
+		log_warn("writing %s", path);
+	free(buf);
+}
+
+static void
+remove_missing(struct recv *r, const struct transfer *t)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/missing/%s", r->conf->state_dir,
+	    t->name) < (int)sizeof(path))
+		(void)unlink(path);
+}
+
+/*
+ * <state_dir>/status: the transfers in flight, one logfmt line each,
+ * rewritten atomically for `sluice status`.
+ */
+void
+transfer_write_status(struct recv *r)
+{
+	static const char *const names[] = { "RECEIVING", "INCOMPLETE",
+		"VERIFYING" };
+	char path[PATH_MAX], buf[16384], ts[32], b[256], v[256];
+	size_t off = 0;
+	uint64_t now = util_now_ns();
+	unsigned i;
+
+	util_rfc3339(ts, sizeof(ts), util_realtime_ns());
+	off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+	    "# sluice-recv %ld status at %s\n", (long)getpid(), ts);
+	for (i = 0; i < r->n_transfers && off < sizeof(buf) - 600; i++) {
+		const struct transfer *t = &r->transfers[i];
+		uint64_t done = 0, total = 0;
+		uint32_t j;
+		bool known = true;
+
+		if (!t->used)
+			continue;
+		for (j = 0; j < t->object_count; j++) {
+			if (t->objects[j].size == UINT64_MAX)
+				known = false;
+			done += t->objects[j].n_done;
+			total += t->objects[j].n_chunks;
+		}
+		logfmt_escape(b, sizeof(b), t->manifest != NULL ?
+		    t->manifest->name : "-");
+		logfmt_escape(v, sizeof(v), t->manifest != NULL ?
+		    t->manifest->version : "-");
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+		    "transfer=%s state=%s bundle=%s version=%s chunks_done=%"
+		    PRIu64 " chunks_total=%" PRIu64 "%s bytes_done=%" PRIu64
+		    " bytes_total=%" PRIu64 " age=%" PRIu64 " idle=%" PRIu64
+		    "\n", t->name, names[t->state], b, v, done, total,
+		    known ? "" : "+", t->bytes_done, t->transfer_bytes,
+		    (now - t->created_ns) / 1000000000,
+		    (now - t->progress_ns) / 1000000000);
+	}
+	if (snprintf(path, sizeof(path), "%s/status", r->conf->state_dir) <
+	    (int)sizeof(path))
+		(void)util_write_file_atomic(path, buf, off, 0644);
+}
+
 void
 transfer_tick(struct recv *r, uint64_t now)
 {
@@ -590,6 +719,7 @@ transfer_tick(struct recv *r, uint64_t now)
 		t->state = T_INCOMPLETE;
 		r->stats.transfers_incomplete++;
 		missing_detail(t, detail, sizeof(detail));
+		write_missing(r, t);
 		qlog_transfer(r, t, "INCOMPLETE", "timeout", detail);
 		log_warnx("transfer %s incomplete: %s", t->name, detail);
 	}

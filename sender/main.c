@@ -31,9 +31,10 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: sluice-send -c sender.conf [--name NAME] "
-	    "[--version VERSION] PATH...\n"
+	    "[--version VERSION] [--resend MISSING] PATH...\n"
 	    "       sluice-send -c sender.conf -n | -p\n"
 	    "  PATH     one directory (the bundle), or regular files\n"
+	    "  --resend send only the chunks a receiver's missing list names\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -p       print the effective configuration and geometry\n"
 	    "  -v       more diagnostics\n");
@@ -73,6 +74,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'N' },
 		{ "version", required_argument, NULL, 'V' },
+		{ "resend", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sender_conf *conf;
@@ -82,8 +84,11 @@ main(int argc, char **argv)
 	struct manifest *m = NULL;
 	struct sigaction sa;
 	struct stat st;
-	const char *conf_path = NULL, *version = NULL;
-	char *name = NULL, err[512] = "", ver[32], now[32];
+	const char *conf_path = NULL, *version = NULL, *resend = NULL;
+	struct sender_filter *filter = NULL;
+	char *fname = NULL, *fversion = NULL;
+	uint64_t want_id = 0;
+	char *name = NULL, err[512] = "", ver[32];
 	bool check_only = false, print = false;
 	int ch, rc, verbosity = 0, i;
 	uint64_t t0;
@@ -99,6 +104,7 @@ main(int argc, char **argv)
 		case 'v': verbosity++; break;
 		case 'N': name = strdup(optarg); break;
 		case 'V': version = optarg; break;
+		case 'R': resend = optarg; break;
 		default: usage();
 		}
 	}
@@ -125,6 +131,16 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage();
+	if (resend != NULL) {
+		filter = sender_filter_load(resend, &want_id, &fname,
+		    &fversion, err, sizeof(err));
+		if (filter == NULL)
+			fatalx("%s", err);
+		if (name == NULL && fname != NULL)
+			name = strdup(fname);
+		if (version == NULL)
+			version = fversion;
+	}
 	if (sign_init() != 0)
 		fatalx("libsodium failed to initialise");
 	key = sign_seckey_load(conf->key, &rc, err, sizeof(err));
@@ -145,13 +161,14 @@ main(int argc, char **argv)
 	} else {
 		if (name == NULL)
 			name = base_name(argv[optind]);
-		util_rfc3339(now, sizeof(now), util_realtime_ns());
 		if (version == NULL) {
 			util_compact_utc(ver, sizeof(ver), util_realtime_ns());
 			version = ver;
 		}
+		/* No creation time: the same tree gives the same manifest and
+		 * so the same transfer, which a --resend relies on. */
 		m = manifest_new(name, version);
-		if (m == NULL || manifest_set(m, "created", now) != 0)
+		if (m == NULL)
 			fatalx("out of memory");
 		if (lstat(argv[optind], &st) == 0 && S_ISDIR(st.st_mode)) {
 			if (argc - optind != 1)
@@ -173,6 +190,11 @@ main(int argc, char **argv)
 	s = sender_new(conf, key, err, sizeof(err));
 	if (s == NULL)
 		fatalx("%s", err);
+	if (filter != NULL && sender_preview_id(s, m) != want_id)
+		fatalx("%s is for transfer %016" PRIx64 ", but this bundle with "
+		    "this configuration is transfer %016" PRIx64 ": resend the "
+		    "same bundle with the same datagram_size, fec_overhead and "
+		    "compress", resend, want_id, sender_preview_id(s, m));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -184,7 +206,7 @@ main(int argc, char **argv)
 	    "at %.0f Mbit/s, %u passes", m->name, m->version, m->n_files,
 	    m->total_bytes, conf->destination, conf->rate_bps / 1e6,
 	    conf->passes);
-	rc = sender_send_transfer(s, m, &stop, err, sizeof(err));
+	rc = sender_send_transfer(s, m, filter, &stop, err, sizeof(err));
 	secs = (util_now_ns() - t0) / 1e9;
 	ss = sender_stats(s);
 	if (rc == 0)
@@ -200,6 +222,9 @@ main(int argc, char **argv)
 	else
 		log_warnx("%s", err);
 	sender_free(s);
+	sender_filter_free(filter);
+	free(fname);
+	free(fversion);
 	manifest_free(m);
 	sign_seckey_free(key);
 	sender_conf_free(conf);

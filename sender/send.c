@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/bytes.h"
+#include "proto/manifest.h"
 #include "proto/wire.h"
 
 #include <errno.h>
@@ -562,6 +563,149 @@ struct cursor {
 	uint32_t object, chunk;
 };
 
+/* ---- resend filter ---------------------------------------------------- */
+
+struct range {
+	uint32_t object, first, last; /* last = UINT32_MAX: whole object */
+};
+
+struct sender_filter {
+	struct range *r;
+	size_t n;
+};
+
+static bool
+filter_wants(const struct sender_filter *f, uint32_t object, uint32_t chunk)
+{
+	size_t i;
+
+	if (f == NULL)
+		return true;
+	for (i = 0; i < f->n; i++)
+		if (f->r[i].object == object && chunk >= f->r[i].first &&
+		    chunk <= f->r[i].last)
+			return true;
+	return false;
+}
+
+void
+sender_filter_free(struct sender_filter *f)
+{
+	if (f == NULL)
+		return;
+	free(f->r);
+	free(f);
+}
+
+/* Parses a missing list (PROTOCOL.md, "Missing list"). */
+struct sender_filter *
+sender_filter_load(const char *path, uint64_t *transfer, char **name,
+    char **version, char *err, size_t errlen)
+{
+	struct sender_filter *f = calloc(1, sizeof(*f));
+	uint8_t *buf = NULL;
+	size_t len;
+	char *line, *save;
+	unsigned lineno = 0;
+	bool header = false, end = false, have_id = false;
+
+	*name = *version = NULL;
+	if (f == NULL || util_read_file(path, 64u << 20, &buf, &len) != 0) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		goto fail;
+	}
+	for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		unsigned long o, a, b;
+		char hex[17], *e;
+		uint8_t raw[8];
+
+		lineno++;
+		if (end)
+			goto bad;
+		if (!header) {
+			if (strcmp(line, "sluice-missing 1") != 0)
+				goto bad;
+			header = true;
+		} else if (strncmp(line, "transfer ", 9) == 0 &&
+		    strlen(line) == 25) {
+			unsigned i;
+
+			memcpy(hex, line + 9, 16);
+			hex[16] = '\0';
+			if (util_unhex(raw, 8, hex) != 0)
+				goto bad;
+			*transfer = 0;
+			for (i = 0; i < 8; i++)
+				*transfer = *transfer << 8 | raw[i];
+			have_id = true;
+		} else if (strncmp(line, "bundle ", 7) == 0 ||
+		    strncmp(line, "version ", 8) == 0) {
+			bool is_b = line[0] == 'b';
+			const char *v = line + (is_b ? 7 : 8);
+			char out[PMAN_MAX_VALUE + 1];
+			size_t olen;
+
+			if (pman_unescape(v, strlen(v), out, sizeof(out),
+			    &olen) != PMAN_OK)
+				goto bad;
+			free(is_b ? *name : *version);
+			*(is_b ? name : version) = strdup(out);
+		} else if (strncmp(line, "object ", 7) == 0 ||
+		    strncmp(line, "chunks ", 7) == 0) {
+			struct range *nr;
+			bool whole = line[0] == 'o';
+
+			o = strtoul(line + 7, &e, 10);
+			if (e == line + 7 || o >= PROTO_MAX_OBJECTS)
+				goto bad;
+			a = 0;
+			b = UINT32_MAX;
+			if (whole) {
+				if (*e != '\0')
+					goto bad;
+			} else {
+				if (*e != ' ')
+					goto bad;
+				a = strtoul(e + 1, &e, 10);
+				if (*e != '-')
+					goto bad;
+				b = strtoul(e + 1, &e, 10);
+				if (*e != '\0' || b < a || b >= UINT32_MAX)
+					goto bad;
+			}
+			nr = realloc(f->r, (f->n + 1) * sizeof(*nr));
+			if (nr == NULL)
+				goto bad;
+			f->r = nr;
+			f->r[f->n].object = (uint32_t)o;
+			f->r[f->n].first = (uint32_t)a;
+			f->r[f->n].last = (uint32_t)b;
+			f->n++;
+		} else if (strcmp(line, "end") == 0) {
+			end = true;
+		} else {
+			goto bad;
+		}
+	}
+	if (!end || !have_id) {
+		snprintf(err, errlen, "%s: incomplete missing list (no end or "
+		    "transfer line)", path);
+		goto fail;
+	}
+	free(buf);
+	return f;
+bad:
+	snprintf(err, errlen, "%s:%u: not a missing list line", path, lineno);
+fail:
+	free(buf);
+	free(*name);
+	free(*version);
+	*name = *version = NULL;
+	sender_filter_free(f);
+	return NULL;
+}
+
 /* Next chunk in the flat list, skipping empty objects; false at the end. */
 static bool
 next_chunk(const struct sender *s, struct cursor *c)
@@ -579,7 +723,8 @@ next_chunk(const struct sender *s, struct cursor *c)
 }
 
 static int
-send_pass(struct sender *s, char *err, size_t errlen)
+send_pass(struct sender *s, const struct sender_filter *filter, char *err,
+    size_t errlen)
 {
 	struct cursor cur = { 0, 0 };
 	int fd = -1, fd_object = -1, rc = 0;
@@ -590,12 +735,20 @@ send_pass(struct sender *s, char *err, size_t errlen)
 
 		while (n < WIN_MAX_CHUNKS && next_chunk(s, &cur)) {
 			struct wchunk *w = &s->win[n];
-			uint32_t plain_len = proto_chunk_plain_len(
-			    object_size(s, cur.object), s->g.chunk_size,
-			    cur.chunk);
-			unsigned k = (plain_len + s->g.symbol_size - 1) /
+
+			uint32_t plain_len;
+			unsigned k;
+			size_t need;
+
+			if (!filter_wants(filter, cur.object, cur.chunk)) {
+				cur.chunk++;
+				continue;
+			}
+			plain_len = proto_chunk_plain_len(object_size(s,
+			    cur.object), s->g.chunk_size, cur.chunk);
+			k = (plain_len + s->g.symbol_size - 1) /
 			    s->g.symbol_size;
-			size_t need = (size_t)(k + sender_repair_count(k,
+			need = (size_t)(k + sender_repair_count(k,
 			    s->conf->fec_overhead)) * s->g.symbol_size;
 
 			if (used + need > s->arena_len)
@@ -643,9 +796,27 @@ out:
 	return rc;
 }
 
+uint64_t
+sender_preview_id(struct sender *s, const struct manifest *m)
+{
+	uint8_t *obj0;
+	size_t len;
+	uint64_t id = 0;
+
+	if (manifest_render_object(m, &obj0, &len) != 0)
+		return 0;
+	s->obj0 = obj0;
+	s->obj0_len = len;
+	id = transfer_id(s);
+	s->obj0 = NULL;
+	free(obj0);
+	return id;
+}
+
 int
 sender_send_transfer(struct sender *s, const struct manifest *m,
-    volatile sig_atomic_t *stop, char *err, size_t errlen)
+    const struct sender_filter *filter, volatile sig_atomic_t *stop,
+    char *err, size_t errlen)
 {
 	uint8_t *obj0;
 	size_t obj0_len;
@@ -674,7 +845,7 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 		log_debug("transfer %016llx: pass %u of %u",
 		    (unsigned long long)s->transfer, pass + 1,
 		    s->conf->passes);
-		rc = send_pass(s, err, errlen);
+		rc = send_pass(s, filter, err, errlen);
 	}
 	if (rc == 0)
 		rc = queue_heartbeat(s);

@@ -44,6 +44,14 @@ struct sender *sender_new(const struct sender_conf *c,
     const struct sign_seckey *key, char *err, size_t errlen);
 void sender_free(struct sender *s);
 
+/* Chunks to send when resending: NULL means all of them. */
+struct sender_filter;
+struct sender_filter *sender_filter_load(const char *path, uint64_t *transfer,
+    char **name, char **version, char *err, size_t errlen);
+void sender_filter_free(struct sender_filter *f);
+/* Computes the transfer id a manifest would be sent under. */
+uint64_t sender_preview_id(struct sender *s, const struct manifest *m);
+
 /*
  * Sends one transfer: object 0 is the manifest object (text plus approval
  * lines), object i the manifest's file i - 1, read from its src path.
@@ -51,7 +59,8 @@ void sender_free(struct sender *s);
  * message in err.
  */
 int sender_send_transfer(struct sender *s, const struct manifest *m,
-    volatile sig_atomic_t *stop, char *err, size_t errlen);
+    const struct sender_filter *filter, volatile sig_atomic_t *stop,
+    char *err, size_t errlen);
 
 uint64_t sender_transfer_id(const struct sender *s);
 const struct sender_stats *sender_stats(const struct sender *s);

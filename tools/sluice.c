@@ -2,13 +2,19 @@
  * sluice: the operator's command-line tool.  Subcommands are a table;
  * each returns the process exit status (0 ok, 1 failure, 2 usage).
  */
+#include "common/audit.h"
+#include "common/conf.h"
 #include "common/log.h"
 #include "common/manifest.h"
 #include "common/sign.h"
 #include "common/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,10 @@ struct command {
 static int cmd_keygen(int argc, char **argv);
 static int cmd_key(int argc, char **argv);
 static int cmd_bundle(int argc, char **argv);
+static int cmd_audit(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_quarantine(int argc, char **argv);
+static int cmd_missing(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "keygen", "-o PREFIX", cmd_keygen },
@@ -32,6 +42,11 @@ static const struct command commands[] = {
 	    "  sluice bundle sign DIR --key APPROVER.key\n"
 	    "  sluice bundle verify DIR --approvers PUB... --threshold N",
 	    cmd_bundle },
+	{ "audit", "verify FILE --key RECEIVER.pub", cmd_audit },
+	{ "status", "-c RECEIVER.conf", cmd_status },
+	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf",
+	    cmd_quarantine },
+	{ "missing", "ID -c RECEIVER.conf  (> missing.txt)", cmd_missing },
 };
 
 static int
@@ -330,6 +345,290 @@ cmd_bundle(int argc, char **argv)
 	if (strcmp(argv[1], "verify") == 0)
 		return bundle_verify(argc, argv);
 	return usage();
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	struct sign_pubkey key;
+	char err[512] = "";
+	uint64_t records, tail;
+
+	if (argc != 5 || strcmp(argv[1], "verify") != 0 ||
+	    strcmp(argv[3], "--key") != 0)
+		return usage();
+	if (sign_pubkey_load(argv[4], &key, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s", argv[4], err);
+		return 1;
+	}
+	if (audit_verify(argv[2], &key, err, sizeof(err), &records,
+	    &tail) != 0) {
+		printf("FAIL %s: %s\n", argv[2], err);
+		return 1;
+	}
+	printf("OK %s: %llu records, chain intact, checkpoints signed by "
+	    "%s", argv[2], (unsigned long long)records, argv[4]);
+	if (tail > 0)
+		printf("; the last %llu record%s the last checkpoint "
+		    "(covered by the chain only)", (unsigned long long)tail,
+		    tail == 1 ? " follows" : "s follow");
+	printf("\n");
+	return 0;
+}
+
+/* ---- receiver-side operations ---------------------------------------- */
+
+/* Finds "-c FILE" among the arguments and loads it; the rest stay. */
+static struct recv_conf *
+receiver_conf(int *argc, char **argv)
+{
+	struct recv_conf *c;
+	char err[512];
+	int i, j;
+
+	for (i = 1; i + 1 < *argc; i++) {
+		if (strcmp(argv[i], "-c") != 0)
+			continue;
+		c = recv_conf_load(argv[i + 1], err, sizeof(err));
+		if (c == NULL) {
+			log_warnx("%s", err);
+			exit(1);
+		}
+		for (j = i; j + 2 <= *argc; j++)
+			argv[j] = argv[j + 2];
+		*argc -= 2;
+		return c;
+	}
+	exit(usage());
+}
+
+/* Value of key= in a logfmt or key=value line (unquoted values only
+ * unescaped minimally: quotes are stripped). */
+static void
+lf_get(const char *line, const char *key, char *out, size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "%s=", key);
+	out[0] = '\0';
+	for (p = strstr(line, pat); p != NULL; p = strstr(p + 1, pat))
+		if (p == line || p[-1] == ' ' || p[-1] == '\n')
+			break;
+	if (p == NULL)
+		return;
+	p += strlen(pat);
+	if (*p == '"') {
+		p++;
+		while (*p != '\0' && *p != '"' && n + 1 < len) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			out[n++] = *p++;
+		}
+	} else {
+		while (*p != '\0' && *p != ' ' && *p != '\n' && n + 1 < len)
+			out[n++] = *p++;
+	}
+	out[n] = '\0';
+}
+
+static void
+print_row(const char *id, const char *bundle, const char *version,
+    const char *state, const char *progress, const char *age,
+    const char *reason)
+{
+	printf("%-16s  %-20.20s %-14.14s %-11s %-14s %-8s %s\n", id, bundle,
+	    version, state, progress, age, reason);
+}
+
+static void
+quarantine_info(const struct recv_conf *c, const char *id, char *info,
+    size_t len)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t n;
+
+	info[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/quarantine/%s/info",
+	    c->staging_dir, id) >= (int)sizeof(path) ||
+	    util_read_file(path, 8192, &buf, &n) != 0)
+		return;
+	snprintf(info, len, "%s", (char *)buf);
+	free(buf);
+}
+
+/* Held bundles: the directories under staging/quarantine. */
+static int
+list_quarantine(const struct recv_conf *c, bool as_rows)
+{
+	char path[PATH_MAX], info[8192], b[256], v[256], reason[128],
+	    when[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/quarantine", c->staging_dir);
+	d = opendir(path);
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		quarantine_info(c, de->d_name, info, sizeof(info));
+		lf_get(info, "bundle", b, sizeof(b));
+		lf_get(info, "version", v, sizeof(v));
+		lf_get(info, "reason", reason, sizeof(reason));
+		lf_get(info, "quarantined", when, sizeof(when));
+		if (as_rows)
+			print_row(de->d_name, b, v, "QUARANTINED", "held",
+			    "-", reason);
+		else
+			printf("%s  %s %s  %s  since %s\n", de->d_name, b, v,
+			    reason, when);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+cmd_status(int argc, char **argv)
+{
+	struct recv_conf *c = receiver_conf(&argc, argv);
+	char path[PATH_MAX], id[32], b[256], v[256], st[32], dn[32], tot[32],
+	    age[32], prog[48], ages[40];
+	uint8_t *buf;
+	size_t n;
+	char *line, *save;
+
+	if (argc != 1)
+		return usage();
+	print_row("TRANSFER", "BUNDLE", "VERSION", "STATE", "PROGRESS", "AGE",
+	    "REASON");
+	snprintf(path, sizeof(path), "%s/status", c->state_dir);
+	if (util_read_file(path, 1 << 20, &buf, &n) == 0) {
+		for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (line[0] == '#')
+				continue;
+			lf_get(line, "transfer", id, sizeof(id));
+			lf_get(line, "bundle", b, sizeof(b));
+			lf_get(line, "version", v, sizeof(v));
+			lf_get(line, "state", st, sizeof(st));
+			lf_get(line, "chunks_done", dn, sizeof(dn));
+			lf_get(line, "chunks_total", tot, sizeof(tot));
+			lf_get(line, "age", age, sizeof(age));
+			snprintf(prog, sizeof(prog), "%s/%s", dn, tot);
+			snprintf(ages, sizeof(ages), "%ss", age);
+			print_row(id, b, v, st, prog, ages, "-");
+		}
+		free(buf);
+	}
+	list_quarantine(c, true);
+	recv_conf_free(c);
+	return 0;
+}
+
+static int
+cmd_quarantine(int argc, char **argv)
+{
+	struct recv_conf *c = receiver_conf(&argc, argv);
+	char path[PATH_MAX], info[8192];
+	int rc = 0;
+
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		if (list_quarantine(c, false) == 0)
+			printf("no bundles held\n");
+	} else if (argc == 3 && strcmp(argv[1], "show") == 0) {
+		quarantine_info(c, argv[2], info, sizeof(info));
+		if (info[0] == '\0' || strchr(argv[2], '/') != NULL) {
+			log_warnx("%s: not in quarantine", argv[2]);
+			rc = 1;
+		} else {
+			printf("%s", info);
+			printf("tree=%s/quarantine/%s/tree\n", c->staging_dir,
+			    argv[2]);
+		}
+	} else if (argc == 3 && strcmp(argv[1], "purge") == 0) {
+		char b[256], v[256], reason[128];
+
+		quarantine_info(c, argv[2], info, sizeof(info));
+		if (info[0] == '\0' || strchr(argv[2], '/') != NULL ||
+		    argv[2][0] == '.') {
+			log_warnx("%s: not in quarantine", argv[2]);
+			rc = 1;
+			goto out;
+		}
+		lf_get(info, "bundle", b, sizeof(b));
+		lf_get(info, "version", v, sizeof(v));
+		lf_get(info, "reason", reason, sizeof(reason));
+		if (c->audit_log != NULL) {
+			struct sign_seckey *sk;
+			struct audit *a;
+			char err[256];
+			struct audit_record r = { .decision = "PURGED",
+				.bundle = b, .version = v, .reason = reason,
+				.detail = "purged by an operator" };
+			uint8_t raw[8];
+			unsigned i;
+
+			if (util_unhex(raw, 8, argv[2]) == 0)
+				for (i = 0; i < 8; i++)
+					r.transfer = r.transfer << 8 | raw[i];
+			sk = sign_seckey_load(c->receiver_key, &rc, err,
+			    sizeof(err));
+			a = sk != NULL ? audit_open(c->audit_log, sk,
+			    c->audit_checkpoint, &rc) : NULL;
+			if (a == NULL || audit_append(a, &r) != 0) {
+				log_warnx("cannot record the purge in %s; "
+				    "nothing purged", c->audit_log);
+				audit_close(a);
+				sign_seckey_free(sk);
+				rc = 1;
+				goto out;
+			}
+			audit_close(a);
+			sign_seckey_free(sk);
+		}
+		snprintf(path, sizeof(path), "%s/quarantine/%s",
+		    c->staging_dir, argv[2]);
+		rc = util_rmtree(path) == 0 ? 0 : 1;
+		if (rc == 0)
+			printf("purged %s (%s %s)\n", argv[2], b, v);
+		else
+			log_warn("removing %s", path);
+	} else {
+		rc = usage();
+	}
+out:
+	recv_conf_free(c);
+	return rc;
+}
+
+static int
+cmd_missing(int argc, char **argv)
+{
+	struct recv_conf *c = receiver_conf(&argc, argv);
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t n;
+	int rc = 1;
+
+	if (argc != 2 || strchr(argv[1], '/') != NULL)
+		return usage();
+	snprintf(path, sizeof(path), "%s/missing/%s", c->state_dir, argv[1]);
+	if (util_read_file(path, 64u << 20, &buf, &n) == 0) {
+		fwrite(buf, 1, n, stdout);
+		free(buf);
+		rc = 0;
+	} else {
+		log_warnx("%s: no missing list (not INCOMPLETE, or already "
+		    "complete)", argv[1]);
+	}
+	recv_conf_free(c);
+	return rc;
 }
 
 int

@@ -1,0 +1,99 @@
+# Release policy end to end: approvals quorum 2 of 3 (one key, the same key
+# twice, an unknown key plus one valid key, two valid keys), duplicate,
+# rollback and expiry; quarantine list/show/purge; the audit log verifies
+# and records every decision.
+. "$(dirname "$0")/lib.sh"
+
+keys sender
+keys a1; keys a2; keys a3; keys stranger; keys receiver
+receiver_conf 'approvers = [ "a1.pub", "a2.pub", "a3.pub" ]' \
+    'approval_threshold = 2' 'audit_log = "audit.log"' \
+    'receiver_key = "receiver.key"' 'audit_checkpoint = 4'
+chmod 600 "$T/receiver.key"
+sender_conf "passes = 1"
+start_recv
+
+# bundle NAME VERSION [create options]: a small bundle directory
+bundle() {
+	local d=$T/b-$2
+	rm -rf "$d"
+	rand_file "$d/weights.bin" 300000
+	text_file "$d/config.json" 5000
+	"$SLUICE" bundle create "$d" --name "$1" --version "$2" \
+	    --changes "test $2" --reason "e2e" "${@:3}" >/dev/null ||
+		die "bundle create $2"
+	echo "$d"
+}
+sign() { "$SLUICE" bundle sign "$1" --key "$T/$2.key" >/dev/null || die "sign $2"; }
+# expect VERSION STATE [REASON]: the last quarantine-log line for VERSION
+expect() {
+	local i line
+	for i in $(seq 1 100); do
+		line=$(grep "version=$1 state=$2" "$T/quarantine.log" | tail -n 1)
+		[ -n "$line" ] && break
+		sleep 0.1
+	done
+	[ -n "$line" ] || die "version $1: no state $2"
+	[ -z "${3:-}" ] || echo "$line" | grep -q "reason=$3 " ||
+		die "version $1: $line (wanted reason $3)"
+	echo "ok: $1 $2 ${3:-}"
+}
+
+d=$(bundle model 1.0.0); sign "$d" a1
+send "$d"; expect 1.0.0 QUARANTINED approvals
+
+d=$(bundle model 1.0.1); sign "$d" a1
+line=$(cat "$d/.sluice/approvals"); echo "$line" >>"$d/.sluice/approvals"
+[ "$(grep -c . "$d/.sluice/approvals")" = 2 ] || die "setup: two lines"
+send "$d"; expect 1.0.1 QUARANTINED approvals
+
+d=$(bundle model 1.0.2); sign "$d" stranger; sign "$d" a1
+send "$d"; expect 1.0.2 QUARANTINED approvals
+
+d=$(bundle model 1.1.0); sign "$d" a1; sign "$d" a3
+"$SLUICE" bundle verify "$d" --approvers "$T/a1.pub" "$T/a2.pub" \
+    "$T/a3.pub" --threshold 2 || die "bundle verify"
+send "$d"; expect 1.1.0 RELEASED verified
+assert_same_tree "$d" "$(released model 1.1.0)"
+"$SLUICE" bundle verify "$(released model 1.1.0)" --approvers "$T/a1.pub" \
+    "$T/a2.pub" "$T/a3.pub" --threshold 2 || die "verify the release"
+
+d=$(bundle model 1.1.0); sign "$d" a1; sign "$d" a2
+send "$d"; expect 1.1.0 DUPLICATE already_released
+[ "$(grep -c 'version=1.1.0 state=RELEASED' "$T/quarantine.log")" = 1 ] ||
+	die "released twice"
+
+d=$(bundle model 1.0.5); sign "$d" a1; sign "$d" a2
+send "$d"; expect 1.0.5 QUARANTINED rollback
+
+d=$(bundle model 2.0.0 --expires 2020-01-01T00:00:00Z); sign "$d" a1; sign "$d" a2
+send "$d"; expect 2.0.0 QUARANTINED expired
+
+d=$(bundle model 2.0.1 --expires 2099-01-01T00:00:00Z); sign "$d" a2; sign "$d" a3
+send "$d"; expect 2.0.1 RELEASED verified
+
+# Held bundles are inspectable until purged.
+list=$("$SLUICE" quarantine list -c "$T/receiver.conf")
+echo "$list"
+[ "$(echo "$list" | grep -c .)" = 5 ] || die "expected 5 held bundles"
+id=$(echo "$list" | grep rollback | cut -d' ' -f1)
+"$SLUICE" quarantine show "$id" -c "$T/receiver.conf" | grep -q "reason=rollback" ||
+	die "quarantine show"
+[ -f "$T/staging/quarantine/$id/tree/weights.bin" ] || die "held tree missing"
+"$SLUICE" status -c "$T/receiver.conf" | grep -q "QUARANTINED" || die "status"
+"$SLUICE" quarantine purge "$id" -c "$T/receiver.conf" || die "purge"
+[ ! -e "$T/staging/quarantine/$id" ] || die "not purged"
+[ "$("$SLUICE" quarantine list -c "$T/receiver.conf" | grep -c .)" = 4 ] ||
+	die "purge did not remove it from the list"
+
+stop_recv
+cat "$T/audit.log" | cut -c1-160
+"$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" || die "audit verify"
+for dec in RELEASED DUPLICATE QUARANTINED PURGED CHECKPOINT; do
+	grep -q "decision=$dec " "$T/audit.log" || die "no $dec record"
+done
+grep "decision=RELEASED" "$T/audit.log" | grep -q "approvers=" || die "no approvers"
+# An edited record is found.
+sed -i '2s/decision=QUARANTINED/decision=RELEASED/' "$T/audit.log"
+"$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" && die "edit undetected"
+echo "policy ok"

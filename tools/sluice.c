@@ -85,8 +85,8 @@ cmd_keygen(int argc, char **argv)
 		return 1;
 	}
 	sign_keyid_hex(hex, pub.id);
-	printf("key id %s\nsecret key %s.key (keep it on the sender host, "
-	    "mode 0600)\npublic key %s.pub\n", hex, prefix, prefix);
+	printf("key id %s\nsecret key %s.key (mode 0600: keep it secret)\n"
+	    "public key %s.pub\n", hex, prefix, prefix);
 	return 0;
 }
 

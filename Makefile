@@ -15,7 +15,7 @@ DESTDIR  ?=
 PKGS      = libsodium liburing zlib libconfig libisal libcrypto
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
-            iproute2 procps
+            iproute2 procps clamav
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -81,17 +81,23 @@ tests/bin/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# Test-only tools, built by make check.
+MUTATE_BIN  = tests/bin/sluice-mutate
+$(MUTATE_BIN): tests/mutate/sluice-mutate.c sender/send.o sender/pace.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 deps:
 	@tools/deps.sh $(DEB_PKGS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-e2e: all
+e2e: all $(MUTATE_BIN)
 	@tests/run.sh e2e
 
 demo: deps

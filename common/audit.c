@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct audit {
+	/* flock() serialises processes; threads of one process share the
+	 * open file and so the lock: this serialises them. */
+	pthread_mutex_t lock;
 	int fd;
 	const struct sign_seckey *key;
 	unsigned every;
@@ -181,6 +185,7 @@ audit_open(const char *path, const struct sign_seckey *key,
 	}
 	a->key = key;
 	a->every = checkpoint_every > 0 ? checkpoint_every : 16;
+	pthread_mutex_init(&a->lock, NULL);
 	a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0640);
 	if (a->fd < 0) {
@@ -202,6 +207,7 @@ audit_close(struct audit *a)
 	if (a == NULL)
 		return;
 	close(a->fd);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
@@ -249,8 +255,8 @@ checkpoint(struct audit *a)
 	return emit(a, line, len, sizeof(line));
 }
 
-int
-audit_append(struct audit *a, const struct audit_record *r)
+static int
+append_locked(struct audit *a, const struct audit_record *r)
 {
 	char line[AUDIT_LINE_MAX], ts[32], b[512], v[512], rs[128], ap[600],
 	    d[1200], mh[65];
@@ -297,6 +303,17 @@ audit_append(struct audit *a, const struct audit_record *r)
 	if (rc == 0 && a->since_cp >= a->every)
 		rc = checkpoint(a);
 	flock(a->fd, LOCK_UN);
+	return rc;
+}
+
+int
+audit_append(struct audit *a, const struct audit_record *r)
+{
+	int rc;
+
+	pthread_mutex_lock(&a->lock);
+	rc = append_locked(a, r);
+	pthread_mutex_unlock(&a->lock);
 	return rc;
 }
 

@@ -247,7 +247,7 @@ main(int argc, char **argv)
 			break;
 		}
 		default: /* 9: a hostile file name */
-			hostile_name(p % (UTIL_ARRAY_LEN(hostile) + 36), name,
+			hostile_name(p % (UTIL_ARRAY_LEN(hostile) + 120), name,
 			    sizeof(name));
 			pman_escape(name, strlen(name), esc, sizeof(esc));
 			if (esc[0] == '\0')

@@ -36,7 +36,8 @@ int fec_encode(struct fec *f, unsigned k, unsigned m, size_t len,
  * buffers; present[i] != 0 marks symbol i as received (source i < k,
  * repair k + i' for repair index i').  At least k symbols must be present.
  * On return every sym[i], i < k, holds its source symbol.  Repair buffers
- * are only read.  0, -EINVAL, or -ENOSPC when fewer than k are present.
+ * are only read.  0, -EINVAL, -ENOSPC when fewer than k are present, or
+ * -ENOMEM when tables for a new (k, m) cannot be allocated.
  */
 int fec_decode(struct fec *f, unsigned k, unsigned m, size_t len,
     uint8_t **sym, const uint8_t *present);

@@ -15,7 +15,7 @@ DESTDIR  ?=
 PKGS      = libsodium liburing zlib libconfig libisal libcrypto
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
-            iproute2 procps clamav
+            iproute2 procps clamav bc
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

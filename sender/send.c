@@ -32,11 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BATCH 64
+#define BATCH 256
+#define GSO_MAX_SEGS 64 /* the kernel's UDP_MAX_SEGMENTS */
 #define WIN_MAX_CHUNKS 256
 #define HASH_LEN_WIRE 8
 #define K_LIMIT 128
@@ -90,6 +92,17 @@ struct sender {
 	struct msg msgs[BATCH];
 	unsigned n_batch;
 	uint64_t batch_bits;
+
+	/* UDP GSO: runs of full-size datagrams leave as one message that
+	 * the kernel cuts into datagram_size segments. */
+	bool gso;
+	unsigned gso_segs;
+	struct mmsghdr out[BATCH];
+	struct iovec out_iov[2 * BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cmsg[BATCH];
 
 	struct sender_stats stats;
 	volatile sig_atomic_t *stop;
@@ -202,6 +215,9 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	}
 	if (open_socket(s, err, errlen) != 0)
 		goto fail;
+	s->gso = true;
+	s->gso_segs = UTIL_MIN(GSO_MAX_SEGS, PROTO_MAX_DATAGRAM /
+	    c->datagram_size);
 	/* Bucket depth: 2 ms at the rate, and at least two batches. */
 	depth = (double)c->rate_bps * 0.002;
 	if (depth < 2.0 * BATCH * (c->datagram_size + UDP_IP_OVERHEAD) * 8)
@@ -248,18 +264,77 @@ sender_stats(const struct sender *s)
 
 /* ---- batches -------------------------------------------------------- */
 
+static size_t
+msg_len(const struct msg *m, const struct mmsghdr *mm)
+{
+	return m->iov[0].iov_len + (mm->msg_hdr.msg_iovlen > 1 ?
+	    m->iov[1].iov_len : 0);
+}
+
+/*
+ * Builds the messages to send: with GSO, each run of full-size datagrams
+ * becomes one message with a UDP_SEGMENT control message; the rest go
+ * one datagram per message.  Returns the number of messages.
+ */
+static unsigned
+build_out(struct sender *s)
+{
+	unsigned i = 0, n = 0, iov = 0;
+	size_t full = s->conf->datagram_size;
+
+	while (i < s->n_batch) {
+		struct mmsghdr *o = &s->out[n];
+		unsigned j = i, segs = 0, first = iov;
+
+		memset(o, 0, sizeof(*o));
+		if (!s->gso || msg_len(&s->msgs[i], &s->mm[i]) != full) {
+			o->msg_hdr = s->mm[i].msg_hdr;
+			i++;
+			n++;
+			continue;
+		}
+		while (j < s->n_batch && segs < s->gso_segs &&
+		    msg_len(&s->msgs[j], &s->mm[j]) == full) {
+			unsigned k;
+
+			for (k = 0; k < s->mm[j].msg_hdr.msg_iovlen; k++)
+				s->out_iov[iov++] = s->msgs[j].iov[k];
+			segs++;
+			j++;
+		}
+		o->msg_hdr.msg_iov = &s->out_iov[first];
+		o->msg_hdr.msg_iovlen = iov - first;
+		if (segs > 1) {
+			struct cmsghdr *cm;
+			uint16_t gso_size = (uint16_t)full;
+
+			o->msg_hdr.msg_control = s->cmsg[n].buf;
+			o->msg_hdr.msg_controllen = sizeof(s->cmsg[n].buf);
+			cm = CMSG_FIRSTHDR(&o->msg_hdr);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(gso_size));
+			memcpy(CMSG_DATA(cm), &gso_size, sizeof(gso_size));
+		}
+		i = j;
+		n++;
+	}
+	return n;
+}
+
 static int
 flush(struct sender *s)
 {
-	unsigned done = 0;
+	unsigned done = 0, n;
 
 	if (s->n_batch == 0)
 		return 0;
 	pace_take(&s->pace, s->batch_bits);
-	while (done < s->n_batch) {
-		int n = sendmmsg(s->fd, s->mm + done, s->n_batch - done, 0);
+	n = build_out(s);
+	while (done < n) {
+		int sent = sendmmsg(s->fd, s->out + done, n - done, 0);
 
-		if (n < 0) {
+		if (sent < 0) {
 			if (errno == EINTR || errno == ECONNREFUSED) {
 				/* ECONNREFUSED: an ICMP port unreachable for
 				 * an earlier datagram (nothing listening yet,
@@ -272,9 +347,20 @@ flush(struct sender *s)
 				(void)poll(&pfd, 1, 1);
 				continue;
 			}
+			if (s->gso && (errno == EIO || errno == EINVAL ||
+			    errno == ENOPROTOOPT)) {
+				/* No UDP GSO here (old kernel, or a device
+				 * without checksum offload): go without. */
+				log_info("UDP GSO unavailable (%s); sending "
+				    "one datagram per message", strerror(errno));
+				s->gso = false;
+				n = build_out(s);
+				done = 0;
+				continue;
+			}
 			return -errno;
 		}
-		done += (unsigned)n;
+		done += (unsigned)sent;
 	}
 	s->stats.datagrams += s->n_batch;
 	s->n_batch = 0;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define RING_ENTRIES 256
@@ -142,6 +143,37 @@ setup_buffers(struct ingest *in)
 	return 0;
 }
 
+/*
+ * seccomp cannot see what an io_uring does, so the ring itself is
+ * restricted before it is enabled: it may only receive (with a provided
+ * buffer) and write, and nothing more may be registered.  A bug elsewhere
+ * in the receiver can then not turn the ring into a way to send, open or
+ * connect anything.
+ */
+static int
+restrict_ring(struct ingest *in)
+{
+	struct io_uring_restriction res[3];
+
+	memset(res, 0, sizeof(res));
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_RECVMSG;
+	res[1].opcode = IORING_RESTRICTION_SQE_OP;
+	res[1].sqe_op = IORING_OP_WRITE;
+	res[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[2].sqe_flags = IOSQE_BUFFER_SELECT;
+	/* Debian 12's liburing 2.3 declares io_uring_register_restrictions()
+	 * and io_uring_enable_rings() but its library does not export them:
+	 * make the two io_uring_register(2) calls they would make. */
+	if (syscall(__NR_io_uring_register, in->ring.ring_fd,
+	    IORING_REGISTER_RESTRICTIONS, res, 3) < 0)
+		return -errno;
+	if (syscall(__NR_io_uring_register, in->ring.ring_fd,
+	    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 static void
 recycle(struct ingest *in, unsigned bid)
 {
@@ -186,7 +218,8 @@ ingest_new(struct recv *r, char *err, size_t errlen)
 		goto fail;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-	    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
+	    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+	    IORING_SETUP_R_DISABLED;
 	p.cq_entries = CQ_ENTRIES;
 	rc = io_uring_queue_init_params(RING_ENTRIES, &in->ring, &p);
 	if (rc < 0) {
@@ -197,6 +230,12 @@ ingest_new(struct recv *r, char *err, size_t errlen)
 	rc = setup_buffers(in);
 	if (rc != 0) {
 		snprintf(err, errlen, "provided buffer ring: %s",
+		    strerror(-rc));
+		goto fail;
+	}
+	rc = restrict_ring(in);
+	if (rc != 0) {
+		snprintf(err, errlen, "io_uring restrictions: %s",
 		    strerror(-rc));
 		goto fail;
 	}

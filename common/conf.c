@@ -100,6 +100,11 @@ static const struct setting recv_settings[] = {
 	{ "receiver_key", K_PATH, R(receiver_key), false, 0, 0, NULL, 0 },
 	{ "audit_checkpoint", K_UINT, R(audit_checkpoint), false, 1, 100000,
 	    "16", 0 },
+	{ "metrics_file", K_PATH, R(metrics_file), false, 0, 0, NULL, 0 },
+	{ "metrics_interval", K_DOUBLE, R(metrics_interval), false, 0.5, 3600,
+	    "5", 0 },
+	{ "link_down_after", K_UINT, R(link_down_after), false, 1, 1000, "3",
+	    0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -446,6 +451,7 @@ recv_conf_free(struct recv_conf *c)
 	free(c->scan_hook);
 	free(c->audit_log);
 	free(c->receiver_key);
+	free(c->metrics_file);
 	free(c->staging_dir);
 	free(c->store_dir);
 	free(c->quarantine_log);

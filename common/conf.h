@@ -66,6 +66,11 @@ struct recv_conf {
 	char *audit_log;              /* append-only, hash-chained */
 	char *receiver_key;           /* signs audit checkpoints */
 	unsigned audit_checkpoint;    /* records per checkpoint, default 16 */
+
+	/* Observability. */
+	char *metrics_file;           /* Prometheus text, rewritten atomically */
+	double metrics_interval;      /* seconds, default 5 */
+	unsigned link_down_after;     /* missed heartbeats, default 3 */
 };
 
 #define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"

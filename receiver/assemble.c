@@ -677,7 +677,7 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	r->stats.heartbeats++;
-	r->last_heartbeat_ns = util_now_ns();
+	metrics_heartbeat(r, h.interval_ms);
 }
 
 void
@@ -691,6 +691,7 @@ assemble_datagram(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, v, 0);
 		return;
 	}
+	metrics_note_seq(r, h.session, h.seq);
 	switch (h.type) {
 	case PROTO_T_SYMBOL:
 		handle_symbol(r, buf, len);

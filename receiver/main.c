@@ -82,7 +82,7 @@ main(int argc, char **argv)
 	bool check_only = false, print = false;
 	int verbosity = 0, ch, rc;
 	unsigned i;
-	uint64_t last_tick = 0, last_stats = 0;
+	uint64_t last_tick = 0, last_stats = 0, last_metrics = 0;
 	struct recv_stats shown;
 	struct sigaction sa;
 
@@ -167,8 +167,14 @@ main(int argc, char **argv)
 		now = util_now_ns();
 		if (now - last_tick >= 1000000000ull) {
 			transfer_tick(&r, now);
+			metrics_tick(&r, now);
 			transfer_write_status(&r);
 			last_tick = now;
+		}
+		if (now - last_metrics >= (uint64_t)(conf->metrics_interval *
+		    1e9)) {
+			metrics_write(&r);
+			last_metrics = now;
 		}
 		if (now - last_stats >= 10000000000ull) {
 			if (memcmp(&shown, &r.stats, sizeof(shown)) != 0)
@@ -183,6 +189,7 @@ main(int argc, char **argv)
 		}
 	}
 	log_stats(&r, "exiting");
+	metrics_write(&r);
 	ingest_free(r.in);
 	release_fini(&r);
 	transfer_fini(&r);

@@ -179,7 +179,13 @@ struct recv {
 	unsigned n_finished, finished_next;
 
 	struct recv_stats stats;
+
+	/* Link status, from signed heartbeats and sequence numbers. */
 	uint64_t last_heartbeat_ns;
+	uint32_t heartbeat_interval_ms;
+	bool link_up;
+	uint64_t session;        /* sender session seen last */
+	uint64_t seq_first, seq_max, seq_count;
 
 	/* Release policy. */
 	struct sign_pubkey approvers[CONF_MAX_KEYS];
@@ -222,6 +228,12 @@ void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
 void transfer_write_status(struct recv *r);
+
+/* metrics.c */
+void metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq);
+void metrics_heartbeat(struct recv *r, uint32_t interval_ms);
+void metrics_tick(struct recv *r, uint64_t now);
+void metrics_write(const struct recv *r);
 bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,
     uint32_t chunk);
 void transfer_reject(struct recv *r, struct transfer *t, const char *reason,

@@ -14,7 +14,7 @@ start_recv
 start_link --loss 0.2 --seed 5
 send --version 5.0 "$T/bundle"
 wait_state INCOMPLETE 20
-id=$(grep -o 'transfer=[0-9a-f]*' "$T/quarantine.log" | head -n 1 | cut -d= -f2)
+id=$(grep -oE 'transfer=[0-9a-f]{16}' "$T/quarantine.log" | head -n 1 | cut -d= -f2)
 "$SLUICE" missing "$id" -c "$T/receiver.conf" >"$T/missing.txt" || die "missing"
 cat "$T/missing.txt" | head
 head -n 1 "$T/missing.txt" | grep -q "sluice-missing 1" || die "format"

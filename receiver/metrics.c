@@ -1,0 +1,147 @@
+/*
+ * Link status and metrics.
+ *
+ * The link is UP from the first verified heartbeat and DOWN after
+ * link_down_after heartbeat intervals without one; each change is a
+ * quarantine-log line (LINK_UP / LINK_DOWN, transfer=-).  Loss is read
+ * from the sender's per-session sequence numbers: of the datagrams the
+ * sender numbered since this receiver first heard the session, how many
+ * never arrived.
+ *
+ * metrics_file is Prometheus text exposition, rewritten atomically every
+ * metrics_interval seconds, for node_exporter's textfile collector.
+ */
+#include "receiver/recv.h"
+#include "common/qlog.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void
+metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
+{
+	if (session != r->session || r->seq_count == 0) {
+		r->session = session;
+		r->seq_first = r->seq_max = seq;
+		r->seq_count = 1;
+		return;
+	}
+	if (seq < r->seq_first)
+		r->seq_first = seq;
+	if (seq > r->seq_max)
+		r->seq_max = seq;
+	r->seq_count++;
+}
+
+void
+metrics_heartbeat(struct recv *r, uint32_t interval_ms)
+{
+	r->last_heartbeat_ns = util_now_ns();
+	r->heartbeat_interval_ms = interval_ms;
+	if (!r->link_up) {
+		r->link_up = true;
+		qlog_event(r->qlog, 0, NULL, NULL, "LINK_UP", "heartbeat",
+		    NULL);
+	}
+}
+
+void
+metrics_tick(struct recv *r, uint64_t now)
+{
+	uint64_t limit = (uint64_t)r->heartbeat_interval_ms * 1000000ull *
+	    r->conf->link_down_after;
+	char detail[64];
+
+	if (!r->link_up || now - r->last_heartbeat_ns <= limit)
+		return;
+	r->link_up = false;
+	snprintf(detail, sizeof(detail), "no heartbeat for %" PRIu64 " ms",
+	    (now - r->last_heartbeat_ns) / 1000000);
+	qlog_event(r->qlog, 0, NULL, NULL, "LINK_DOWN", "missed_heartbeats",
+	    detail);
+}
+
+/* RcvbufErrors from the Udp: lines of /proc/net/snmp (system-wide). */
+static long long
+rcvbuf_errors(void)
+{
+	FILE *fp = fopen("/proc/net/snmp", "r");
+	char names[1024], values[1024];
+	long long v = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(names, sizeof(names), fp) != NULL) {
+		char *n, *val, *sn, *sv;
+		int col = 0;
+
+		if (strncmp(names, "Udp:", 4) != 0 ||
+		    fgets(values, sizeof(values), fp) == NULL)
+			continue;
+		for (n = strtok_r(names, " \n", &sn),
+		    val = strtok_r(values, " \n", &sv); n != NULL && val != NULL;
+		    n = strtok_r(NULL, " \n", &sn),
+		    val = strtok_r(NULL, " \n", &sv), col++)
+			if (strcmp(n, "RcvbufErrors") == 0)
+				v = atoll(val);
+		break;
+	}
+	fclose(fp);
+	return v;
+}
+
+void
+metrics_write(const struct recv *r)
+{
+	const struct recv_stats *st = &r->stats;
+	char buf[8192];
+	size_t off = 0;
+	unsigned i, in_flight = 0;
+	uint64_t expected = r->seq_count ? r->seq_max - r->seq_first + 1 : 0;
+	long long rbe = rcvbuf_errors();
+
+	if (r->conf->metrics_file == NULL)
+		return;
+	for (i = 0; i < r->n_transfers; i++)
+		in_flight += r->transfers[i].used;
+#define M(...) off += (size_t)snprintf(buf + off, sizeof(buf) - off, __VA_ARGS__)
+	M("# TYPE sluice_datagrams_total counter\n"
+	    "sluice_datagrams_total %" PRIu64 "\n", st->datagrams);
+	M("# TYPE sluice_bytes_total counter\n"
+	    "sluice_bytes_total %" PRIu64 "\n", st->bytes);
+	M("# TYPE sluice_drops_total counter\n");
+	for (i = 1; i < DROP_COUNT; i++)
+		M("sluice_drops_total{reason=\"%s\"} %" PRIu64 "\n",
+		    recv_drop_name(i), st->drop[i]);
+	M("# TYPE sluice_redundant_total counter\n"
+	    "sluice_redundant_total %" PRIu64 "\n", st->redundant);
+	M("# TYPE sluice_chunks_decoded_total counter\n"
+	    "sluice_chunks_decoded_total %" PRIu64 "\n", st->chunks_done);
+	M("# TYPE sluice_chunks_repaired_total counter\n"
+	    "sluice_chunks_repaired_total %" PRIu64 "\n", st->chunks_repaired);
+	M("# TYPE sluice_transfers_total counter\n"
+	    "sluice_transfers_total{state=\"released\"} %" PRIu64 "\n"
+	    "sluice_transfers_total{state=\"rejected\"} %" PRIu64 "\n"
+	    "sluice_transfers_total{state=\"quarantined\"} %" PRIu64 "\n"
+	    "sluice_transfers_total{state=\"duplicate\"} %" PRIu64 "\n"
+	    "sluice_transfers_total{state=\"incomplete\"} %" PRIu64 "\n",
+	    st->transfers_released, st->transfers_rejected,
+	    st->transfers_quarantined, st->transfers_duplicate,
+	    st->transfers_incomplete);
+	M("# TYPE sluice_transfers_in_flight gauge\n"
+	    "sluice_transfers_in_flight %u\n", in_flight);
+	M("# TYPE sluice_link_up gauge\nsluice_link_up %d\n", r->link_up);
+	M("# TYPE sluice_link_loss_ratio gauge\n"
+	    "sluice_link_loss_ratio %.6f\n", expected ? 1.0 -
+	    (double)UTIL_MIN(r->seq_count, expected) / (double)expected : 0.0);
+	if (rbe >= 0)
+		M("# TYPE sluice_kernel_rcvbuf_errors_total counter\n"
+		    "sluice_kernel_rcvbuf_errors_total %lld\n", rbe);
+#undef M
+	if (off < sizeof(buf))
+		(void)util_write_file_atomic(r->conf->metrics_file, buf, off,
+		    0644);
+}

@@ -59,7 +59,8 @@ UNIT_BINS   = $(patsubst tests/unit/%.c,tests/bin/%,$(UNIT_SRCS))
 ALL_OBJS    = $(LIB_OBJS) $(SEND_SRCS:.c=.o) $(RECV_SRCS:.c=.o) \
               $(SLUICE_SRCS:.c=.o) $(LINK_SRCS:.c=.o)
 
-.PHONY: all deps check unit e2e demo bench install uninstall clean fuzz
+.PHONY: all deps check unit e2e demo bench install uninstall clean fuzz \
+        fuzz-replay
 
 all: $(BINS)
 
@@ -107,6 +108,46 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/bench.sh
+
+# make install PREFIX=/usr DESTDIR=...: binaries, the receiver's unit and
+# its sysusers/tmpfiles/logrotate snippets, example configurations.
+BINDIR      = $(PREFIX)/bin
+UNITDIR     = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
+TMPFILESDIR = $(PREFIX)/lib/tmpfiles.d
+MANDIR      = $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
+              $(BINDIR)/sluice-link $(UNITDIR)/sluice-recv.service \
+              $(SYSUSERSDIR)/sluice.conf $(TMPFILESDIR)/sluice.conf \
+              $(SYSCONFDIR)/logrotate.d/sluice \
+              $(SYSCONFDIR)/sluice/receiver.conf.example \
+              $(SYSCONFDIR)/sluice/sender.conf.example \
+              $(MANDIR)/man1/sluice.1 $(MANDIR)/man5/sluice.conf.5 \
+              $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/sluice \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 systemd/sluice-recv.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+	install -m 0644 systemd/sluice.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sluice.conf
+	install -m 0644 systemd/sluice.logrotate \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
+	install -m 0644 systemd/receiver.conf.example \
+	    systemd/sender.conf.example $(DESTDIR)$(SYSCONFDIR)/sluice/
+	install -m 0644 man/sluice.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/sluice-send.8 man/sluice-recv.8 \
+	    $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/sluice 2>/dev/null
 
 clean:
 	rm -rf build tests/bin $(BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d)

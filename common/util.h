@@ -71,6 +71,14 @@ int util_path_join(char *buf, size_t len, const char *dir, const char *name);
  */
 char *util_path_relative_to(const char *conf_path, const char *path);
 
+/*
+ * Tells the service manager about our state ("READY=1", "STOPPING=1")
+ * when started with NOTIFY_SOCKET (systemd Type=notify), without
+ * libsystemd.  A local AF_UNIX datagram, never a network one.  0 when not
+ * under systemd, else 0 or -errno.
+ */
+int util_notify(const char *state);
+
 /* Removes a directory tree (no symlinks followed); 0 or -errno. */
 int util_rmtree(const char *path);
 

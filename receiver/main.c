@@ -156,6 +156,8 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (util_notify("READY=1") != 0)
+		log_warn("telling the service manager we are ready");
 	memset(&shown, 0, sizeof(shown));
 	while (!quit) {
 		uint64_t now;
@@ -188,6 +190,7 @@ main(int argc, char **argv)
 				log_warn("reopening %s", conf->quarantine_log);
 		}
 	}
+	(void)util_notify("STOPPING=1");
 	log_stats(&r, "exiting");
 	metrics_write(&r);
 	ingest_free(r.in);

@@ -115,6 +115,7 @@ struct object {
 	uint32_t n_chunks;
 	uint32_t n_done;
 	uint8_t *done;      /* bitmap of written chunks */
+	bool dirty;         /* written since the last progress save */
 };
 
 enum transfer_state {
@@ -139,6 +140,7 @@ struct transfer {
 	char name[64];       /* staging directory name: hex id */
 	int dirfd;           /* staging/<hex> */
 	unsigned writes_in_flight;
+	bool unsaved;        /* progress not yet saved */
 	uint64_t created_ns;
 	uint64_t progress_ns;
 };
@@ -228,6 +230,11 @@ void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
 void transfer_write_status(struct recv *r);
+
+/* progress.c */
+void progress_save(struct recv *r, struct transfer *t);
+/* Restores saved progress: chunks restored, or -1 (start afresh). */
+int progress_load(struct recv *r, struct transfer *t);
 
 /* metrics.c */
 void metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq);

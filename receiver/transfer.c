@@ -43,6 +43,8 @@
 #define MISSING_DETAIL_MAX 1000
 
 
+static void manifest_ready(struct recv *r, struct transfer *t);
+static void check_complete(struct recv *r, struct transfer *t);
 static void remove_missing(struct recv *r, const struct transfer *t);
 
 static void
@@ -269,10 +271,41 @@ transfer_create(struct recv *r, const struct proto_descriptor *d,
 	t->state = T_RECEIVING;
 	t->created_ns = t->progress_ns = util_now_ns();
 	snprintf(t->name, sizeof(t->name), "%016" PRIx64, t->id);
-	/* Whatever an earlier run left here is started afresh. */
-	if (util_path_join(path, sizeof(path), r->conf->staging_dir,
-	    t->name) == 0)
-		(void)util_rmtree(path);
+	/* Staging an earlier run left for this transfer is resumed when its
+	 * progress file says what is on disk; otherwise started afresh. */
+	t->dirfd = openat(r->staging_fd, t->name, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (t->dirfd >= 0) {
+		int n = progress_load(r, t);
+
+		if (n >= 0) {
+			snprintf(detail, sizeof(detail), "%d chunks already "
+			    "on disk", n);
+			qlog_transfer(r, t, "RECEIVING", "resumed", detail);
+			log_info("transfer %s: resumed with %d chunks from "
+			    "staging", t->name, n);
+			if (t->objects[0].n_chunks > 0 &&
+			    t->objects[0].n_done == t->objects[0].n_chunks) {
+				manifest_ready(r, t);
+				if (!t->used)
+					return NULL; /* rejected */
+				check_complete(r, t);
+			}
+			return t;
+		}
+		close(t->dirfd);
+		t->dirfd = -1;
+		for (i = 0; i < t->object_count; i++) {
+			free(t->objects[i].done);
+			memset(&t->objects[i], 0, sizeof(t->objects[i]));
+			t->objects[i].size = UINT64_MAX;
+		}
+		t->objects_done = 0;
+		t->bytes_done = 0;
+		if (util_path_join(path, sizeof(path), r->conf->staging_dir,
+		    t->name) == 0)
+			(void)util_rmtree(path);
+	}
 	if (mkdirat(r->staging_fd, t->name, 0700) < 0 ||
 	    (t->dirfd = openat(r->staging_fd, t->name, O_RDONLY |
 	    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
@@ -505,6 +538,8 @@ transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 		return;
 	o->done[chunk / 8] |= (uint8_t)(1u << (chunk % 8));
 	o->n_done++;
+	o->dirty = true;
+	t->unsaved = true;
 	t->bytes_done += plain_len;
 	t->progress_ns = util_now_ns();
 	r->stats.chunks_done++;
@@ -712,6 +747,9 @@ transfer_tick(struct recv *r, uint64_t now)
 	for (i = 0; i < r->n_transfers; i++) {
 		struct transfer *t = &r->transfers[i];
 		char detail[MISSING_DETAIL_MAX + 128];
+
+		if (t->used)
+			progress_save(r, t);
 
 		if (!t->used || t->state != T_RECEIVING ||
 		    now - t->progress_ns < timeout)

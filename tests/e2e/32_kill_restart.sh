@@ -1,6 +1,6 @@
 # A receiver SIGKILLed mid-transfer and restarted: nothing partial appears
-# in the store at any time; the bundle is released from a later pass and
-# staging is cleaned after release.
+# in the store at any time; it resumes from the chunks it had saved, the
+# bundle is released from a later pass, and staging is cleaned after release.
 . "$(dirname "$0")/lib.sh"
 
 keys sender
@@ -22,6 +22,10 @@ start_recv
 wait "$SEND_PID" || die "sender failed"
 wait_state RELEASED 30
 assert_same_tree "$T/bundle" "$(released bundle 9)"
+# Chunks written before the kill were not needed again.
+grep -qE 'state=RECEIVING reason=resumed detail="[1-9][0-9]* chunks already on disk"' \
+    "$T/quarantine.log" || die "did not resume from staging"
+grep 'reason=resumed' "$T/quarantine.log"
 sleep 0.3
 [ -z "$(staging_leftovers)" ] || die "staging not cleaned"
 stop_recv

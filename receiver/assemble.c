@@ -677,7 +677,7 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	r->stats.heartbeats++;
-	metrics_heartbeat(r, h.interval_ms);
+	metrics_heartbeat(r, h.interval_ms, h.hdr.session, h.hdr.seq);
 }
 
 void

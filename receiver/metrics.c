@@ -20,15 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Sequence numbers are not authenticated: only the session a verified
+ * heartbeat vouched for is counted, so junk with made-up sessions cannot
+ * skew the loss figure.
+ */
 void
 metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
 {
-	if (session != r->session || r->seq_count == 0) {
-		r->session = session;
-		r->seq_first = r->seq_max = seq;
-		r->seq_count = 1;
+	if (session != r->session || r->seq_count == 0)
 		return;
-	}
 	if (seq < r->seq_first)
 		r->seq_first = seq;
 	if (seq > r->seq_max)
@@ -37,8 +38,14 @@ metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
 }
 
 void
-metrics_heartbeat(struct recv *r, uint32_t interval_ms)
+metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
+    uint64_t seq)
 {
+	if (session != r->session || r->seq_count == 0) {
+		r->session = session;
+		r->seq_first = r->seq_max = seq;
+		r->seq_count = 1;
+	}
 	r->last_heartbeat_ns = util_now_ns();
 	r->heartbeat_interval_ms = interval_ms;
 	if (!r->link_up) {

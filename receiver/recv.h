@@ -238,7 +238,8 @@ int progress_load(struct recv *r, struct transfer *t);
 
 /* metrics.c */
 void metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq);
-void metrics_heartbeat(struct recv *r, uint32_t interval_ms);
+void metrics_heartbeat(struct recv *r, uint32_t interval_ms,
+    uint64_t session, uint64_t seq);
 void metrics_tick(struct recv *r, uint64_t now);
 void metrics_write(const struct recv *r);
 bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,

@@ -383,7 +383,8 @@ parse_field(struct pman_cursor *c, const char *line, size_t len,
 		const char *eq = memchr(w[1], '=', wl[1]);
 		size_t klen;
 
-		if (eq == NULL || eq == w[1])
+		/* Both key and value non-empty, as common/manifest.c holds. */
+		if (eq == NULL || eq == w[1] || eq == w[1] + wl[1] - 1)
 			return PMAN_ERR_SYNTAX;
 		klen = (size_t)(eq - w[1]);
 		if (c->last_key != NULL &&

@@ -53,7 +53,7 @@ enum pman_verdict {
 	PMAN_ERR_ORDER,     /* field out of order, repeated, or missing */
 	PMAN_ERR_ESCAPE,    /* bad or non-canonical escape, or NUL */
 	PMAN_ERR_PATH,      /* unsafe or non-canonical path */
-	PMAN_ERR_SORT,      /* file paths not strictly increasing */
+	PMAN_ERR_SORT,      /* file paths or meta keys not strictly increasing */
 	PMAN_ERR_LIMIT,     /* a line or value over its cap */
 	PMAN_ERR_TRUNCATED, /* no "end" line, or no final newline */
 	PMAN_VERDICT_COUNT
@@ -111,7 +111,9 @@ size_t pman_escape(const char *in, size_t len, char *out, size_t cap);
  * Is this unescaped relative path safe to create under a staging
  * directory?  Refuses empty paths, absolute paths, empty, "." and ".."
  * components, control characters (0x00-0x1f, 0x7f), components over 255
- * bytes, paths over max_len bytes and anything under ".sluice/".
+ * bytes, paths over max_len bytes, and a first component ".sluice" (the
+ * bundle's own metadata directory; ".sluice" deeper down is an ordinary
+ * name).
  */
 enum pman_verdict pman_path_check(const char *path, size_t len,
     size_t max_len);

@@ -397,12 +397,15 @@ void
 proto_signed_body(const uint8_t *buf, size_t len, const uint8_t **body,
     size_t *body_len)
 {
-	if (len >= PROTO_HDR_LEN && buf[5] == PROTO_T_HEARTBEAT) {
+	if (len >= PROTO_HB_LEN && buf[5] == PROTO_T_HEARTBEAT) {
 		*body = buf + HB_SIGNED_OFF;
 		*body_len = HB_SIGNED_END - HB_SIGNED_OFF;
-	} else {
+	} else if (len >= PROTO_HDR_LEN + SIG_TRAILER_LEN) {
 		*body = buf + PROTO_HDR_LEN;
 		*body_len = len - PROTO_HDR_LEN - SIG_TRAILER_LEN;
+	} else {
+		*body = buf;
+		*body_len = 0; /* too short to carry a signature */
 	}
 }
 

@@ -153,6 +153,7 @@ test_rejections(void **state)
 		{ HDR "priority 01\nend\n", "manifest_syntax" },
 		{ HDR "meta b=1\nmeta a=1\nend\n", "manifest_sort" },
 		{ HDR "meta =1\nend\n", "manifest_syntax" },
+		{ HDR "meta k=\nend\n", "manifest_syntax" },
 		{ HDR "changes a b\nend\n", "manifest_syntax" },
 		{ HDR "changes a%41\nend\n", "manifest_escape" },
 		{ HDR "changes a%2a\nend\n", "manifest_escape" },

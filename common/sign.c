@@ -251,7 +251,8 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 	ssize_t n;
 	int fd, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO in the key's place must not hang us. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		seterr(err, errlen, "%s", strerror(errno));
@@ -292,7 +293,31 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 	    SIGN_SK_LEN, err, errlen);
 	if (rc != 0)
 		goto out;
-	crypto_sign_ed25519_sk_to_pk(pk, sk->sk);
+	/*
+	 * The file holds seed and public half; signing uses both, so a
+	 * public half that does not belong to the seed would give bad
+	 * signatures and could leak the key.  Derive it and compare.
+	 */
+	{
+		uint8_t seed[crypto_sign_SEEDBYTES];
+		uint8_t *derived = sodium_malloc(SIGN_SK_LEN);
+
+		if (derived == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		crypto_sign_ed25519_sk_to_seed(seed, sk->sk);
+		crypto_sign_seed_keypair(pk, derived, seed);
+		sodium_memzero(seed, sizeof(seed));
+		if (sodium_memcmp(derived, sk->sk, SIGN_SK_LEN) != 0) {
+			seterr(err, errlen, "public half does not belong to "
+			    "the secret key");
+			rc = -EINVAL;
+		}
+		sodium_free(derived);
+		if (rc != 0)
+			goto out;
+	}
 	sign_keyid(id, pk);
 	if (memcmp(id, sk->id, SIGN_KEYID_LEN) != 0) {
 		seterr(err, errlen, "key id does not match the key");

@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+#include <sys/types.h>
+
 #include "common/compress.h"
 #include "common/hash.h"
 #include "common/sign.h"
@@ -158,6 +161,44 @@ test_bad_key_files(void **state)
 	}
 }
 
+/* A key file whose public half does not belong to its seed is refused
+ * (signing with it could leak the key); a FIFO in place of a key file
+ * does not hang the loader. */
+static void
+test_forged_and_odd_key_files(void **state)
+{
+	uint8_t pka[32], ska[64], pkb[32], skb[64], mixed[64], id[8];
+	char b64[sodium_base64_ENCODED_LEN(64, sodium_base64_VARIANT_ORIGINAL)];
+	char hex[17], text[300], path[300], err[256];
+	struct sign_seckey *sk;
+	int rc;
+
+	crypto_sign_keypair(pka, ska);
+	crypto_sign_keypair(pkb, skb);
+	memcpy(mixed, ska, 32);       /* seed of A */
+	memcpy(mixed + 32, pkb, 32);  /* public half of B */
+	sign_keyid(id, pkb);          /* and an id that matches that half */
+	util_hex(hex, id, 8);
+	sodium_bin2base64(b64, sizeof(b64), mixed, 64,
+	    sodium_base64_VARIANT_ORIGINAL);
+	snprintf(text, sizeof(text), "sluice-secret-key v1\nid %s\nkey %s\n",
+	    hex, b64);
+	snprintf(path, sizeof(path), "%s/mixed.key", dir);
+	write_text(path, text, 0600);
+	sk = sign_seckey_load(path, &rc, err, sizeof(err));
+	assert_null(sk);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(strstr(err, "public half"));
+
+	snprintf(path, sizeof(path), "%s/fifo.key", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(5);
+	sk = sign_seckey_load(path, &rc, err, sizeof(err));
+	alarm(0);
+	assert_null(sk);
+	assert_int_equal(rc, -EINVAL);
+}
+
 static void
 test_compress(void **state)
 {
@@ -228,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_bad_key_files),
+		cmocka_unit_test(test_forged_and_odd_key_files),
 		cmocka_unit_test(test_compress),
 	};
 

@@ -559,6 +559,23 @@ transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 	check_complete(r, t);
 }
 
+/*
+ * The next run of missing chunks of an object at or after *c: true with
+ * [*start, *c) set, false when there is none.
+ */
+static bool
+next_missing_run(const struct object *o, uint32_t *c, uint32_t *start)
+{
+	while (*c < o->n_chunks && (o->done[*c / 8] & (1u << (*c % 8))))
+		(*c)++;
+	if (*c >= o->n_chunks)
+		return false;
+	*start = *c;
+	while (*c < o->n_chunks && !(o->done[*c / 8] & (1u << (*c % 8))))
+		(*c)++;
+	return true;
+}
+
 /* Lists missing chunks as object/chunk ranges; "9/all" for an object
  * whose size is not known yet. */
 static void
@@ -573,7 +590,7 @@ missing_detail(const struct transfer *t, char *buf, size_t cap)
 	off = 0;
 	for (i = 0; i < t->object_count; i++) {
 		const struct object *o = &t->objects[i];
-		uint32_t c = 0;
+		uint32_t c = 0, start;
 
 		if (o->size == UINT64_MAX) {
 			if (off < sizeof(list))
@@ -582,17 +599,7 @@ missing_detail(const struct transfer *t, char *buf, size_t cap)
 			continue;
 		}
 		total += o->n_chunks;
-		while (c < o->n_chunks) {
-			uint32_t start;
-
-			if (o->done[c / 8] & (1u << (c % 8))) {
-				c++;
-				continue;
-			}
-			start = c;
-			while (c < o->n_chunks &&
-			    !(o->done[c / 8] & (1u << (c % 8))))
-				c++;
+		while (next_missing_run(o, &c, &start)) {
 			missing += c - start;
 			if (off >= sizeof(list))
 				continue;
@@ -650,25 +657,14 @@ write_missing(struct recv *r, const struct transfer *t)
 	}
 	for (i = 0; i < t->object_count; i++) {
 		const struct object *o = &t->objects[i];
-		uint32_t c = 0;
+		uint32_t c = 0, start;
 
 		if (o->size == UINT64_MAX) {
 			EMIT("object %u\n", i);
 			continue;
 		}
-		while (c < o->n_chunks) {
-			uint32_t start;
-
-			if (o->done[c / 8] & (1u << (c % 8))) {
-				c++;
-				continue;
-			}
-			start = c;
-			while (c < o->n_chunks &&
-			    !(o->done[c / 8] & (1u << (c % 8))))
-				c++;
+		while (next_missing_run(o, &c, &start))
 			EMIT("chunks %u %u-%u\n", i, start, c - 1);
-		}
 	}
 	EMIT("end\n");
 #undef EMIT

@@ -56,6 +56,9 @@ static const struct setting sender_settings[] = {
 	    3600, "1.0", 0 },
 	{ "descriptor_copies", K_UINT, S(descriptor_copies), false, 1, 16,
 	    "4", 0 },
+	{ "spool_dir", K_PATH, S(spool_dir), false, 0, 0, NULL, 0 },
+	{ "sent_dir", K_PATH, S(sent_dir), false, 0, 0, NULL, 0 },
+	{ "failed_dir", K_PATH, S(failed_dir), false, 0, 0, NULL, 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -364,6 +367,25 @@ load(const char *path, const struct setting *table, void *out, char *err,
 	return rc;
 }
 
+/* "/a/b/spool" + "sent" -> "/a/b/sent" (dir is absolute after loading). */
+static char *
+sibling(const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+	char *out;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	while (len > 0 && dir[len - 1] != '/')
+		len--;
+	out = malloc(len + strlen(name) + 1);
+	if (out != NULL) {
+		memcpy(out, dir, len);
+		strcpy(out + len, name);
+	}
+	return out;
+}
+
 struct sender_conf *
 sender_conf_load(const char *path, char *err, size_t errlen)
 {
@@ -378,6 +400,15 @@ sender_conf_load(const char *path, char *err, size_t errlen)
 		sender_conf_free(c);
 		return NULL;
 	}
+	if (c->spool_dir != NULL &&
+	    ((c->sent_dir == NULL &&
+	    (c->sent_dir = sibling(c->spool_dir, "sent")) == NULL) ||
+	    (c->failed_dir == NULL &&
+	    (c->failed_dir = sibling(c->spool_dir, "failed")) == NULL))) {
+		sender_conf_free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	return c;
 }
 
@@ -389,6 +420,9 @@ sender_conf_free(struct sender_conf *c)
 	free(c->path);
 	free(c->destination);
 	free(c->key);
+	free(c->spool_dir);
+	free(c->sent_dir);
+	free(c->failed_dir);
 	free(c);
 }
 

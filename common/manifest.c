@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +21,6 @@
 #include <unistd.h>
 
 #define MANIFEST_MAX_DEPTH 64
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 struct manifest *
 manifest_new(const char *name, const char *version)
@@ -188,11 +171,12 @@ add_open_file(struct manifest *m, int fd, const char *rel, const char *src,
 		return -errno;
 	rc = hash_fd(fd, digest, &size);
 	if (rc != 0) {
-		seterr(err, errlen, "%s: cannot read: %s", src, strerror(-rc));
+		util_seterr(err, errlen,
+		    "%s: cannot read: %s", src, strerror(-rc));
 		return rc;
 	}
 	if (size != (uint64_t)st.st_size) {
-		seterr(err, errlen, "%s: changed while being read", src);
+		util_seterr(err, errlen, "%s: changed while being read", src);
 		return -EAGAIN;
 	}
 	return manifest_add_file(m, rel, size, (st.st_mode & S_IXUSR) != 0,
@@ -207,7 +191,7 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 	int n, i, rc = 0, fd;
 
 	if (depth > MANIFEST_MAX_DEPTH) {
-		seterr(err, errlen, "%s: directories nested too deeply",
+		util_seterr(err, errlen, "%s: directories nested too deeply",
 		    src_dir);
 		return -ELOOP;
 	}
@@ -215,7 +199,7 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 	n = scandir(src_dir, &names, NULL, alphasort);
 	if (n < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s: %s", src_dir, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", src_dir, strerror(errno));
 		return rc;
 	}
 	for (i = 0; i < n && rc == 0; i++) {
@@ -231,13 +215,15 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 		    (rel[0] == '\0' ? snprintf(child_rel, sizeof(child_rel),
 		    "%s", nm) : snprintf(child_rel, sizeof(child_rel), "%s/%s",
 		    rel, nm)) >= (int)sizeof(child_rel)) {
-			seterr(err, errlen, "%s/%s: path too long", src_dir, nm);
+			util_seterr(err, errlen,
+			    "%s/%s: path too long", src_dir, nm);
 			rc = -ENAMETOOLONG;
 			break;
 		}
 		if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = -errno;
-			seterr(err, errlen, "%s: %s", src, strerror(errno));
+			util_seterr(err, errlen,
+			    "%s: %s", src, strerror(errno));
 			break;
 		}
 		if (S_ISDIR(st.st_mode)) {
@@ -245,7 +231,7 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 			    O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0) {
 				rc = -errno;
-				seterr(err, errlen, "%s: %s", src,
+				util_seterr(err, errlen, "%s: %s", src,
 				    strerror(errno));
 				break;
 			}
@@ -257,14 +243,14 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 			    O_CLOEXEC);
 			if (fd < 0) {
 				rc = -errno;
-				seterr(err, errlen, "%s: %s", src,
+				util_seterr(err, errlen, "%s: %s", src,
 				    strerror(errno));
 				break;
 			}
 			rc = add_open_file(m, fd, child_rel, src, err, errlen);
 			close(fd);
 		} else {
-			seterr(err, errlen, "%s: not a regular file or "
+			util_seterr(err, errlen, "%s: not a regular file or "
 			    "directory (%s); refusing to send it", src,
 			    S_ISLNK(st.st_mode) ? "symbolic link" :
 			    S_ISFIFO(st.st_mode) ? "FIFO" :
@@ -286,16 +272,16 @@ manifest_add_dir(struct manifest *m, const char *dir, char *err,
 	int fd, rc;
 
 	if (lstat(dir, &st) < 0) {
-		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		seterr(err, errlen, "%s: not a directory", dir);
+		util_seterr(err, errlen, "%s: not a directory", dir);
 		return -ENOTDIR;
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
 	rc = walk(m, fd, dir, "", 0, err, errlen);
@@ -313,17 +299,17 @@ manifest_add_path(struct manifest *m, const char *path, char *err,
 
 	base = base == NULL ? path : base + 1;
 	if (lstat(path, &st) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file; refusing to "
+		util_seterr(err, errlen, "%s: not a regular file; refusing to "
 		    "send it", path);
 		return -EINVAL;
 	}
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
 	rc = add_open_file(m, fd, base, path, err, errlen);
@@ -388,7 +374,8 @@ check_collisions(const struct manifest *m, char *err, size_t errlen)
 	qsort(folded, m->n_files, sizeof(*folded), cmp_str);
 	for (i = 1; i < m->n_files; i++) {
 		if (strcmp(folded[i - 1], folded[i]) == 0) {
-			seterr(err, errlen, "two files named \"%s\" when case "
+			util_seterr(err, errlen,
+			    "two files named \"%s\" when case "
 			    "is ignored", folded[i]);
 			rc = -EINVAL;
 			goto out;
@@ -408,7 +395,8 @@ check_collisions(const struct manifest *m, char *err, size_t errlen)
 			prefix[plen] = '\0';
 			if (bsearch(prefix, folded, m->n_files,
 			    sizeof(*folded), cmp_strp) != NULL) {
-				seterr(err, errlen, "\"%s\" is both a file "
+				util_seterr(err, errlen,
+				    "\"%s\" is both a file "
 				    "and a directory", prefix);
 				rc = -EINVAL;
 				break;
@@ -493,7 +481,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 	if (m->name[0] == '\0' || m->version[0] == '\0' ||
 	    strlen(m->name) > PMAN_MAX_VALUE ||
 	    strlen(m->version) > PMAN_MAX_VALUE) {
-		seterr(err, errlen, "bundle name and version must be "
+		util_seterr(err, errlen, "bundle name and version must be "
 		    "non-empty and at most %d bytes", PMAN_MAX_VALUE);
 		return -EINVAL;
 	}
@@ -505,7 +493,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 		const char *p = m->files[i].path;
 
 		if (pman_path_check(p, strlen(p), PMAN_MAX_VALUE) != PMAN_OK) {
-			seterr(err, errlen, "unsafe file name \"%s\"", p);
+			util_seterr(err, errlen, "unsafe file name \"%s\"", p);
 			return -EINVAL;
 		}
 	}
@@ -548,7 +536,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 	sb_str(&b, "end\n");
 	if (b.err != 0) {
 		free(b.p);
-		seterr(err, errlen, "cannot render the manifest");
+		util_seterr(err, errlen, "cannot render the manifest");
 		return b.err;
 	}
 	/* What we render must be what the receiver's parser accepts. */
@@ -556,7 +544,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 	while ((v = pman_next(&c, &l)) == PMAN_OK)
 		;
 	if (v != PMAN_DONE) {
-		seterr(err, errlen, "manifest does not parse back: %s "
+		util_seterr(err, errlen, "manifest does not parse back: %s "
 		    "(line %u)", pman_verdict_name(v), l.lineno);
 		free(b.p);
 		return -EINVAL;
@@ -614,7 +602,7 @@ manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
 			free(k);
 			free(val);
 			if (r != 0) {
-				seterr(err, errlen, "line %u: bad meta",
+				util_seterr(err, errlen, "line %u: bad meta",
 				    l.lineno);
 				goto fail;
 			}
@@ -632,7 +620,7 @@ manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
 
 			if (m->n_files >= lim->max_files) {
 				*reason = "too_many_files";
-				seterr(err, errlen, "more than %zu files",
+				util_seterr(err, errlen, "more than %zu files",
 				    lim->max_files);
 				goto fail;
 			}
@@ -641,14 +629,16 @@ manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
 			if (pman_path_check(path, plen, lim->max_path_len) !=
 			    PMAN_OK) {
 				*reason = "unsafe_path";
-				seterr(err, errlen, "line %u: path over %zu "
+				util_seterr(err, errlen,
+				    "line %u: path over %zu "
 				    "bytes", l.lineno, lim->max_path_len);
 				goto fail;
 			}
 			if (l.size > lim->max_bytes ||
 			    m->total_bytes > lim->max_bytes - l.size) {
 				*reason = "too_large";
-				seterr(err, errlen, "bundle over %llu bytes",
+				util_seterr(err, errlen,
+				    "bundle over %llu bytes",
 				    (unsigned long long)lim->max_bytes);
 				goto fail;
 			}
@@ -683,7 +673,7 @@ manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
 	if (v != PMAN_DONE) {
 		*reason = v == PMAN_ERR_PATH ? "unsafe_path" :
 		    pman_verdict_name(v);
-		seterr(err, errlen, "line %u: %s", l.lineno,
+		util_seterr(err, errlen, "line %u: %s", l.lineno,
 		    pman_verdict_name(v));
 		goto fail;
 	}
@@ -697,7 +687,7 @@ manifest_parse(const void *buf, size_t len, const struct manifest_limits *lim,
 	goto done;
 nomem:
 	*reason = "manifest_syntax";
-	seterr(err, errlen, "out of memory or bad value");
+	util_seterr(err, errlen, "out of memory or bad value");
 fail:
 	rc = -EBADMSG;
 done:
@@ -844,9 +834,9 @@ manifest_bundle_exists(const char *dir)
 	    lstat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-int
-manifest_load_bundle(const char *dir, struct manifest **out, char *err,
-    size_t errlen)
+static int
+load_bundle(const char *dir, bool check_tree, struct manifest **out,
+    char *err, size_t errlen)
 {
 	static const struct manifest_limits lim = { 1000000, PMAN_MAX_VALUE,
 		UINT64_MAX / 2 };
@@ -860,7 +850,7 @@ manifest_load_bundle(const char *dir, struct manifest **out, char *err,
 	*out = NULL;
 	if (util_path_join(p, sizeof(p), dir, MANIFEST_BUNDLE_FILE) != 0 ||
 	    (rc = util_read_file(p, 64u << 20, &text, &tlen)) != 0) {
-		seterr(err, errlen, "%s/%s: cannot read", dir,
+		util_seterr(err, errlen, "%s/%s: cannot read", dir,
 		    MANIFEST_BUNDLE_FILE);
 		return -EINVAL;
 	}
@@ -880,14 +870,20 @@ manifest_load_bundle(const char *dir, struct manifest **out, char *err,
 		char tmp[256];
 
 		snprintf(tmp, sizeof(tmp), "%s", err);
-		seterr(err, errlen, "%s/.sluice: %s (%s)", dir, tmp, reason);
+		util_seterr(err, errlen,
+		    "%s/.sluice: %s (%s)", dir, tmp, reason);
 		rc = -EINVAL;
 		goto out;
 	}
 	if (m->text_len != tlen) {
-		seterr(err, errlen, "%s/%s: text after the end line", dir,
+		util_seterr(err, errlen, "%s/%s: text after the end line", dir,
 		    MANIFEST_BUNDLE_FILE);
 		rc = -EINVAL;
+		goto out;
+	}
+	if (!check_tree) {
+		*out = m;
+		m = NULL;
 		goto out;
 	}
 	/* The tree must be exactly what the manifest lists. */
@@ -908,7 +904,7 @@ manifest_load_bundle(const char *dir, struct manifest **out, char *err,
 		    &disk->files[i] : NULL;
 
 		if (a == NULL || b == NULL || strcmp(a->path, b->path) != 0) {
-			seterr(err, errlen, "%s: \"%s\" is %s", dir,
+			util_seterr(err, errlen, "%s: \"%s\" is %s", dir,
 			    a == NULL ? b->path : b == NULL ? a->path :
 			    strcmp(a->path, b->path) < 0 ? a->path : b->path,
 			    a == NULL || (b != NULL &&
@@ -919,7 +915,7 @@ manifest_load_bundle(const char *dir, struct manifest **out, char *err,
 		}
 		if (a->size != b->size || a->exec != b->exec ||
 		    memcmp(a->sha256, b->sha256, 32) != 0) {
-			seterr(err, errlen, "%s: \"%s\" differs from the "
+			util_seterr(err, errlen, "%s: \"%s\" differs from the "
 			    "manifest (%s)", dir, a->path, a->size != b->size ?
 			    "size" : a->exec != b->exec ? "executable bit" :
 			    "SHA-256");
@@ -938,6 +934,20 @@ out:
 	manifest_free(m);
 	manifest_free(disk);
 	return rc;
+}
+
+int
+manifest_load_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen)
+{
+	return load_bundle(dir, true, out, err, errlen);
+}
+
+int
+manifest_peek_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen)
+{
+	return load_bundle(dir, false, out, err, errlen);
 }
 
 int

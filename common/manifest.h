@@ -142,6 +142,14 @@ bool manifest_bundle_exists(const char *dir);
 int manifest_load_bundle(const char *dir, struct manifest **out, char *err,
     size_t errlen);
 
+/*
+ * Loads and parses dir/.sluice/manifest and approvals only, without
+ * looking at the files (their src stays NULL): for reading a queued
+ * bundle's name, version and priority cheaply.
+ */
+int manifest_peek_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen);
+
 /* Writes dir/.sluice/manifest and dir/.sluice/approvals (atomically). */
 int manifest_write_bundle(const struct manifest *m, const char *dir);
 

@@ -79,6 +79,13 @@ char *util_path_relative_to(const char *conf_path, const char *path);
  */
 int util_notify(const char *state);
 
+/* snprintf into err (if err is not NULL), for functions that report why. */
+void util_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* User plus system CPU seconds used by this process so far. */
+double util_cpu_seconds(void);
+
 /* Removes a directory tree (no symlinks followed); 0 or -errno. */
 int util_rmtree(const char *path);
 

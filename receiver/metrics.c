@@ -119,6 +119,8 @@ metrics_write(const struct recv *r)
 	    "sluice_datagrams_total %" PRIu64 "\n", st->datagrams);
 	M("# TYPE sluice_bytes_total counter\n"
 	    "sluice_bytes_total %" PRIu64 "\n", st->bytes);
+	M("# TYPE sluice_heartbeats_total counter\n"
+	    "sluice_heartbeats_total %" PRIu64 "\n", st->heartbeats);
 	M("# TYPE sluice_drops_total counter\n");
 	for (i = 1; i < DROP_COUNT; i++)
 		M("sluice_drops_total{reason=\"%s\"} %" PRIu64 "\n",

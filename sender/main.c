@@ -1,8 +1,10 @@
 /*
  * sluice-send: the connected side.  Sends one bundle (a directory, or
  * files) as one transfer across the one-way link and exits after the last
- * carousel pass.  It never reads from the network.
+ * carousel pass; or, with --daemon, sends whatever is queued in spool_dir
+ * for as long as it runs.  It never reads from the network.
  */
+#include "sender/daemon.h"
 #include "sender/send.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -15,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 static volatile sig_atomic_t stop;
@@ -32,23 +33,15 @@ usage(void)
 {
 	fprintf(stderr, "usage: sluice-send -c sender.conf [--name NAME] "
 	    "[--version VERSION] [--resend MISSING] PATH...\n"
+	    "       sluice-send -c sender.conf --daemon\n"
 	    "       sluice-send -c sender.conf -n | -p\n"
 	    "  PATH     one directory (the bundle), or regular files\n"
 	    "  --resend send only the chunks a receiver's missing list names\n"
+	    "  --daemon send the bundles queued in spool_dir, until stopped\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -p       print the effective configuration and geometry\n"
 	    "  -v       more diagnostics\n");
 	exit(2);
-}
-
-static double
-cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
 static char *
@@ -68,6 +61,39 @@ base_name(const char *path)
 	return out;
 }
 
+static int
+run_daemon(struct sender_conf *conf)
+{
+	struct sign_seckey *key;
+	struct sender *s;
+	struct sigaction sa;
+	char err[512] = "";
+	int rc;
+
+	if (sign_init() != 0)
+		fatalx("libsodium failed to initialise");
+	key = sign_seckey_load(conf->key, &rc, err, sizeof(err));
+	if (key == NULL)
+		fatalx("%s: %s", conf->key, err);
+	s = sender_new(conf, key, err, sizeof(err));
+	if (s == NULL)
+		fatalx("%s", err);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	log_info("daemon: sending to %s at %.0f Mbit/s, %u passes per bundle",
+	    conf->destination, conf->rate_bps / 1e6, conf->passes);
+	rc = sender_daemon(conf, s, &stop);
+	log_info("daemon: stopped");
+	sender_free(s);
+	sign_seckey_free(key);
+	sender_conf_free(conf);
+	return rc == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -75,6 +101,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'N' },
 		{ "version", required_argument, NULL, 'V' },
 		{ "resend", required_argument, NULL, 'R' },
+		{ "daemon", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sender_conf *conf;
@@ -89,7 +116,7 @@ main(int argc, char **argv)
 	char *fname = NULL, *fversion = NULL;
 	uint64_t want_id = 0;
 	char *name = NULL, err[512] = "", ver[32];
-	bool check_only = false, print = false;
+	bool check_only = false, print = false, daemon = false;
 	int ch, rc, verbosity = 0, i;
 	uint64_t t0;
 	double cpu0, secs;
@@ -105,6 +132,7 @@ main(int argc, char **argv)
 		case 'N': name = strdup(optarg); break;
 		case 'V': version = optarg; break;
 		case 'R': resend = optarg; break;
+		case 'D': daemon = true; break;
 		default: usage();
 		}
 	}
@@ -123,11 +151,19 @@ main(int argc, char **argv)
 		    "k_max = %u\nm_max = %u\nchunk_size = %u\n", g.symbol_size,
 		    g.hash_len, g.k_max, g.m_max, g.chunk_size);
 	}
+	if (daemon && conf->spool_dir == NULL)
+		fatalx("%s: --daemon needs spool_dir", conf_path);
 	if (check_only || print) {
 		if (check_only)
 			fprintf(stderr, "%s: configuration OK\n", conf_path);
 		sender_conf_free(conf);
 		return 0;
+	}
+	if (daemon) {
+		if (optind != argc || resend != NULL || name != NULL ||
+		    version != NULL)
+			usage();
+		return run_daemon(conf);
 	}
 	if (optind >= argc)
 		usage();
@@ -201,7 +237,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	t0 = util_now_ns();
-	cpu0 = cpu_seconds();
+	cpu0 = util_cpu_seconds();
 	log_info("sending %s version %s: %zu files, %" PRIu64 " bytes, to %s "
 	    "at %.0f Mbit/s, %u passes", m->name, m->version, m->n_files,
 	    m->total_bytes, conf->destination, conf->rate_bps / 1e6,
@@ -216,7 +252,7 @@ main(int argc, char **argv)
 		    sender_transfer_id(s), m->n_files, m->total_bytes,
 		    ss->chunks, ss->datagrams, conf->passes, secs,
 		    secs > 0 ? m->total_bytes * (double)conf->passes / secs /
-		    1e6 : 0, cpu_seconds() - cpu0);
+		    1e6 : 0, util_cpu_seconds() - cpu0);
 	else if (rc == -EINTR)
 		log_warnx("interrupted");
 	else

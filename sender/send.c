@@ -344,6 +344,9 @@ flush(struct sender *s)
 			if (errno == EAGAIN || errno == ENOBUFS) {
 				struct pollfd pfd = { s->fd, POLLOUT, 0 };
 
+				if (s->stop != NULL && *s->stop)
+					return -EINTR;
+
 				(void)poll(&pfd, 1, 1);
 				continue;
 			}
@@ -900,6 +903,46 @@ sender_preview_id(struct sender *s, const struct manifest *m)
 }
 
 int
+sender_idle(struct sender *s, int fd, double seconds,
+    volatile sig_atomic_t *stop)
+{
+	uint64_t end = util_now_ns() + (uint64_t)(seconds * 1e9);
+	int rc = 0;
+
+	s->stop = stop;
+	s->transfer = 0;
+	while (!*stop) {
+		uint64_t now = util_now_ns(), wake;
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		int n;
+
+		if (now >= s->next_hb_ns) {
+			if ((rc = queue_heartbeat(s)) != 0 ||
+			    (rc = flush(s)) != 0)
+				break;
+			continue;
+		}
+		if (now >= end)
+			break;
+		wake = s->next_hb_ns < end ? s->next_hb_ns : end;
+		n = poll(&pfd, fd >= 0 ? 1 : 0,
+		    (int)((wake - now + 999999) / 1000000));
+		if (n > 0) {
+			rc = 1;
+			break;
+		}
+		if (n < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+	}
+	if (rc == 0 && *stop)
+		rc = -EINTR;
+	s->stop = NULL;
+	return rc;
+}
+
+int
 sender_send_transfer(struct sender *s, const struct manifest *m,
     const struct sender_filter *filter, volatile sig_atomic_t *stop,
     char *err, size_t errlen)
@@ -942,5 +985,6 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	free(obj0);
 	s->obj0 = NULL;
 	s->m = NULL;
+	s->stop = NULL;
 	return rc;
 }

@@ -62,6 +62,14 @@ int sender_send_transfer(struct sender *s, const struct manifest *m,
     const struct sender_filter *filter, volatile sig_atomic_t *stop,
     char *err, size_t errlen);
 
+/*
+ * Between transfers: sends heartbeats (transfer id 0) on schedule for up
+ * to seconds, or until fd (if >= 0) is readable (1) or *stop is set
+ * (-EINTR).  0 when the time ran out; -errno if sending failed.
+ */
+int sender_idle(struct sender *s, int fd, double seconds,
+    volatile sig_atomic_t *stop);
+
 uint64_t sender_transfer_id(const struct sender *s);
 const struct sender_stats *sender_stats(const struct sender *s);
 

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/manifest.h"
 #include "common/sign.h"
+#include "common/spool.h"
 #include "common/util.h"
 
 #include <dirent.h>
@@ -32,6 +33,7 @@ static int cmd_audit(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_quarantine(int argc, char **argv);
 static int cmd_missing(int argc, char **argv);
+static int cmd_spool(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "keygen", "-o PREFIX", cmd_keygen },
@@ -47,6 +49,8 @@ static const struct command commands[] = {
 	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf",
 	    cmd_quarantine },
 	{ "missing", "ID -c RECEIVER.conf  (> missing.txt)", cmd_missing },
+	{ "spool", "add [--move] -c SENDER.conf | -s SPOOL_DIR  BUNDLE...\n"
+	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
 };
 
 static int
@@ -628,6 +632,86 @@ cmd_missing(int argc, char **argv)
 		    "complete)", argv[1]);
 	}
 	recv_conf_free(c);
+	return rc;
+}
+
+/*
+ * sluice spool add: the one right way into a sender's spool (a copy,
+ * fsynced, then renamed in); sluice spool list: the queue in the order
+ * it will be sent.
+ */
+static int
+cmd_spool(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "move", no_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sender_conf *conf = NULL;
+	const char *conf_path = NULL, *dir = NULL;
+	char err[512] = "", entry[NAME_MAX + 1];
+	bool move = false, list;
+	int ch, rc = 0, i;
+
+	if (argc < 2 || (strcmp(argv[1], "add") != 0 &&
+	    strcmp(argv[1], "list") != 0))
+		return usage();
+	list = strcmp(argv[1], "list") == 0;
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "c:s:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf_path = optarg; break;
+		case 's': dir = optarg; break;
+		case 'm': move = true; break;
+		default: return usage();
+		}
+	}
+	if ((conf_path == NULL) == (dir == NULL) || (list && optind != argc) ||
+	    (!list && optind == argc))
+		return usage();
+	if (conf_path != NULL) {
+		conf = sender_conf_load(conf_path, err, sizeof(err));
+		if (conf == NULL)
+			fatalx("%s", err);
+		if (conf->spool_dir == NULL)
+			fatalx("%s: no spool_dir", conf_path);
+		dir = conf->spool_dir;
+	}
+	if (list) {
+		struct spool sp = { .dir = (char *)dir, .quiet = true };
+		struct spool_entry **order;
+		size_t n, j;
+		uint64_t now = util_realtime_ns();
+
+		if ((rc = spool_scan(&sp)) != 0)
+			fatalx("%s: %s", dir, strerror(-rc));
+		order = calloc(sp.n + 1, sizeof(*order));
+		if (order == NULL)
+			fatalx("out of memory");
+		n = spool_order(&sp, order, sp.n);
+		printf("%-4s %-8s %10s  %s\n", "#", "priority", "queued s",
+		    "entry");
+		for (j = 0; j < n; j++)
+			printf("%-4zu %-8d %10.0f  %s\n", j + 1,
+			    order[j]->priority,
+			    ((double)now - (double)order[j]->ctime_ns) / 1e9,
+			    order[j]->name);
+		free(order);
+		free(sp.e);
+		sender_conf_free(conf);
+		return 0;
+	}
+	for (i = optind; i < argc; i++) {
+		err[0] = '\0';
+		if (spool_add(dir, argv[i], move, entry, sizeof(entry), err,
+		    sizeof(err)) != 0) {
+			log_warnx("%s: %s", argv[i], err);
+			rc = 1;
+			continue;
+		}
+		printf("queued %s as %s/%s\n", argv[i], dir, entry);
+	}
+	sender_conf_free(conf);
 	return rc;
 }
 

@@ -49,6 +49,7 @@ struct ingest {
 	uint8_t *bufs;
 	struct msghdr msg;
 	bool armed;
+	bool rearmed;        /* the recv ended and was armed again */
 	bool gro;
 	unsigned rcvbuf;
 };
@@ -324,7 +325,12 @@ handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 				seg = (size_t)gso;
 		}
 		in->r->stats.bytes += len;
-		if (o->flags & MSG_TRUNC) {
+		if (len == 0) {
+			/* An empty datagram: counted like any short one.  It
+			 * also ends the multishot recv (see ingest_run_once). */
+			in->r->stats.datagrams++;
+			in->r->stats.drop[PROTO_ERR_SHORT]++;
+		} else if (o->flags & MSG_TRUNC) {
 			in->r->stats.datagrams++;
 			in->r->stats.drop[DROP_TRUNCATED]++;
 		} else {
@@ -356,10 +362,13 @@ ingest_run_once(struct ingest *in, unsigned timeout_ms)
 	/*
 	 * Wait for a batch, not for one completion: waking per datagram costs
 	 * more than handling it.  The short timeout bounds the latency when
-	 * traffic is light.
+	 * traffic is light.  But not right after the recv ended and was armed
+	 * again: the kernel ends a multishot recvmsg on every empty datagram,
+	 * and waiting for a batch then would let anyone stall the receiver
+	 * for the whole timeout with one empty datagram each.
 	 */
-	rc = io_uring_submit_and_wait_timeout(&in->ring, &cqe, WAIT_BATCH, &ts,
-	    NULL);
+	rc = io_uring_submit_and_wait_timeout(&in->ring, &cqe,
+	    in->rearmed ? 1 : WAIT_BATCH, &ts, NULL);
 	if (rc < 0 && rc != -ETIME && rc != -EINTR)
 		return rc;
 	io_uring_for_each_cqe(&in->ring, head, cqe) {
@@ -373,6 +382,7 @@ ingest_run_once(struct ingest *in, unsigned timeout_ms)
 			    cqe->res);
 	}
 	io_uring_cq_advance(&in->ring, n);
+	in->rearmed = !in->armed;
 	if (!in->armed) {
 		rc = arm(in);
 		if (rc != 0)

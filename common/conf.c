@@ -108,6 +108,8 @@ static const struct setting recv_settings[] = {
 	    "5", 0 },
 	{ "link_down_after", K_UINT, R(link_down_after), false, 1, 1000, "3",
 	    0 },
+	{ "progress_interval", K_DOUBLE, R(progress_interval), false, 0.05,
+	    60, "1.0", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 

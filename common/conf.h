@@ -76,6 +76,7 @@ struct recv_conf {
 	char *metrics_file;           /* Prometheus text, rewritten atomically */
 	double metrics_interval;      /* seconds, default 5 */
 	unsigned link_down_after;     /* missed heartbeats, default 3 */
+	double progress_interval;     /* seconds between progress saves, 1 */
 };
 
 #define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"

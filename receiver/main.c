@@ -83,6 +83,7 @@ main(int argc, char **argv)
 	int verbosity = 0, ch, rc;
 	unsigned i;
 	uint64_t last_tick = 0, last_stats = 0, last_metrics = 0;
+	uint64_t last_progress = 0;
 	struct recv_stats shown;
 	struct sigaction sa;
 
@@ -167,6 +168,11 @@ main(int argc, char **argv)
 			fatalx("io_uring: %s", strerror(-rc));
 		release_poll(&r);
 		now = util_now_ns();
+		if (now - last_progress >= (uint64_t)(conf->progress_interval *
+		    1e9)) {
+			transfer_save_progress(&r);
+			last_progress = now;
+		}
 		if (now - last_tick >= 1000000000ull) {
 			transfer_tick(&r, now);
 			metrics_tick(&r, now);

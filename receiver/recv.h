@@ -229,6 +229,8 @@ bool transfer_object_size(struct recv *r, struct transfer *t,
 void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
+/* Makes each transfer's written chunks durable and records them. */
+void transfer_save_progress(struct recv *r);
 void transfer_write_status(struct recv *r);
 
 /* progress.c */

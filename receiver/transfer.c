@@ -735,6 +735,16 @@ transfer_write_status(struct recv *r)
 }
 
 void
+transfer_save_progress(struct recv *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_transfers; i++)
+		if (r->transfers[i].used)
+			progress_save(r, &r->transfers[i]);
+}
+
+void
 transfer_tick(struct recv *r, uint64_t now)
 {
 	uint64_t timeout = (uint64_t)(r->conf->transfer_timeout * 1e9);
@@ -743,9 +753,6 @@ transfer_tick(struct recv *r, uint64_t now)
 	for (i = 0; i < r->n_transfers; i++) {
 		struct transfer *t = &r->transfers[i];
 		char detail[MISSING_DETAIL_MAX + 128];
-
-		if (t->used)
-			progress_save(r, t);
 
 		if (!t->used || t->state != T_RECEIVING ||
 		    now - t->progress_ns < timeout)

@@ -89,17 +89,22 @@ $(MUTATE_BIN): tests/mutate/sluice-mutate.c sender/send.o sender/pace.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+JUNK_BIN    = tests/bin/sluice-junk
+$(JUNK_BIN): tests/mutate/sluice-junk.c $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 deps:
 	@tools/deps.sh $(DEB_PKGS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-e2e: all $(MUTATE_BIN)
+e2e: all $(MUTATE_BIN) $(JUNK_BIN)
 	@tests/run.sh e2e
 
 demo: deps

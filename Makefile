@@ -115,16 +115,20 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench/bench.sh
 
-# make install PREFIX=/usr DESTDIR=...: binaries, the receiver's unit and
-# its sysusers/tmpfiles/logrotate snippets, example configurations.
+# make install PREFIX=/usr DESTDIR=...: binaries, the units, the
+# sysusers/tmpfiles/logrotate snippets, example configurations, man pages.
 BINDIR      = $(PREFIX)/bin
 UNITDIR     = $(PREFIX)/lib/systemd/system
 SYSUSERSDIR = $(PREFIX)/lib/sysusers.d
 TMPFILESDIR = $(PREFIX)/lib/tmpfiles.d
 MANDIR      = $(PREFIX)/share/man
+DOCDIR      = $(PREFIX)/share/doc/sluice
 SYSCONFDIR ?= /etc
 INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
               $(BINDIR)/sluice-link $(UNITDIR)/sluice-recv.service \
+              $(UNITDIR)/sluice-send.service $(UNITDIR)/sluice-train@.service \
+              $(UNITDIR)/sluice-train@.timer \
+              $(DOCDIR)/train-schedule.conf \
               $(SYSUSERSDIR)/sluice.conf $(TMPFILESDIR)/sluice.conf \
               $(SYSCONFDIR)/logrotate.d/sluice \
               $(SYSCONFDIR)/sluice/receiver.conf.example \
@@ -137,9 +141,12 @@ install: all
 	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(SYSCONFDIR)/sluice \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 systemd/sluice-recv.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/sluice-recv.service systemd/sluice-send.service \
+	    systemd/sluice-train@.service systemd/sluice-train@.timer \
+	    $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/train-schedule.conf $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
 	install -m 0644 systemd/sluice.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sluice.conf
 	install -m 0644 systemd/sluice.logrotate \
@@ -153,7 +160,7 @@ install: all
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/sluice 2>/dev/null
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/sluice $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 clean:
 	rm -rf build tests/bin $(BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d)

@@ -8,7 +8,10 @@
  *   id <16 hex digits>             id <16 hex digits>
  *   key <base64 of 64 bytes>       key <base64 of 32 bytes>
  *
- * The key id is the first 8 bytes of SHA-256("sluice-key-id-v1" || pk).
+ * The key id is the first 8 bytes of SHA-256("sluice-key-id-v1" || pk),
+ * in lower-case hex; the key is standard padded base64.  Only that
+ * canonical spelling loads (no upper-case hex, no byte outside the base64
+ * alphabet), so one key has exactly one file text.
  * A secret key file that is not a regular file, or is readable or writable
  * by group or others, is refused.  Secret keys live in sodium_malloc'd
  * memory, are wiped on free and never logged.

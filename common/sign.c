@@ -66,6 +66,16 @@ sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],
 	util_hex(out, id, SIGN_KEYID_LEN);
 }
 
+_Static_assert(SIGN_PK_B64_LEN == sodium_base64_ENCODED_LEN(SIGN_PK_LEN,
+    sodium_base64_VARIANT_ORIGINAL), "SIGN_PK_B64_LEN");
+
+void
+sign_pubkey_base64(char out[SIGN_PK_B64_LEN], const struct sign_pubkey *pub)
+{
+	sodium_bin2base64(out, SIGN_PK_B64_LEN, pub->pk, SIGN_PK_LEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
 bool
 sign_equal(const void *a, const void *b, size_t n)
 {

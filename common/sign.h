@@ -73,6 +73,12 @@ bool sign_verify(const struct sign_pubkey *pk,
 /* Constant-time equality of two byte strings (sodium_memcmp). */
 bool sign_equal(const void *a, const void *b, size_t n);
 
+/* The public key as its .pub file's "key" line spells it: 44 characters
+ * of standard padded base64 + NUL. */
+#define SIGN_PK_B64_LEN 45
+void sign_pubkey_base64(char out[SIGN_PK_B64_LEN],
+    const struct sign_pubkey *pub);
+
 /* 16 hex digits + NUL. */
 void sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],
     const uint8_t id[SIGN_KEYID_LEN]);

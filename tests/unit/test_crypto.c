@@ -100,6 +100,19 @@ test_keys(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 	assert_int_equal(sign_pubkey_load(pubp, &loaded, err, sizeof(err)), 0);
 	assert_memory_equal(&loaded, &pub, sizeof(pub));
+	/* sign_pubkey_base64 spells the key as the .pub file does. */
+	{
+		char b64[SIGN_PK_B64_LEN], line[80];
+		uint8_t *text;
+		size_t len;
+
+		sign_pubkey_base64(b64, &pub);
+		assert_int_equal(strlen(b64), 44);
+		snprintf(line, sizeof(line), "\nkey %s\n", b64);
+		assert_int_equal(util_read_file(pubp, 4096, &text, &len), 0);
+		assert_non_null(strstr((char *)text, line));
+		free(text);
+	}
 	sk = sign_seckey_load(keyp, &rc, err, sizeof(err));
 	assert_non_null(sk);
 	assert_memory_equal(sign_seckey_id(sk), pub.id, 8);

@@ -22,7 +22,7 @@ enum kind {
 	K_SIZE,     /* uint64_t, integer or "64G" */
 	K_RATE,     /* uint64_t, integer or "800M" */
 	K_DOUBLE,   /* double */
-	K_MODE,     /* unsigned, "0644" or integer */
+	K_MODE,     /* unsigned, quoted octal string "0644" only */
 	K_COMPRESS, /* enum compress_mode */
 	K_PATHS,    /* char *[CONF_MAX_KEYS] + count */
 	K_STRINGS,  /* char *[CONF_MAX_KEYS] + count, taken as they are */
@@ -229,20 +229,34 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 		return 0;
 	}
 	case K_MODE: {
-		char *end;
 		long v;
 
-		if (type == CONFIG_TYPE_STRING) {
-			v = strtol(str, &end, 8);
-			if (*str == '\0' || *end != '\0')
-				return cerr(c, line, s->name, "\"%s\" is not "
-				    "an octal mode such as \"0644\"", str);
-		} else if (type == CONFIG_TYPE_INT) {
-			v = config_setting_get_int(cs);
-		} else {
-			return cerr(c, line, s->name, "must be an octal "
-			    "string such as \"0644\"");
+		/*
+		 * Quoted only: libconfig has no octal literals and reads
+		 * file_mode = 0440 as decimal 440, which is not 0440.
+		 */
+		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			long long n = config_setting_get_int64(cs);
+			char digits[24];
+
+			snprintf(digits, sizeof(digits), "%lld", n);
+			if (n >= 0 && n <= 777 && strspn(digits, "01234567") ==
+			    strlen(digits))
+				return cerr(c, line, s->name, "must be a "
+				    "quoted octal string: write \"0%s\" "
+				    "(unquoted, libconfig reads it as "
+				    "decimal %s)", digits, digits);
+			return cerr(c, line, s->name, "must be a quoted "
+			    "octal string such as \"0644\"");
 		}
+		if (type != CONFIG_TYPE_STRING)
+			return cerr(c, line, s->name, "must be a quoted octal "
+			    "string such as \"0644\"");
+		if (str[0] == '\0' || strlen(str) > 5 ||
+		    strspn(str, "01234567") != strlen(str))
+			return cerr(c, line, s->name, "\"%s\" is not an "
+			    "octal mode such as \"0644\"", str);
+		v = strtol(str, NULL, 8);
 		if ((rc = range(c, s, line, (double)v)) != 0)
 			return cerr(c, line, s->name, "must be at most 0777");
 		*(unsigned *)dst = (unsigned)v;

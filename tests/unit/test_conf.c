@@ -124,6 +124,18 @@ test_errors(void **state)
 	    "max_transfers_in_flight:", false);
 	expect_error(RECV_BASE, "file_mode = \"0999\";", "file_mode:", false);
 	expect_error(RECV_BASE, "file_mode = \"01777\";", "file_mode:", false);
+	/* libconfig has no octal literals: 0440 would be read as 440. */
+	expect_error(RECV_BASE, "file_mode = 0440;",
+	    "file_mode: must be a quoted octal string: write \"0440\"", false);
+	expect_error(RECV_BASE, "dir_mode = 493;", "dir_mode: must be a "
+	    "quoted octal string", false);
+	expect_error(RECV_BASE, "dir_mode = 0x1ed;", "dir_mode: must be a "
+	    "quoted octal string", false);
+	expect_error(RECV_BASE, "file_mode = \"\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \"-1\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \" 644\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \"99999999999999999999999\";",
+	    "file_mode:", false);
 	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
 	    "max_transfer_bytes:", false);
 	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",

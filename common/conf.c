@@ -134,10 +134,11 @@ cerr(struct ctx *c, int line, const char *name, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* Written so that NaN fails too; infinities fail like any large value. */
 static int
 range(struct ctx *c, const struct setting *s, int line, double v)
 {
-	if (v < s->min || v > s->max)
+	if (!(v >= s->min && v <= s->max))
 		return cerr(c, line, s->name, "must be between %.15g and %.15g",
 		    s->min, s->max);
 	return 0;
@@ -194,10 +195,12 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 			return cerr(c, line, s->name, "must be a number");
 		if (cs == NULL)
 			num = strtod(str, NULL);
-		if (num != (double)(long long)num)
-			return cerr(c, line, s->name, "must be a whole number");
+		/* Range first: converting a double outside long long's
+		 * range (1e300, inf, NaN) is undefined behaviour. */
 		if ((rc = range(c, s, line, num)) != 0)
 			return rc;
+		if (num != (double)(long long)num)
+			return cerr(c, line, s->name, "must be a whole number");
 		*(unsigned *)dst = (unsigned)num;
 		return 0;
 	case K_DOUBLE:

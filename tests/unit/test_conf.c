@@ -114,6 +114,17 @@ test_errors(void **state)
 	expect_error(SEND_BASE, "interleave = 0;", "interleave:", true);
 	expect_error(SEND_BASE, "passes = 101;", "passes:", true);
 	expect_error(SEND_BASE, "passes = 1.5;", "passes:", true);
+	/* Floats far outside an integer's range: refused before converting
+	 * (converting 1e300 to long long is undefined behaviour). */
+	expect_error(SEND_BASE, "datagram_size = 1e300;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "datagram_size = -1e300;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "datagram_size = 1e400;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "heartbeat_interval = 1e400;",
+	    "heartbeat_interval: must be between", true);
+	expect_error(SEND_BASE, "rate = 1e300;", "rate: must be a whole", true);
 	expect_error(SEND_BASE, "compress = \"maybe\";", "compress:", true);
 	expect_error(SEND_BASE, "heartbeat_interval = 0.01;",
 	    "heartbeat_interval:", true);

@@ -475,6 +475,28 @@ recv_conf_free(struct recv_conf *c)
 	free(c);
 }
 
+/*
+ * Prints v as a libconfig string literal that reads back as exactly v:
+ * quote and backslash escaped, control bytes as \xNN (libconfig's scanner
+ * takes exactly two hex digits).  Other bytes go through as they are.
+ */
+static void
+print_quoted(FILE *fp, const char *v)
+{
+	const unsigned char *q;
+
+	fputc('"', fp);
+	for (q = (const unsigned char *)v; *q != '\0'; q++) {
+		if (*q == '"' || *q == '\\')
+			fprintf(fp, "\\%c", *q);
+		else if (*q < 0x20 || *q == 0x7f)
+			fprintf(fp, "\\x%02x", *q);
+		else
+			fputc(*q, fp);
+	}
+	fputc('"', fp);
+}
+
 /* Prints every setting of a table in libconfig syntax. */
 static void
 print(const struct setting *table, const void *base, FILE *fp)
@@ -490,15 +512,12 @@ print(const struct setting *table, const void *base, FILE *fp)
 		case K_PATH:
 		case K_ADDR: {
 			char *const v = *(char *const *)p;
-			const char *q;
 
 			if (v == NULL)
 				break; /* unset optional setting */
-			fprintf(fp, "%s = \"", s->name);
-			for (q = v; *q != '\0'; q++)
-				fprintf(fp, *q == '"' || *q == '\\' ? "\\%c" :
-				    "%c", *q);
-			fprintf(fp, "\";\n");
+			fprintf(fp, "%s = ", s->name);
+			print_quoted(fp, v);
+			fprintf(fp, ";\n");
 			break;
 		}
 		case K_UINT:
@@ -536,8 +555,10 @@ print(const struct setting *table, const void *base, FILE *fp)
 			if (n == 0)
 				break;
 			fprintf(fp, "%s = [", s->name);
-			for (i = 0; i < n; i++)
-				fprintf(fp, "%s\"%s\"", i ? ", " : " ", arr[i]);
+			for (i = 0; i < n; i++) {
+				fputs(i ? ", " : " ", fp);
+				print_quoted(fp, arr[i]);
+			}
 			fprintf(fp, " ];\n");
 			break;
 		}

@@ -198,6 +198,53 @@ test_print_reload(void **state)
 	recv_conf_free(b);
 }
 
+/*
+ * Strings that need escaping, in scalar and list settings alike, survive
+ * print and reload unchanged.
+ */
+static void
+test_print_reload_escapes(void **state)
+{
+	struct recv_conf *a, *b;
+	char err[256], path2[320];
+	unsigned i;
+	FILE *fp;
+
+	write_conf("listen = \"127.0.0.1:7700\";\n"
+	    "sender_keys = [\"/k/q\\\"uote.pub\", \"/k/back\\\\slash.pub\", "
+	    "\"/k/tab\\tnl\\nctl\\x01del\\x7f.pub\", \"/k/\\\\\\\"\"];\n"
+	    "staging_dir = \"/st\\\\\\\"x\";\nstore_dir = \"/srv/store\";\n"
+	    "quarantine_log = \"/q.log\";\n"
+	    "release_hooks = [\"echo \\\"$1\\\" \\\\n\", \"plain\"];\n"
+	    "scan_hook = \"a\\\"b\\\\c\\td\";\n");
+	a = recv_conf_load(path, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(a->sender_keys[0], "/k/q\"uote.pub");
+	assert_string_equal(a->sender_keys[1], "/k/back\\slash.pub");
+	assert_string_equal(a->sender_keys[2], "/k/tab\tnl\nctl\x01" "del\x7f" ".pub");
+	assert_string_equal(a->sender_keys[3], "/k/\\\"");
+	assert_string_equal(a->release_hooks[0], "echo \"$1\" \\n");
+	snprintf(path2, sizeof(path2), "%s/printed.conf", dir);
+	fp = fopen(path2, "w");
+	recv_conf_print(a, fp);
+	fclose(fp);
+	b = recv_conf_load(path2, err, sizeof(err));
+	if (b == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(a->n_sender_keys, b->n_sender_keys);
+	for (i = 0; i < a->n_sender_keys; i++)
+		assert_string_equal(a->sender_keys[i], b->sender_keys[i]);
+	assert_int_equal(a->n_release_hooks, b->n_release_hooks);
+	for (i = 0; i < a->n_release_hooks; i++)
+		assert_string_equal(a->release_hooks[i], b->release_hooks[i]);
+	assert_string_equal(a->staging_dir, b->staging_dir);
+	assert_string_equal(a->state_dir, b->state_dir);
+	assert_string_equal(a->scan_hook, b->scan_hook);
+	recv_conf_free(a);
+	recv_conf_free(b);
+}
+
 static int
 setup(void **state)
 {
@@ -222,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_and_syntax),
 		cmocka_unit_test(test_print_reload),
+		cmocka_unit_test(test_print_reload_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,11 +8,13 @@
 #include "common/conf.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum kind {
 	K_STRING,   /* char * */
@@ -334,6 +336,224 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 	return -EINVAL;
 }
 
+#define CONF_FILE_MAX (1u << 20)
+#define CONF_INCLUDE_DEPTH 10
+
+/*
+ * Reads a whole configuration file (symlinks followed, FIFOs allowed: it
+ * is read once) into malloc'd, NUL-terminated memory.  0 or -errno.
+ */
+static int
+read_text(const char *path, char **textp)
+{
+	FILE *fp = fopen(path, "re");
+	char *text = NULL;
+	size_t len;
+	int rc = 0;
+
+	if (fp == NULL)
+		return -errno;
+	if ((text = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	len = fread(text, 1, CONF_FILE_MAX + 1, fp);
+	if (ferror(fp))
+		rc = -EIO;
+	else if (len > CONF_FILE_MAX)
+		rc = -EFBIG;
+	else if (memchr(text, '\0', len) != NULL)
+		rc = -EINVAL;
+	else
+		text[len] = '\0';
+out:
+	fclose(fp);
+	if (rc != 0)
+		free(text);
+	else
+		*textp = text;
+	return rc;
+}
+
+/* "100G" for 100000000000: the string form a size or rate can take. */
+static void
+si_form(char *buf, size_t len, unsigned long long v)
+{
+	static const char suffix[] = "KMGT";
+	int i = -1;
+
+	while (i < 3 && v != 0 && v % 1000 == 0) {
+		v /= 1000;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, len, "\"%llu\"", v);
+	else
+		snprintf(buf, len, "\"%llu%c\"", v, suffix[i]);
+}
+
+static bool
+name_char(int ch, bool first)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    ch == '*' || (!first && ((ch >= '0' && ch <= '9') || ch == '-' ||
+	    ch == '_'));
+}
+
+/*
+ * Checks one integer literal tok[0..n) of the given setting the way
+ * libconfig 1.5 will have read it: without an L suffix as 32 bits,
+ * silently wrapping (100000000000 becomes 1215752192; a hex literal above
+ * 0x7fffffff turns negative), with one as 64 bits, saturating.  Refuses
+ * any literal whose value libconfig could not represent faithfully.
+ */
+static int
+check_int_literal(struct ctx *c, const char *file, int line, const char *name,
+    const char *tok, size_t tn)
+{
+	char buf[64], *end, form[48];
+	bool is64 = false, neg = tok[0] == '-';
+	unsigned long long u;
+	size_t n = tn;
+	long long v;
+
+	if (n >= sizeof(buf))
+		goto bad;
+	memcpy(buf, tok, n);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == 'L' || buf[n - 1] == 'l')) {
+		buf[--n] = '\0';
+		is64 = true;
+	}
+	errno = 0;
+	if (strchr(buf, 'x') != NULL || strchr(buf, 'X') != NULL) {
+		u = strtoull(buf, &end, 16);
+		if (errno == 0 && *end == '\0' && !neg && u <= (is64 ?
+		    (unsigned long long)INT64_MAX : (unsigned long long)
+		    INT32_MAX))
+			return 0;
+		goto bad;
+	}
+	v = strtoll(buf, &end, 10);
+	if (errno == 0 && *end == '\0' && (is64 || (v >= INT32_MIN &&
+	    v <= INT32_MAX)))
+		return 0;
+bad:
+	c->file = file;
+	errno = 0;
+	u = strtoull(tok + (tok[0] == '+'), &end, 10);
+	if (!neg && errno == 0 && u != 0)
+		si_form(form, sizeof(form), u);
+	else
+		snprintf(form, sizeof(form), "\"100G\"");
+	return cerr(c, line, name, "%.*s is beyond libconfig's %s integers "
+	    "and would silently read as another number; write it as a "
+	    "string such as %s", (int)UTIL_MIN(tn, (size_t)40), tok,
+	    is64 ? "64-bit" : "32-bit", form);
+}
+
+/*
+ * libconfig hands back an already wrapped value, so the only way to tell
+ * 100000000000 from 1215752192 is to look at the text.  The file has
+ * parsed, so a small scanner suffices: it skips comments and strings,
+ * follows @include as libconfig does, remembers the setting being
+ * defined, and checks every integer literal.
+ */
+static int
+check_int_literals(struct ctx *c, const char *file, const char *text,
+    int depth)
+{
+	const char *p = text, *name = NULL;
+	size_t name_len = 0;
+	char namebuf[128];
+	int line = 1, rc;
+
+	while (*p != '\0') {
+		const char *t = p;
+
+		if (*p == '\n') {
+			line++;
+			p++;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*p != '\0' && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/');
+			    p++)
+				line += *p == '\n';
+			p += *p != '\0' ? 2 : 0;
+		} else if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++) {
+				line += *p == '\n';
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			}
+			p += *p != '\0';
+		} else if (strncmp(p, "@include", 8) == 0) {
+			const char *q = strchr(p, '"'), *e;
+			char inc[4096], *sub = NULL;
+
+			if (q == NULL || (e = strchr(q + 1, '"')) == NULL ||
+			    (size_t)(e - q - 1) >= sizeof(inc) ||
+			    depth >= CONF_INCLUDE_DEPTH)
+				return cerr(c, line, "@include", "cannot "
+				    "follow");
+			memcpy(inc, q + 1, (size_t)(e - q - 1));
+			inc[e - q - 1] = '\0';
+			if ((rc = read_text(inc, &sub)) != 0)
+				return cerr(c, line, "@include", "%s: %s", inc,
+				    strerror(-rc));
+			rc = check_int_literals(c, inc, sub, depth + 1);
+			free(sub);
+			if (rc != 0)
+				return rc;
+			c->file = file;
+			p = e + 1;
+		} else if (name_char((unsigned char)*p, true)) {
+			while (name_char((unsigned char)*p, false))
+				p++;
+			if (strncasecmp(t, "true", 4) != 0 &&
+			    strncasecmp(t, "false", 5) != 0) {
+				name = t;
+				name_len = (size_t)(p - t);
+			}
+		} else if ((*p >= '0' && *p <= '9') || *p == '.' ||
+		    ((*p == '-' || *p == '+') && (p[1] == '.' ||
+		    (p[1] >= '0' && p[1] <= '9')))) {
+			bool hex, flt = false;
+
+			p += *p == '-' || *p == '+';
+			hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+			for (; *p != '\0'; p++) {
+				if ((*p >= '0' && *p <= '9') ||
+				    (hex && isxdigit((unsigned char)*p)) ||
+				    *p == 'x' || *p == 'X' || *p == 'L' ||
+				    *p == 'l')
+					continue;
+				if (!hex && (*p == '.' || *p == 'e' ||
+				    *p == 'E')) {
+					flt = true;
+					continue;
+				}
+				if (!hex && flt && (*p == '-' || *p == '+') &&
+				    (p[-1] == 'e' || p[-1] == 'E'))
+					continue;
+				break;
+			}
+			if (flt)
+				continue;
+			snprintf(namebuf, sizeof(namebuf), "%.*s",
+			    (int)name_len, name != NULL ? name : "?");
+			if ((rc = check_int_literal(c, file, line, namebuf, t,
+			    (size_t)(p - t))) != 0)
+				return rc;
+		} else {
+			p++;
+		}
+	}
+	return 0;
+}
+
 static int
 load(const char *path, const struct setting *table, void *out, char *err,
     size_t errlen)
@@ -342,18 +562,35 @@ load(const char *path, const struct setting *table, void *out, char *err,
 	config_t cfg;
 	config_setting_t *root;
 	const struct setting *s;
+	char *text = NULL;
 	int rc = 0, i, n;
 
+	/* Read once, so that libconfig and the integer check below see the
+	 * same bytes. */
+	if ((rc = read_text(path, &text)) != 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    rc == -EFBIG ? "larger than 1 MiB" : rc == -EINVAL ?
+		    "contains a NUL byte" : strerror(-rc));
+		return -EINVAL;
+	}
 	config_init(&cfg);
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
+			snprintf(err, errlen, "%s: cannot read an @include: "
+			    "%s", path, strerror(errno));
 		else
 			snprintf(err, errlen, "%s:%d: syntax error: %s", path,
 			    config_error_line(&cfg), config_error_text(&cfg));
 		config_destroy(&cfg);
+		free(text);
 		return -EINVAL;
+	}
+	rc = check_int_literals(&c, path, text, 0);
+	free(text);
+	c.file = path;
+	if (rc != 0) {
+		config_destroy(&cfg);
+		return rc;
 	}
 	root = config_root_setting(&cfg);
 	n = config_setting_length(root);

@@ -153,6 +153,66 @@ test_errors(void **state)
 	    false);
 }
 
+/*
+ * libconfig 1.5 reads an integer without an L suffix as 32 bits and wraps
+ * it silently: 100000000000 would become 1215752192.  Such literals are
+ * refused; the L form and the string form give the real number.
+ */
+static void
+test_wide_integers(void **state)
+{
+	struct recv_conf *c;
+	char err[256];
+
+	expect_error(RECV_BASE, "max_transfer_bytes = 100000000000;",
+	    "max_transfer_bytes: 100000000000 is beyond libconfig's 32-bit "
+	    "integers and would silently read as another number; write it "
+	    "as a string such as \"100G\"", false);
+	expect_error(RECV_BASE, "max_bundle_bytes = 4294967297;",
+	    "max_bundle_bytes: 4294967297 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 4294967296;",
+	    "rcvbuf_bytes: 4294967296 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 0x100000000;",
+	    "rcvbuf_bytes: 0x100000000 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 0x80000000;",
+	    "rcvbuf_bytes: 0x80000000 is beyond", false);
+	expect_error(SEND_BASE, "rate = 99999999999999999999;",
+	    "rate: 99999999999999999999 is beyond", true);
+	expect_error(SEND_BASE, "rate = 99999999999999999999L;",
+	    "rate: 99999999999999999999L is beyond libconfig's 64-bit", true);
+	expect_error(SEND_BASE, "passes = -2147483649;",
+	    "passes: -2147483649 is beyond", true);
+	expect_error(SEND_BASE, "heartbeat_interval = 4294967297;",
+	    "heartbeat_interval: 4294967297 is beyond", true);
+	expect_error(RECV_BASE, "approvers = ( \"a\", 8589934592 );",
+	    "approvers: 8589934592 is beyond", false);
+
+	/* What libconfig can represent is read exactly. */
+	write_conf(RECV_BASE "max_transfer_bytes = 100000000000L;\n"
+	    "max_bundle_bytes = \"100G\";\nrcvbuf_bytes = 2147483647;\n"
+	    "# max_files = 100000000000;\n/* 99999999999 */ // 99999999999\n"
+	    "scan_hook = \"x 99999999999 \\\" 99999999999\";\n"
+	    "transfer_timeout = 1e10;\nhook_timeout = 8.64e4;\n"
+	    "max_files = 0x7fffffff;\n");
+	c = recv_conf_load(path, err, sizeof(err));
+	assert_null(c); /* max_files out of range, but not for wrapping */
+	assert_null(strstr(err, "beyond"));
+	assert_non_null(strstr(err, "transfer_timeout: must be between"));
+	write_conf(RECV_BASE "max_transfer_bytes = 100000000000L;\n"
+	    "max_bundle_bytes = \"100G\";\nrcvbuf_bytes = 2147483647;\n"
+	    "# max_files = 100000000000;\n/* 99999999999 */ // 99999999999\n"
+	    "scan_hook = \"x 99999999999 \\\" 99999999999\";\n"
+	    "hook_timeout = 8.64e4;\nmax_partial_chunks = 0x400;\n");
+	c = recv_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->max_transfer_bytes, 100000000000ull);
+	assert_int_equal(c->max_bundle_bytes, 100000000000ull);
+	assert_int_equal(c->rcvbuf_bytes, 2147483647ull);
+	assert_int_equal(c->max_partial_chunks, 1024);
+	recv_conf_free(c);
+}
+
 static void
 test_missing_and_syntax(void **state)
 {
@@ -267,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_recv_defaults),
 		cmocka_unit_test(test_sender_values),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_wide_integers),
 		cmocka_unit_test(test_missing_and_syntax),
 		cmocka_unit_test(test_print_reload),
 		cmocka_unit_test(test_print_reload_escapes),

@@ -29,9 +29,15 @@ struct compress *compress_new(void);
 void compress_free(struct compress *c);
 
 /*
- * Decides and compresses.  Returns CODEC_STORED (out untouched: send the
- * input as is) or CODEC_DEFLATE with *outlen bytes written to out (outcap
- * must be at least inlen).
+ * Decides and compresses.  Returns CODEC_DEFLATE with *outlen bytes
+ * written to out, always fewer than inlen; or CODEC_STORED: send the input
+ * as is.  out is scratch space either way: a STORED verdict reached after
+ * trying to deflate the whole chunk (incompressible past the sample, or
+ * saving under 10%) leaves up to min(outcap, inlen - 1) bytes of abandoned
+ * deflate output in it, so never keep anything in out across a call and
+ * never let in and out overlap.  *outlen is only written for DEFLATE.
+ * With outcap below inlen - 1, output that does not fit in outcap makes
+ * the chunk STORED.
  */
 enum compress_codec compress_chunk(struct compress *c, enum compress_mode mode,
     const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap,

@@ -8,11 +8,13 @@
 #include "common/conf.h"
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum kind {
 	K_STRING,   /* char * */
@@ -22,7 +24,7 @@ enum kind {
 	K_SIZE,     /* uint64_t, integer or "64G" */
 	K_RATE,     /* uint64_t, integer or "800M" */
 	K_DOUBLE,   /* double */
-	K_MODE,     /* unsigned, "0644" or integer */
+	K_MODE,     /* unsigned, quoted octal string "0644" only */
 	K_COMPRESS, /* enum compress_mode */
 	K_PATHS,    /* char *[CONF_MAX_KEYS] + count */
 	K_STRINGS,  /* char *[CONF_MAX_KEYS] + count, taken as they are */
@@ -139,10 +141,11 @@ cerr(struct ctx *c, int line, const char *name, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* Written so that NaN fails too; infinities fail like any large value. */
 static int
 range(struct ctx *c, const struct setting *s, int line, double v)
 {
-	if (v < s->min || v > s->max)
+	if (!(v >= s->min && v <= s->max))
 		return cerr(c, line, s->name, "must be between %.15g and %.15g",
 		    s->min, s->max);
 	return 0;
@@ -199,10 +202,12 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 			return cerr(c, line, s->name, "must be a number");
 		if (cs == NULL)
 			num = strtod(str, NULL);
-		if (num != (double)(long long)num)
-			return cerr(c, line, s->name, "must be a whole number");
+		/* Range first: converting a double outside long long's
+		 * range (1e300, inf, NaN) is undefined behaviour. */
 		if ((rc = range(c, s, line, num)) != 0)
 			return rc;
+		if (num != (double)(long long)num)
+			return cerr(c, line, s->name, "must be a whole number");
 		*(unsigned *)dst = (unsigned)num;
 		return 0;
 	case K_DOUBLE:
@@ -234,20 +239,34 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 		return 0;
 	}
 	case K_MODE: {
-		char *end;
 		long v;
 
-		if (type == CONFIG_TYPE_STRING) {
-			v = strtol(str, &end, 8);
-			if (*str == '\0' || *end != '\0')
-				return cerr(c, line, s->name, "\"%s\" is not "
-				    "an octal mode such as \"0644\"", str);
-		} else if (type == CONFIG_TYPE_INT) {
-			v = config_setting_get_int(cs);
-		} else {
-			return cerr(c, line, s->name, "must be an octal "
-			    "string such as \"0644\"");
+		/*
+		 * Quoted only: libconfig has no octal literals and reads
+		 * file_mode = 0440 as decimal 440, which is not 0440.
+		 */
+		if (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			long long n = config_setting_get_int64(cs);
+			char digits[24];
+
+			snprintf(digits, sizeof(digits), "%lld", n);
+			if (n >= 0 && n <= 777 && strspn(digits, "01234567") ==
+			    strlen(digits))
+				return cerr(c, line, s->name, "must be a "
+				    "quoted octal string: write \"0%s\" "
+				    "(unquoted, libconfig reads it as "
+				    "decimal %s)", digits, digits);
+			return cerr(c, line, s->name, "must be a quoted "
+			    "octal string such as \"0644\"");
 		}
+		if (type != CONFIG_TYPE_STRING)
+			return cerr(c, line, s->name, "must be a quoted octal "
+			    "string such as \"0644\"");
+		if (str[0] == '\0' || strlen(str) > 5 ||
+		    strspn(str, "01234567") != strlen(str))
+			return cerr(c, line, s->name, "\"%s\" is not an "
+			    "octal mode such as \"0644\"", str);
+		v = strtol(str, NULL, 8);
 		if ((rc = range(c, s, line, (double)v)) != 0)
 			return cerr(c, line, s->name, "must be at most 0777");
 		*(unsigned *)dst = (unsigned)v;
@@ -322,6 +341,224 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 	return -EINVAL;
 }
 
+#define CONF_FILE_MAX (1u << 20)
+#define CONF_INCLUDE_DEPTH 10
+
+/*
+ * Reads a whole configuration file (symlinks followed, FIFOs allowed: it
+ * is read once) into malloc'd, NUL-terminated memory.  0 or -errno.
+ */
+static int
+read_text(const char *path, char **textp)
+{
+	FILE *fp = fopen(path, "re");
+	char *text = NULL;
+	size_t len;
+	int rc = 0;
+
+	if (fp == NULL)
+		return -errno;
+	if ((text = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	len = fread(text, 1, CONF_FILE_MAX + 1, fp);
+	if (ferror(fp))
+		rc = -EIO;
+	else if (len > CONF_FILE_MAX)
+		rc = -EFBIG;
+	else if (memchr(text, '\0', len) != NULL)
+		rc = -EINVAL;
+	else
+		text[len] = '\0';
+out:
+	fclose(fp);
+	if (rc != 0)
+		free(text);
+	else
+		*textp = text;
+	return rc;
+}
+
+/* "100G" for 100000000000: the string form a size or rate can take. */
+static void
+si_form(char *buf, size_t len, unsigned long long v)
+{
+	static const char suffix[] = "KMGT";
+	int i = -1;
+
+	while (i < 3 && v != 0 && v % 1000 == 0) {
+		v /= 1000;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, len, "\"%llu\"", v);
+	else
+		snprintf(buf, len, "\"%llu%c\"", v, suffix[i]);
+}
+
+static bool
+name_char(int ch, bool first)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+	    ch == '*' || (!first && ((ch >= '0' && ch <= '9') || ch == '-' ||
+	    ch == '_'));
+}
+
+/*
+ * Checks one integer literal tok[0..n) of the given setting the way
+ * libconfig 1.5 will have read it: without an L suffix as 32 bits,
+ * silently wrapping (100000000000 becomes 1215752192; a hex literal above
+ * 0x7fffffff turns negative), with one as 64 bits, saturating.  Refuses
+ * any literal whose value libconfig could not represent faithfully.
+ */
+static int
+check_int_literal(struct ctx *c, const char *file, int line, const char *name,
+    const char *tok, size_t tn)
+{
+	char buf[64], *end, form[48];
+	bool is64 = false, neg = tok[0] == '-';
+	unsigned long long u;
+	size_t n = tn;
+	long long v;
+
+	if (n >= sizeof(buf))
+		goto bad;
+	memcpy(buf, tok, n);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == 'L' || buf[n - 1] == 'l')) {
+		buf[--n] = '\0';
+		is64 = true;
+	}
+	errno = 0;
+	if (strchr(buf, 'x') != NULL || strchr(buf, 'X') != NULL) {
+		u = strtoull(buf, &end, 16);
+		if (errno == 0 && *end == '\0' && !neg && u <= (is64 ?
+		    (unsigned long long)INT64_MAX : (unsigned long long)
+		    INT32_MAX))
+			return 0;
+		goto bad;
+	}
+	v = strtoll(buf, &end, 10);
+	if (errno == 0 && *end == '\0' && (is64 || (v >= INT32_MIN &&
+	    v <= INT32_MAX)))
+		return 0;
+bad:
+	c->file = file;
+	errno = 0;
+	u = strtoull(tok + (tok[0] == '+'), &end, 10);
+	if (!neg && errno == 0 && u != 0)
+		si_form(form, sizeof(form), u);
+	else
+		snprintf(form, sizeof(form), "\"100G\"");
+	return cerr(c, line, name, "%.*s is beyond libconfig's %s integers "
+	    "and would silently read as another number; write it as a "
+	    "string such as %s", (int)UTIL_MIN(tn, (size_t)40), tok,
+	    is64 ? "64-bit" : "32-bit", form);
+}
+
+/*
+ * libconfig hands back an already wrapped value, so the only way to tell
+ * 100000000000 from 1215752192 is to look at the text.  The file has
+ * parsed, so a small scanner suffices: it skips comments and strings,
+ * follows @include as libconfig does, remembers the setting being
+ * defined, and checks every integer literal.
+ */
+static int
+check_int_literals(struct ctx *c, const char *file, const char *text,
+    int depth)
+{
+	const char *p = text, *name = NULL;
+	size_t name_len = 0;
+	char namebuf[128];
+	int line = 1, rc;
+
+	while (*p != '\0') {
+		const char *t = p;
+
+		if (*p == '\n') {
+			line++;
+			p++;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*p != '\0' && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/');
+			    p++)
+				line += *p == '\n';
+			p += *p != '\0' ? 2 : 0;
+		} else if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++) {
+				line += *p == '\n';
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+			}
+			p += *p != '\0';
+		} else if (strncmp(p, "@include", 8) == 0) {
+			const char *q = strchr(p, '"'), *e;
+			char inc[4096], *sub = NULL;
+
+			if (q == NULL || (e = strchr(q + 1, '"')) == NULL ||
+			    (size_t)(e - q - 1) >= sizeof(inc) ||
+			    depth >= CONF_INCLUDE_DEPTH)
+				return cerr(c, line, "@include", "cannot "
+				    "follow");
+			memcpy(inc, q + 1, (size_t)(e - q - 1));
+			inc[e - q - 1] = '\0';
+			if ((rc = read_text(inc, &sub)) != 0)
+				return cerr(c, line, "@include", "%s: %s", inc,
+				    strerror(-rc));
+			rc = check_int_literals(c, inc, sub, depth + 1);
+			free(sub);
+			if (rc != 0)
+				return rc;
+			c->file = file;
+			p = e + 1;
+		} else if (name_char((unsigned char)*p, true)) {
+			while (name_char((unsigned char)*p, false))
+				p++;
+			if (strncasecmp(t, "true", 4) != 0 &&
+			    strncasecmp(t, "false", 5) != 0) {
+				name = t;
+				name_len = (size_t)(p - t);
+			}
+		} else if ((*p >= '0' && *p <= '9') || *p == '.' ||
+		    ((*p == '-' || *p == '+') && (p[1] == '.' ||
+		    (p[1] >= '0' && p[1] <= '9')))) {
+			bool hex, flt = false;
+
+			p += *p == '-' || *p == '+';
+			hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+			for (; *p != '\0'; p++) {
+				if ((*p >= '0' && *p <= '9') ||
+				    (hex && isxdigit((unsigned char)*p)) ||
+				    *p == 'x' || *p == 'X' || *p == 'L' ||
+				    *p == 'l')
+					continue;
+				if (!hex && (*p == '.' || *p == 'e' ||
+				    *p == 'E')) {
+					flt = true;
+					continue;
+				}
+				if (!hex && flt && (*p == '-' || *p == '+') &&
+				    (p[-1] == 'e' || p[-1] == 'E'))
+					continue;
+				break;
+			}
+			if (flt)
+				continue;
+			snprintf(namebuf, sizeof(namebuf), "%.*s",
+			    (int)name_len, name != NULL ? name : "?");
+			if ((rc = check_int_literal(c, file, line, namebuf, t,
+			    (size_t)(p - t))) != 0)
+				return rc;
+		} else {
+			p++;
+		}
+	}
+	return 0;
+}
+
 static int
 load(const char *path, const struct setting *table, void *out, char *err,
     size_t errlen)
@@ -330,18 +567,35 @@ load(const char *path, const struct setting *table, void *out, char *err,
 	config_t cfg;
 	config_setting_t *root;
 	const struct setting *s;
+	char *text = NULL;
 	int rc = 0, i, n;
 
+	/* Read once, so that libconfig and the integer check below see the
+	 * same bytes. */
+	if ((rc = read_text(path, &text)) != 0) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    rc == -EFBIG ? "larger than 1 MiB" : rc == -EINVAL ?
+		    "contains a NUL byte" : strerror(-rc));
+		return -EINVAL;
+	}
 	config_init(&cfg);
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
+			snprintf(err, errlen, "%s: cannot read an @include: "
+			    "%s", path, strerror(errno));
 		else
 			snprintf(err, errlen, "%s:%d: syntax error: %s", path,
 			    config_error_line(&cfg), config_error_text(&cfg));
 		config_destroy(&cfg);
+		free(text);
 		return -EINVAL;
+	}
+	rc = check_int_literals(&c, path, text, 0);
+	free(text);
+	c.file = path;
+	if (rc != 0) {
+		config_destroy(&cfg);
+		return rc;
 	}
 	root = config_root_setting(&cfg);
 	n = config_setting_length(root);
@@ -494,6 +748,28 @@ recv_conf_free(struct recv_conf *c)
 	free(c);
 }
 
+/*
+ * Prints v as a libconfig string literal that reads back as exactly v:
+ * quote and backslash escaped, control bytes as \xNN (libconfig's scanner
+ * takes exactly two hex digits).  Other bytes go through as they are.
+ */
+static void
+print_quoted(FILE *fp, const char *v)
+{
+	const unsigned char *q;
+
+	fputc('"', fp);
+	for (q = (const unsigned char *)v; *q != '\0'; q++) {
+		if (*q == '"' || *q == '\\')
+			fprintf(fp, "\\%c", *q);
+		else if (*q < 0x20 || *q == 0x7f)
+			fprintf(fp, "\\x%02x", *q);
+		else
+			fputc(*q, fp);
+	}
+	fputc('"', fp);
+}
+
 /* Prints every setting of a table in libconfig syntax. */
 static void
 print(const struct setting *table, const void *base, FILE *fp)
@@ -509,15 +785,12 @@ print(const struct setting *table, const void *base, FILE *fp)
 		case K_PATH:
 		case K_ADDR: {
 			char *const v = *(char *const *)p;
-			const char *q;
 
 			if (v == NULL)
 				break; /* unset optional setting */
-			fprintf(fp, "%s = \"", s->name);
-			for (q = v; *q != '\0'; q++)
-				fprintf(fp, *q == '"' || *q == '\\' ? "\\%c" :
-				    "%c", *q);
-			fprintf(fp, "\";\n");
+			fprintf(fp, "%s = ", s->name);
+			print_quoted(fp, v);
+			fprintf(fp, ";\n");
 			break;
 		}
 		case K_UINT:
@@ -555,8 +828,10 @@ print(const struct setting *table, const void *base, FILE *fp)
 			if (n == 0)
 				break;
 			fprintf(fp, "%s = [", s->name);
-			for (i = 0; i < n; i++)
-				fprintf(fp, "%s\"%s\"", i ? ", " : " ", arr[i]);
+			for (i = 0; i < n; i++) {
+				fputs(i ? ", " : " ", fp);
+				print_quoted(fp, arr[i]);
+			}
 			fprintf(fp, " ];\n");
 			break;
 		}

@@ -3,9 +3,11 @@
  * validated struct that the rest of the program treats as const.  Every
  * number has a range; unknown settings are errors (a typo must not silently
  * fall back to a default); an error message names the file, the line and
- * the setting.  Relative paths are resolved against the directory of the
- * configuration file.  This file and conf.c are the only ones that call
- * libconfig.
+ * the setting.  An integer literal that libconfig 1.5 would silently wrap
+ * (no L suffix and beyond 32 bits) is refused; sizes and rates take the
+ * "100G" string form.  Relative paths are resolved against the directory
+ * of the configuration file.  This file and conf.c are the only ones that
+ * call libconfig.
  */
 #ifndef SLUICE_CONF_H
 #define SLUICE_CONF_H

@@ -66,6 +66,16 @@ sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],
 	util_hex(out, id, SIGN_KEYID_LEN);
 }
 
+_Static_assert(SIGN_PK_B64_LEN == sodium_base64_ENCODED_LEN(SIGN_PK_LEN,
+    sodium_base64_VARIANT_ORIGINAL), "SIGN_PK_B64_LEN");
+
+void
+sign_pubkey_base64(char out[SIGN_PK_B64_LEN], const struct sign_pubkey *pub)
+{
+	sodium_bin2base64(out, SIGN_PK_B64_LEN, pub->pk, SIGN_PK_LEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+}
+
 bool
 sign_equal(const void *a, const void *b, size_t n)
 {
@@ -161,6 +171,33 @@ out:
 }
 
 /*
+ * True if s[0..len) is the canonical base64 (standard alphabet, padded)
+ * of exactly n bytes.  libsodium 1.0.18's decoder accepts bytes >= 0x80
+ * as if they were alphabet letters, so the alphabet is checked here
+ * first: one key must have exactly one spelling.
+ */
+static bool
+canonical_base64(const char *s, size_t len, size_t n)
+{
+	size_t pad = (3 - n % 3) % 3, i;
+
+	if (len != sodium_base64_ENCODED_LEN(n,
+	    sodium_base64_VARIANT_ORIGINAL) - 1)
+		return false;
+	for (i = 0; i < len - pad; i++) {
+		char c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/'))
+			return false;
+	}
+	for (; i < len; i++)
+		if (s[i] != '=')
+			return false;
+	return true;
+}
+
+/*
  * Parses a key file's text strictly: the header line, "id <16 hex>",
  * "key <base64 of exactly keylen bytes>", each ending in a newline, and
  * nothing else.
@@ -190,7 +227,9 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	}
 	memcpy(hex, p + 3, 16);
 	hex[16] = '\0';
-	if (util_unhex(id, SIGN_KEYID_LEN, hex) != 0) {
+	/* Lower case only: the id is written and compared in that form. */
+	if (strspn(hex, "0123456789abcdef") != 16 ||
+	    util_unhex(id, SIGN_KEYID_LEN, hex) != 0) {
 		seterr(err, errlen, "malformed key id");
 		return -EINVAL;
 	}
@@ -203,7 +242,8 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	}
 	p += 4;
 	b64len = (size_t)(nl - p);
-	if (sodium_base642bin(key, keylen, p, b64len, NULL, &binlen, NULL,
+	if (!canonical_base64(p, b64len, keylen) ||
+	    sodium_base642bin(key, keylen, p, b64len, NULL, &binlen, NULL,
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || binlen != keylen ||
 	    b64len != sodium_base64_ENCODED_LEN(keylen,
 	    sodium_base64_VARIANT_ORIGINAL) - 1) {

@@ -8,7 +8,10 @@
  *   id <16 hex digits>             id <16 hex digits>
  *   key <base64 of 64 bytes>       key <base64 of 32 bytes>
  *
- * The key id is the first 8 bytes of SHA-256("sluice-key-id-v1" || pk).
+ * The key id is the first 8 bytes of SHA-256("sluice-key-id-v1" || pk),
+ * in lower-case hex; the key is standard padded base64.  Only that
+ * canonical spelling loads (no upper-case hex, no byte outside the base64
+ * alphabet), so one key has exactly one file text.
  * A secret key file that is not a regular file, or is readable or writable
  * by group or others, is refused.  Secret keys live in sodium_malloc'd
  * memory, are wiped on free and never logged.
@@ -69,6 +72,12 @@ bool sign_verify(const struct sign_pubkey *pk,
 
 /* Constant-time equality of two byte strings (sodium_memcmp). */
 bool sign_equal(const void *a, const void *b, size_t n);
+
+/* The public key as its .pub file's "key" line spells it: 44 characters
+ * of standard padded base64 + NUL. */
+#define SIGN_PK_B64_LEN 45
+void sign_pubkey_base64(char out[SIGN_PK_B64_LEN],
+    const struct sign_pubkey *pub);
 
 /* 16 hex digits + NUL. */
 void sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -111,8 +112,12 @@ util_parse_si(const char *s, uint64_t *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
+	if (end == s)
 		return -EINVAL;
+	if (errno == ERANGE && v > 1)
+		return -ERANGE; /* overflow: strtod gave HUGE_VAL */
+	if (errno != 0 || !isfinite(v) || v < 0)
+		return -EINVAL; /* also "nan" and "inf": never convert those */
 	switch (*end) {
 	case '\0':
 		break;
@@ -126,7 +131,8 @@ util_parse_si(const char *s, uint64_t *out)
 	if (*end != '\0')
 		return -EINVAL;
 	v *= mult;
-	if (v >= 1.8e19)
+	/* 2^64 is exact in a double; anything below it converts defined. */
+	if (!(v < 18446744073709551616.0))
 		return -ERANGE;
 	*out = (uint64_t)v;
 	return 0;

@@ -32,7 +32,8 @@ int util_unhex(void *out, size_t n, const char *in);
 
 /*
  * "800M", "1.5G", "2000000": bits (or bytes) with optional K/M/G/T
- * suffix (powers of 1000).  Returns 0 or -EINVAL / -ERANGE.
+ * suffix (powers of 1000).  Returns 0, -EINVAL (not a number, negative,
+ * "nan", "inf") or -ERANGE (2^64 or more).
  */
 int util_parse_si(const char *s, uint64_t *out);
 

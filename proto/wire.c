@@ -335,7 +335,8 @@ proto_symbol_encode_hdr(uint8_t *buf, size_t cap, const struct proto_symbol *s)
 
 	if (s->k == 0 || (unsigned)s->k + s->m > PROTO_MAX_SYMBOLS ||
 	    s->index >= (unsigned)s->k + s->m || s->len < PROTO_MIN_SYMBOL ||
-	    s->len > PROTO_MAX_SYMBOL || cap < PROTO_SYM_OFF + s->len)
+	    s->len > PROTO_MAX_SYMBOL || s->id.object >= PROTO_MAX_OBJECTS ||
+	    cap < PROTO_SYM_OFF + s->len)
 		return 0;
 	proto_hdr_encode(buf, PROTO_T_SYMBOL, s->hdr.session, s->hdr.seq);
 	pwr_init(&w, buf + PROTO_HDR_LEN, PROTO_SYM_HDR_LEN);

@@ -8,10 +8,16 @@
  * sender numbered since this receiver first heard the session, how many
  * never arrived.
  *
+ * A heartbeat's signature binds its session and seq but nothing that
+ * ages, so a recorded heartbeat verifies forever.  It counts for liveness
+ * only if its seq is above the last accepted one of its session (a new
+ * session id starts afresh); anything else is dropped as heartbeat_replay.
+ *
  * metrics_file is Prometheus text exposition, rewritten atomically every
  * metrics_interval seconds, for node_exporter's textfile collector.
  */
 #include "receiver/recv.h"
+#include "common/log.h"
 #include "common/qlog.h"
 #include "common/util.h"
 
@@ -37,10 +43,39 @@ metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
 	r->seq_count++;
 }
 
+/*
+ * Freshness of verified heartbeats.  This belongs in struct recv and the
+ * drop in enum recv_drop (DROP_HEARTBEAT_REPLAY); until recv.h and
+ * assemble.c take them it lives here.  There is one struct recv per
+ * process and only the I/O thread calls in, so file scope is safe.
+ */
+static struct {
+	bool valid;
+	uint64_t session;
+	uint64_t seq;       /* highest accepted in session */
+	uint64_t replays;   /* the heartbeat_replay drop count */
+} hb;
+
+static struct log_ratelimit replay_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
+
 void
 metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
     uint64_t seq)
 {
+	uint64_t suppressed = 0;
+
+	if (hb.valid && session == hb.session && seq <= hb.seq) {
+		hb.replays++;
+		if (log_ratelimit(&replay_rl, &suppressed))
+			log_warnx("dropped datagram: heartbeat_replay "
+			    "(session %016" PRIx64 " seq %" PRIu64 ", last %"
+			    PRIu64 "; %" PRIu64 " more drops not logged)",
+			    session, seq, hb.seq, suppressed);
+		return;
+	}
+	hb.valid = true;
+	hb.session = session;
+	hb.seq = seq;
 	if (session != r->session || r->seq_count == 0) {
 		r->session = session;
 		r->seq_first = r->seq_max = seq;
@@ -125,6 +160,8 @@ metrics_write(const struct recv *r)
 	for (i = 1; i < DROP_COUNT; i++)
 		M("sluice_drops_total{reason=\"%s\"} %" PRIu64 "\n",
 		    recv_drop_name(i), st->drop[i]);
+	M("sluice_drops_total{reason=\"heartbeat_replay\"} %" PRIu64 "\n",
+	    hb.replays);
 	M("# TYPE sluice_redundant_total counter\n"
 	    "sluice_redundant_total %" PRIu64 "\n", st->redundant);
 	M("# TYPE sluice_chunks_decoded_total counter\n"

@@ -99,7 +99,7 @@ cmd_key(int argc, char **argv)
 {
 	struct sign_pubkey pub;
 	struct sign_seckey *sk;
-	char hex[2 * SIGN_KEYID_LEN + 1], err[256] = "";
+	char hex[2 * SIGN_KEYID_LEN + 1], b64[SIGN_PK_B64_LEN], err[256] = "";
 	const char *path;
 	uint8_t *buf;
 	size_t len;
@@ -123,7 +123,8 @@ cmd_key(int argc, char **argv)
 		sign_seckey_pubkey(sk, &pub);
 		sign_seckey_free(sk);
 		sign_keyid_hex(hex, pub.id);
-		printf("type secret\nid %s\n", hex);
+		sign_pubkey_base64(b64, &pub);
+		printf("type secret\nid %s\npublic-key %s\n", hex, b64);
 		return 0;
 	}
 	if (sign_pubkey_load(path, &pub, err, sizeof(err)) != 0) {
@@ -131,7 +132,8 @@ cmd_key(int argc, char **argv)
 		return 1;
 	}
 	sign_keyid_hex(hex, pub.id);
-	printf("type public\nid %s\n", hex);
+	sign_pubkey_base64(b64, &pub);
+	printf("type public\nid %s\npublic-key %s\n", hex, b64);
 	return 0;
 }
 

@@ -114,6 +114,17 @@ test_errors(void **state)
 	expect_error(SEND_BASE, "interleave = 0;", "interleave:", true);
 	expect_error(SEND_BASE, "passes = 101;", "passes:", true);
 	expect_error(SEND_BASE, "passes = 1.5;", "passes:", true);
+	/* Floats far outside an integer's range: refused before converting
+	 * (converting 1e300 to long long is undefined behaviour). */
+	expect_error(SEND_BASE, "datagram_size = 1e300;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "datagram_size = -1e300;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "datagram_size = 1e400;",
+	    "datagram_size: must be between", true);
+	expect_error(SEND_BASE, "heartbeat_interval = 1e400;",
+	    "heartbeat_interval: must be between", true);
+	expect_error(SEND_BASE, "rate = 1e300;", "rate: must be a whole", true);
 	expect_error(SEND_BASE, "compress = \"maybe\";", "compress:", true);
 	expect_error(SEND_BASE, "heartbeat_interval = 0.01;",
 	    "heartbeat_interval:", true);
@@ -124,10 +135,82 @@ test_errors(void **state)
 	    "max_transfers_in_flight:", false);
 	expect_error(RECV_BASE, "file_mode = \"0999\";", "file_mode:", false);
 	expect_error(RECV_BASE, "file_mode = \"01777\";", "file_mode:", false);
+	/* libconfig has no octal literals: 0440 would be read as 440. */
+	expect_error(RECV_BASE, "file_mode = 0440;",
+	    "file_mode: must be a quoted octal string: write \"0440\"", false);
+	expect_error(RECV_BASE, "dir_mode = 493;", "dir_mode: must be a "
+	    "quoted octal string", false);
+	expect_error(RECV_BASE, "dir_mode = 0x1ed;", "dir_mode: must be a "
+	    "quoted octal string", false);
+	expect_error(RECV_BASE, "file_mode = \"\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \"-1\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \" 644\";", "file_mode:", false);
+	expect_error(RECV_BASE, "file_mode = \"99999999999999999999999\";",
+	    "file_mode:", false);
 	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
 	    "max_transfer_bytes:", false);
 	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",
 	    false);
+}
+
+/*
+ * libconfig 1.5 reads an integer without an L suffix as 32 bits and wraps
+ * it silently: 100000000000 would become 1215752192.  Such literals are
+ * refused; the L form and the string form give the real number.
+ */
+static void
+test_wide_integers(void **state)
+{
+	struct recv_conf *c;
+	char err[256];
+
+	expect_error(RECV_BASE, "max_transfer_bytes = 100000000000;",
+	    "max_transfer_bytes: 100000000000 is beyond libconfig's 32-bit "
+	    "integers and would silently read as another number; write it "
+	    "as a string such as \"100G\"", false);
+	expect_error(RECV_BASE, "max_bundle_bytes = 4294967297;",
+	    "max_bundle_bytes: 4294967297 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 4294967296;",
+	    "rcvbuf_bytes: 4294967296 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 0x100000000;",
+	    "rcvbuf_bytes: 0x100000000 is beyond", false);
+	expect_error(RECV_BASE, "rcvbuf_bytes = 0x80000000;",
+	    "rcvbuf_bytes: 0x80000000 is beyond", false);
+	expect_error(SEND_BASE, "rate = 99999999999999999999;",
+	    "rate: 99999999999999999999 is beyond", true);
+	expect_error(SEND_BASE, "rate = 99999999999999999999L;",
+	    "rate: 99999999999999999999L is beyond libconfig's 64-bit", true);
+	expect_error(SEND_BASE, "passes = -2147483649;",
+	    "passes: -2147483649 is beyond", true);
+	expect_error(SEND_BASE, "heartbeat_interval = 4294967297;",
+	    "heartbeat_interval: 4294967297 is beyond", true);
+	expect_error(RECV_BASE, "approvers = ( \"a\", 8589934592 );",
+	    "approvers: 8589934592 is beyond", false);
+
+	/* What libconfig can represent is read exactly. */
+	write_conf(RECV_BASE "max_transfer_bytes = 100000000000L;\n"
+	    "max_bundle_bytes = \"100G\";\nrcvbuf_bytes = 2147483647;\n"
+	    "# max_files = 100000000000;\n/* 99999999999 */ // 99999999999\n"
+	    "scan_hook = \"x 99999999999 \\\" 99999999999\";\n"
+	    "transfer_timeout = 1e10;\nhook_timeout = 8.64e4;\n"
+	    "max_files = 0x7fffffff;\n");
+	c = recv_conf_load(path, err, sizeof(err));
+	assert_null(c); /* max_files out of range, but not for wrapping */
+	assert_null(strstr(err, "beyond"));
+	assert_non_null(strstr(err, "transfer_timeout: must be between"));
+	write_conf(RECV_BASE "max_transfer_bytes = 100000000000L;\n"
+	    "max_bundle_bytes = \"100G\";\nrcvbuf_bytes = 2147483647;\n"
+	    "# max_files = 100000000000;\n/* 99999999999 */ // 99999999999\n"
+	    "scan_hook = \"x 99999999999 \\\" 99999999999\";\n"
+	    "hook_timeout = 8.64e4;\nmax_partial_chunks = 0x400;\n");
+	c = recv_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->max_transfer_bytes, 100000000000ull);
+	assert_int_equal(c->max_bundle_bytes, 100000000000ull);
+	assert_int_equal(c->rcvbuf_bytes, 2147483647ull);
+	assert_int_equal(c->max_partial_chunks, 1024);
+	recv_conf_free(c);
 }
 
 static void
@@ -175,6 +258,53 @@ test_print_reload(void **state)
 	recv_conf_free(b);
 }
 
+/*
+ * Strings that need escaping, in scalar and list settings alike, survive
+ * print and reload unchanged.
+ */
+static void
+test_print_reload_escapes(void **state)
+{
+	struct recv_conf *a, *b;
+	char err[256], path2[320];
+	unsigned i;
+	FILE *fp;
+
+	write_conf("listen = \"127.0.0.1:7700\";\n"
+	    "sender_keys = [\"/k/q\\\"uote.pub\", \"/k/back\\\\slash.pub\", "
+	    "\"/k/tab\\tnl\\nctl\\x01del\\x7f.pub\", \"/k/\\\\\\\"\"];\n"
+	    "staging_dir = \"/st\\\\\\\"x\";\nstore_dir = \"/srv/store\";\n"
+	    "quarantine_log = \"/q.log\";\n"
+	    "release_hooks = [\"echo \\\"$1\\\" \\\\n\", \"plain\"];\n"
+	    "scan_hook = \"a\\\"b\\\\c\\td\";\n");
+	a = recv_conf_load(path, err, sizeof(err));
+	if (a == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(a->sender_keys[0], "/k/q\"uote.pub");
+	assert_string_equal(a->sender_keys[1], "/k/back\\slash.pub");
+	assert_string_equal(a->sender_keys[2], "/k/tab\tnl\nctl\x01" "del\x7f" ".pub");
+	assert_string_equal(a->sender_keys[3], "/k/\\\"");
+	assert_string_equal(a->release_hooks[0], "echo \"$1\" \\n");
+	snprintf(path2, sizeof(path2), "%s/printed.conf", dir);
+	fp = fopen(path2, "w");
+	recv_conf_print(a, fp);
+	fclose(fp);
+	b = recv_conf_load(path2, err, sizeof(err));
+	if (b == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(a->n_sender_keys, b->n_sender_keys);
+	for (i = 0; i < a->n_sender_keys; i++)
+		assert_string_equal(a->sender_keys[i], b->sender_keys[i]);
+	assert_int_equal(a->n_release_hooks, b->n_release_hooks);
+	for (i = 0; i < a->n_release_hooks; i++)
+		assert_string_equal(a->release_hooks[i], b->release_hooks[i]);
+	assert_string_equal(a->staging_dir, b->staging_dir);
+	assert_string_equal(a->state_dir, b->state_dir);
+	assert_string_equal(a->scan_hook, b->scan_hook);
+	recv_conf_free(a);
+	recv_conf_free(b);
+}
+
 static int
 setup(void **state)
 {
@@ -197,8 +327,10 @@ main(void)
 		cmocka_unit_test(test_recv_defaults),
 		cmocka_unit_test(test_sender_values),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_wide_integers),
 		cmocka_unit_test(test_missing_and_syntax),
 		cmocka_unit_test(test_print_reload),
+		cmocka_unit_test(test_print_reload_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

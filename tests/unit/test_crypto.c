@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,19 @@ test_keys(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 	assert_int_equal(sign_pubkey_load(pubp, &loaded, err, sizeof(err)), 0);
 	assert_memory_equal(&loaded, &pub, sizeof(pub));
+	/* sign_pubkey_base64 spells the key as the .pub file does. */
+	{
+		char b64[SIGN_PK_B64_LEN], line[80];
+		uint8_t *text;
+		size_t len;
+
+		sign_pubkey_base64(b64, &pub);
+		assert_int_equal(strlen(b64), 44);
+		snprintf(line, sizeof(line), "\nkey %s\n", b64);
+		assert_int_equal(util_read_file(pubp, 4096, &text, &len), 0);
+		assert_non_null(strstr((char *)text, line));
+		free(text);
+	}
 	sk = sign_seckey_load(keyp, &rc, err, sizeof(err));
 	assert_non_null(sk);
 	assert_memory_equal(sign_seckey_id(sk), pub.id, 8);
@@ -159,6 +173,91 @@ test_bad_key_files(void **state)
 		if (sign_pubkey_load(path, &pub, err, sizeof(err)) != -EINVAL)
 			fail_msg("bad key file %zu accepted", i);
 	}
+}
+
+/*
+ * Only the canonical spelling of a key file loads: a lower-case id, and
+ * base64 from the standard alphabet at the exact length.  libsodium
+ * 1.0.18's decoder maps bytes >= 0x80 to values of its own; such a file
+ * must be refused even when it decodes to the right key.
+ */
+static void
+test_noncanonical_key_files(void **state)
+{
+	uint8_t pk[32], sk[64], id[8], back[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	char hex[17], text[300], path[300], err[256], odd[sizeof(b64)];
+	struct sign_pubkey pub;
+	size_t i, binlen;
+	bool found = false;
+	int c;
+
+	/* A key whose id has at least one hex letter to put in upper case. */
+	do {
+		crypto_sign_keypair(pk, sk);
+		sign_keyid(id, pk);
+		util_hex(hex, id, 8);
+	} while (strpbrk(hex, "abcdef") == NULL);
+	sodium_bin2base64(b64, sizeof(b64), pk, 32,
+	    sodium_base64_VARIANT_ORIGINAL);
+	snprintf(path, sizeof(path), "%s/canon.pub", dir);
+
+	snprintf(text, sizeof(text), "sluice-public-key v1\nid %s\nkey %s\n",
+	    hex, b64);
+	write_text(path, text, 0644);
+	assert_int_equal(sign_pubkey_load(path, &pub, err, sizeof(err)), 0);
+
+	for (i = 0; hex[i] != '\0'; i++)
+		if (hex[i] >= 'a' && hex[i] <= 'f')
+			hex[i] = (char)(hex[i] - 'a' + 'A');
+	snprintf(text, sizeof(text), "sluice-public-key v1\nid %s\nkey %s\n",
+	    hex, b64);
+	write_text(path, text, 0644);
+	assert_int_equal(sign_pubkey_load(path, &pub, err, sizeof(err)),
+	    -EINVAL);
+	util_hex(hex, id, 8);
+
+	/* A byte >= 0x80 that libsodium decodes to the very same key. */
+	for (i = 0; i < sizeof(b64) - 2 && !found; i++) {
+		for (c = 0x80; c < 0x100 && !found; c++) {
+			memcpy(odd, b64, sizeof(b64));
+			odd[i] = (char)c;
+			found = sodium_base642bin(back, sizeof(back), odd,
+			    strlen(odd), NULL, &binlen, NULL,
+			    sodium_base64_VARIANT_ORIGINAL) == 0 &&
+			    binlen == 32 && memcmp(back, pk, 32) == 0;
+		}
+	}
+	if (found) {
+		snprintf(text, sizeof(text), "sluice-public-key v1\nid %s\n"
+		    "key %s\n", hex, odd);
+		write_text(path, text, 0644);
+		assert_int_equal(sign_pubkey_load(path, &pub, err,
+		    sizeof(err)), -EINVAL);
+	}
+	/* Other characters outside the alphabet, wherever they are. */
+	for (i = 0; i < sizeof(b64) - 1; i++) {
+		static const char junk[] = { '-', '_', ' ', '.', '\x80', '\xff' };
+		size_t j;
+
+		for (j = 0; j < sizeof(junk); j++) {
+			memcpy(odd, b64, sizeof(b64));
+			odd[i] = junk[j];
+			snprintf(text, sizeof(text), "sluice-public-key v1\n"
+			    "id %s\nkey %s\n", hex, odd);
+			write_text(path, text, 0644);
+			if (sign_pubkey_load(path, &pub, err, sizeof(err)) !=
+			    -EINVAL)
+				fail_msg("key with 0x%02x at %zu accepted",
+				    (unsigned char)junk[j], i);
+		}
+	}
+	/* The right key with its padding moved or missing. */
+	snprintf(text, sizeof(text), "sluice-public-key v1\nid %s\nkey %.*s\n",
+	    hex, (int)strlen(b64) - 1, b64);
+	write_text(path, text, 0644);
+	assert_int_equal(sign_pubkey_load(path, &pub, err, sizeof(err)),
+	    -EINVAL);
 }
 
 /* A key file whose public half does not belong to its seed is refused
@@ -269,6 +368,7 @@ main(void)
 		cmocka_unit_test(test_sha256),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_bad_key_files),
+		cmocka_unit_test(test_noncanonical_key_files),
 		cmocka_unit_test(test_forged_and_odd_key_files),
 		cmocka_unit_test(test_compress),
 	};

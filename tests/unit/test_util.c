@@ -34,6 +34,20 @@ test_parse_si(void **state)
 	assert_int_equal(util_parse_si("5X", &v), -EINVAL);
 	assert_int_equal(util_parse_si("5MB", &v), -EINVAL);
 	assert_int_equal(util_parse_si(" 5", &v), -EINVAL);
+	/* Non-finite values and overflow must never reach the conversion. */
+	assert_int_equal(util_parse_si("nan", &v), -EINVAL);
+	assert_int_equal(util_parse_si("NaN", &v), -EINVAL);
+	assert_int_equal(util_parse_si("+nan", &v), -EINVAL);
+	assert_int_equal(util_parse_si("nanK", &v), -EINVAL);
+	assert_int_equal(util_parse_si("nan(0x1)", &v), -EINVAL);
+	assert_int_equal(util_parse_si("inf", &v), -EINVAL);
+	assert_int_equal(util_parse_si("infinity", &v), -EINVAL);
+	assert_int_equal(util_parse_si("infT", &v), -EINVAL);
+	assert_int_equal(util_parse_si("1e400", &v), -ERANGE);
+	assert_int_equal(util_parse_si("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(util_parse_si("20000000T", &v), -ERANGE);
+	assert_int_equal(util_parse_si("18000000T", &v), 0);
+	assert_int_equal(v, 18000000000000000000ull);
 }
 
 static void

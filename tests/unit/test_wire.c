@@ -146,6 +146,12 @@ test_symbol(void **state)
 	s.index = 0;
 	s.len = 101;
 	assert_int_equal(proto_symbol_encode_hdr(buf, sizeof(buf), &s), 0);
+	s.len = 100;
+	s.id.object = PROTO_MAX_OBJECTS;
+	assert_int_equal(proto_symbol_encode_hdr(buf, sizeof(buf), &s), 0);
+	s.id.object = PROTO_MAX_OBJECTS - 1;
+	assert_int_equal(proto_symbol_encode_hdr(buf, sizeof(buf), &s),
+	    sizeof(buf));
 }
 
 static void

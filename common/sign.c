@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +25,6 @@ struct sign_seckey {
 	uint8_t id[SIGN_KEYID_LEN];
 	uint8_t sk[SIGN_SK_LEN];
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int
 sign_init(void)
@@ -211,18 +195,18 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	char hex[2 * SIGN_KEYID_LEN + 1];
 
 	if (memchr(text, '\0', len) != NULL) {
-		seterr(err, errlen, "not a key file (NUL byte)");
+		util_seterr(err, errlen, "not a key file (NUL byte)");
 		return -EINVAL;
 	}
 	if ((size_t)(end - p) < hlen + 1 || memcmp(p, header, hlen) != 0 ||
 	    p[hlen] != '\n') {
-		seterr(err, errlen, "not a %s file", header);
+		util_seterr(err, errlen, "not a %s file", header);
 		return -EINVAL;
 	}
 	p += hlen + 1;
 	if (end - p < 3 + 16 + 1 || memcmp(p, "id ", 3) != 0 ||
 	    p[3 + 16] != '\n') {
-		seterr(err, errlen, "malformed id line");
+		util_seterr(err, errlen, "malformed id line");
 		return -EINVAL;
 	}
 	memcpy(hex, p + 3, 16);
@@ -230,14 +214,14 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	/* Lower case only: the id is written and compared in that form. */
 	if (strspn(hex, "0123456789abcdef") != 16 ||
 	    util_unhex(id, SIGN_KEYID_LEN, hex) != 0) {
-		seterr(err, errlen, "malformed key id");
+		util_seterr(err, errlen, "malformed key id");
 		return -EINVAL;
 	}
 	p += 3 + 16 + 1;
 	if (end - p < 5 || memcmp(p, "key ", 4) != 0 ||
 	    (nl = memchr(p, '\n', (size_t)(end - p))) == NULL ||
 	    nl + 1 != end) {
-		seterr(err, errlen, "malformed key line");
+		util_seterr(err, errlen, "malformed key line");
 		return -EINVAL;
 	}
 	p += 4;
@@ -247,7 +231,7 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || binlen != keylen ||
 	    b64len != sodium_base64_ENCODED_LEN(keylen,
 	    sodium_base64_VARIANT_ORIGINAL) - 1) {
-		seterr(err, errlen, "malformed key");
+		util_seterr(err, errlen, "malformed key");
 		return -EINVAL;
 	}
 	return 0;
@@ -264,7 +248,7 @@ sign_pubkey_load(const char *path, struct sign_pubkey *pub, char *err,
 
 	rc = util_read_file(path, KEY_FILE_MAX, &buf, &len);
 	if (rc != 0) {
-		seterr(err, errlen, "%s", rc == -EFBIG ? "not a key file "
+		util_seterr(err, errlen, "%s", rc == -EFBIG ? "not a key file "
 		    "(too large)" : strerror(-rc));
 		return rc == -EFBIG ? -EINVAL : rc;
 	}
@@ -275,7 +259,7 @@ sign_pubkey_load(const char *path, struct sign_pubkey *pub, char *err,
 		return rc;
 	sign_keyid(id, pub->pk);
 	if (memcmp(id, pub->id, SIGN_KEYID_LEN) != 0) {
-		seterr(err, errlen, "key id does not match the key");
+		util_seterr(err, errlen, "key id does not match the key");
 		return -EINVAL;
 	}
 	return 0;
@@ -295,7 +279,7 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
-		seterr(err, errlen, "%s", strerror(errno));
+		util_seterr(err, errlen, "%s", strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -303,18 +287,18 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "not a regular file");
+		util_seterr(err, errlen, "not a regular file");
 		rc = -EINVAL;
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
-		seterr(err, errlen, "key file %s has mode %04o; must be 0600 "
-		    "or stricter", path, (unsigned)(st.st_mode & 07777));
+		util_seterr(err, errlen, "key file %s has mode %04o; must be "
+		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
 		rc = -EPERM;
 		goto out;
 	}
 	if (st.st_size >= KEY_FILE_MAX) {
-		seterr(err, errlen, "not a key file (too large)");
+		util_seterr(err, errlen, "not a key file (too large)");
 		rc = -EINVAL;
 		goto out;
 	}
@@ -350,8 +334,8 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 		crypto_sign_seed_keypair(pk, derived, seed);
 		sodium_memzero(seed, sizeof(seed));
 		if (sodium_memcmp(derived, sk->sk, SIGN_SK_LEN) != 0) {
-			seterr(err, errlen, "public half does not belong to "
-			    "the secret key");
+			util_seterr(err, errlen, "public half does not belong "
+			    "to the secret key");
 			rc = -EINVAL;
 		}
 		sodium_free(derived);
@@ -360,7 +344,7 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 	}
 	sign_keyid(id, pk);
 	if (memcmp(id, sk->id, SIGN_KEYID_LEN) != 0) {
-		seterr(err, errlen, "key id does not match the key");
+		util_seterr(err, errlen, "key id does not match the key");
 		rc = -EINVAL;
 	}
 out:

@@ -59,6 +59,7 @@ static const char *const drop_names[DROP_COUNT] = {
 	[DROP_CHUNK_HASH] = "chunk_hash",
 	[DROP_INFLATE] = "inflate",
 	[DROP_HEARTBEAT] = "heartbeat",
+	[DROP_HEARTBEAT_REPLAY] = "heartbeat_replay",
 };
 
 const char *
@@ -676,8 +677,11 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, DROP_HEARTBEAT, 0);
 		return;
 	}
+	if (!metrics_heartbeat(r, h.interval_ms, h.hdr.session, h.hdr.seq)) {
+		drop(r, DROP_HEARTBEAT_REPLAY, 0);
+		return;
+	}
 	r->stats.heartbeats++;
-	metrics_heartbeat(r, h.interval_ms, h.hdr.session, h.hdr.seq);
 }
 
 void

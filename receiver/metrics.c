@@ -43,39 +43,15 @@ metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
 	r->seq_count++;
 }
 
-/*
- * Freshness of verified heartbeats.  This belongs in struct recv and the
- * drop in enum recv_drop (DROP_HEARTBEAT_REPLAY); until recv.h and
- * assemble.c take them it lives here.  There is one struct recv per
- * process and only the I/O thread calls in, so file scope is safe.
- */
-static struct {
-	bool valid;
-	uint64_t session;
-	uint64_t seq;       /* highest accepted in session */
-	uint64_t replays;   /* the heartbeat_replay drop count */
-} hb;
-
-static struct log_ratelimit replay_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
-
-void
+bool
 metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
     uint64_t seq)
 {
-	uint64_t suppressed = 0;
-
-	if (hb.valid && session == hb.session && seq <= hb.seq) {
-		hb.replays++;
-		if (log_ratelimit(&replay_rl, &suppressed))
-			log_warnx("dropped datagram: heartbeat_replay "
-			    "(session %016" PRIx64 " seq %" PRIu64 ", last %"
-			    PRIu64 "; %" PRIu64 " more drops not logged)",
-			    session, seq, hb.seq, suppressed);
-		return;
-	}
-	hb.valid = true;
-	hb.session = session;
-	hb.seq = seq;
+	if (r->hb_valid && session == r->hb_session && seq <= r->hb_seq)
+		return false;
+	r->hb_valid = true;
+	r->hb_session = session;
+	r->hb_seq = seq;
 	if (session != r->session || r->seq_count == 0) {
 		r->session = session;
 		r->seq_first = r->seq_max = seq;
@@ -88,6 +64,7 @@ metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
 		qlog_event(r->qlog, 0, NULL, NULL, "LINK_UP", "heartbeat",
 		    NULL);
 	}
+	return true;
 }
 
 void
@@ -160,8 +137,6 @@ metrics_write(const struct recv *r)
 	for (i = 1; i < DROP_COUNT; i++)
 		M("sluice_drops_total{reason=\"%s\"} %" PRIu64 "\n",
 		    recv_drop_name(i), st->drop[i]);
-	M("sluice_drops_total{reason=\"heartbeat_replay\"} %" PRIu64 "\n",
-	    hb.replays);
 	M("# TYPE sluice_redundant_total counter\n"
 	    "sluice_redundant_total %" PRIu64 "\n", st->redundant);
 	M("# TYPE sluice_chunks_decoded_total counter\n"

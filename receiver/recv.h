@@ -45,6 +45,7 @@ enum recv_drop {
 	DROP_CHUNK_HASH,         /* decoded chunk differs from its hash */
 	DROP_INFLATE,
 	DROP_HEARTBEAT,          /* heartbeat with an unknown key or bad sig */
+	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */
 	DROP_COUNT
 };
 
@@ -188,6 +189,8 @@ struct recv {
 	bool link_up;
 	uint64_t session;        /* sender session seen last */
 	uint64_t seq_first, seq_max, seq_count;
+	bool hb_valid;           /* hb_session/hb_seq hold an accepted one */
+	uint64_t hb_session, hb_seq; /* the last accepted heartbeat */
 
 	/* Release policy. */
 	struct sign_pubkey approvers[CONF_MAX_KEYS];
@@ -240,7 +243,8 @@ int progress_load(struct recv *r, struct transfer *t);
 
 /* metrics.c */
 void metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq);
-void metrics_heartbeat(struct recv *r, uint32_t interval_ms,
+/* A verified heartbeat: false if it is a replay (not newer). */
+bool metrics_heartbeat(struct recv *r, uint32_t interval_ms,
     uint64_t session, uint64_t seq);
 void metrics_tick(struct recv *r, uint64_t now);
 void metrics_write(const struct recv *r);

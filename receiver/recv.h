@@ -203,10 +203,13 @@ struct recv {
 	pthread_t verifier;
 	pthread_mutex_t vq_lock;
 	pthread_cond_t vq_cond;
-	struct transfer *vq_todo[64];
+	/* Each sized for every transfer slot: a transfer is queued once and
+	 * holds its slot until its verdict is taken, so they cannot fill. */
+	struct transfer **vq_todo;
 	unsigned vq_n_todo;
-	struct verdict vq_done[64];
+	struct verdict *vq_done;
 	unsigned vq_n_done;
+	struct verdict *vq_taken;  /* release_poll's copy */
 	bool vq_stop;
 };
 

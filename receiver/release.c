@@ -121,6 +121,14 @@ release_init(struct recv *r, char *err, size_t errlen)
 			return rc;
 		}
 	}
+	r->vq_todo = calloc(c->max_transfers_in_flight, sizeof(*r->vq_todo));
+	r->vq_done = calloc(c->max_transfers_in_flight, sizeof(*r->vq_done));
+	r->vq_taken = calloc(c->max_transfers_in_flight,
+	    sizeof(*r->vq_taken));
+	if (r->vq_todo == NULL || r->vq_done == NULL || r->vq_taken == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&r->vq_lock, NULL);
 	pthread_cond_init(&r->vq_cond, NULL);
 	rc = pthread_create(&r->verifier, NULL, verifier_main, r);
@@ -135,6 +143,9 @@ release_fini(struct recv *r)
 	pthread_cond_signal(&r->vq_cond);
 	pthread_mutex_unlock(&r->vq_lock);
 	pthread_join(r->verifier, NULL);
+	free(r->vq_todo);
+	free(r->vq_done);
+	free(r->vq_taken);
 	regfree(&r->name_re);
 	audit_close(r->audit);
 	sign_seckey_free(r->rkey);
@@ -694,6 +705,8 @@ void
 release_enqueue(struct recv *r, struct transfer *t)
 {
 	pthread_mutex_lock(&r->vq_lock);
+	if (r->vq_n_todo + r->vq_n_done >= r->conf->max_transfers_in_flight)
+		abort(); /* cannot happen: one entry per transfer slot */
 	r->vq_todo[r->vq_n_todo++] = t;
 	pthread_cond_signal(&r->vq_cond);
 	pthread_mutex_unlock(&r->vq_lock);
@@ -702,12 +715,13 @@ release_enqueue(struct recv *r, struct transfer *t)
 void
 release_poll(struct recv *r)
 {
-	struct verdict done[64];
+	struct verdict *done = r->vq_taken;
 	unsigned i, n;
 
 	pthread_mutex_lock(&r->vq_lock);
 	n = r->vq_n_done;
-	memcpy(done, r->vq_done, n * sizeof(done[0]));
+	if (n > 0)
+		memcpy(done, r->vq_done, n * sizeof(done[0]));
 	r->vq_n_done = 0;
 	pthread_mutex_unlock(&r->vq_lock);
 	for (i = 0; i < n; i++)

@@ -15,7 +15,12 @@
  *   5. k verified symbols: FEC decode (only if a source symbol is
  *      missing), inflate under the exact output size, SHA-256 of the
  *      plaintext against the signed chunk hash, then an io_uring write at
- *      the chunk's offset in the object's staging file.
+ *      the chunk's offset in the object's staging file.  A chunk that is
+ *      exactly its k source symbols, each already checked against the
+ *      signed descriptor, needs no chunk hash: the chunk hash guards what
+ *      the decoder and inflate produce, and those did not run.  (Every
+ *      file is re-hashed from disk against the signed manifest before
+ *      release in any case.)
  *
  * Memory: at most max_partial_chunks slots, and at most RECV_SLOT_MEMORY
  * bytes of symbol buffers; when either is exhausted the least recently
@@ -364,11 +369,13 @@ complete(struct recv *r, struct slot *s)
 		}
 		plain = s->plain;
 	}
-	hash_sha256(digest, plain, s->plain_len);
-	if (!sign_equal(digest, s->chunk_sha256, HASH_LEN)) {
-		drop(r, DROP_CHUNK_HASH, t->id);
-		slot_release(r, s);
-		return;
+	if (repaired || s->codec == CODEC_DEFLATE) {
+		hash_sha256(digest, plain, s->plain_len);
+		if (!sign_equal(digest, s->chunk_sha256, HASH_LEN)) {
+			drop(r, DROP_CHUNK_HASH, t->id);
+			slot_release(r, s);
+			return;
+		}
 	}
 	fd = transfer_object_fd(r, t, s->id.object);
 	if (fd < 0) {
@@ -458,11 +465,12 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, v, 0);
 		return;
 	}
-	if (transfer_is_finished(r, d.id.transfer)) {
+	/* Active transfers first: finished ones are a longer list. */
+	t = transfer_find(r, d.id.transfer);
+	if (t == NULL && transfer_is_finished(r, d.id.transfer)) {
 		r->stats.redundant++;
 		return;
 	}
-	t = transfer_find(r, d.id.transfer);
 	if (t != NULL) {
 		if (t->state == T_VERIFYING ||
 		    transfer_chunk_is_done(t, d.id.object, d.id.chunk)) {
@@ -579,13 +587,12 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, v, 0);
 		return;
 	}
-	if (transfer_is_finished(r, sy.id.transfer)) {
-		r->stats.redundant++;
-		return;
-	}
 	t = transfer_find(r, sy.id.transfer);
 	if (t == NULL) {
-		drop(r, DROP_UNKNOWN_TRANSFER, 0);
+		if (transfer_is_finished(r, sy.id.transfer))
+			r->stats.redundant++;
+		else
+			drop(r, DROP_UNKNOWN_TRANSFER, 0);
 		return;
 	}
 	if (t->state == T_VERIFYING) {

@@ -6,12 +6,21 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #define SAMPLE_LEN 4096
 #define SAMPLE_KEEP_RATIO 0.90 /* sample must shrink below this */
+/*
+ * A 4 KiB sample of uniformly random bytes measures about 7.95 bits per
+ * byte; text is near 4.5, float32 weights near 7.2.  Above this the
+ * sample is not even deflated.  (Data made of repeats of a random block
+ * of 2 KiB or more would also measure this high and be sent stored: a
+ * lost saving, never a wrong byte.)
+ */
+#define SAMPLE_MAX_ENTROPY 7.9
 #define CHUNK_KEEP_RATIO 0.90  /* and the chunk too, or it is sent stored */
 
 struct compress {
@@ -70,6 +79,23 @@ deflate_all(struct compress *c, const uint8_t *in, size_t inlen, uint8_t *out,
 	return outcap - c->def.avail_out;
 }
 
+/* Order-0 entropy of buf in bits per byte. */
+static double
+byte_entropy(const uint8_t *buf, size_t len)
+{
+	uint32_t count[256] = { 0 };
+	double h = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		count[buf[i]]++;
+	for (i = 0; i < 256; i++)
+		if (count[i] != 0)
+			h -= (double)count[i] * log2((double)count[i] /
+			    (double)len);
+	return h / (double)len;
+}
+
 enum compress_codec
 compress_chunk(struct compress *c, enum compress_mode mode, const uint8_t *in,
     size_t inlen, uint8_t *out, size_t outcap, size_t *outlen)
@@ -81,6 +107,10 @@ compress_chunk(struct compress *c, enum compress_mode mode, const uint8_t *in,
 	if (mode == COMPRESS_AUTO) {
 		size_t s = inlen < SAMPLE_LEN ? inlen : SAMPLE_LEN;
 
+		/* Random-looking bytes never pay; a histogram says so for a
+		 * fraction of a deflate's cost. */
+		if (s == SAMPLE_LEN && byte_entropy(in, s) >= SAMPLE_MAX_ENTROPY)
+			return CODEC_STORED;
 		n = deflate_all(c, in, s, c->sample_out,
 		    sizeof(c->sample_out));
 		if (n == 0 || (double)n >= SAMPLE_KEEP_RATIO * (double)s)

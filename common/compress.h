@@ -2,9 +2,11 @@
  * Chunk compression (zlib, raw deflate, level 1), used only when it pays.
  * This file and compress.c are the only ones that include zlib.
  *
- * "auto" first deflates a small sample of the chunk; incompressible data
- * (random bytes, float32 weights: ratio >= 0.90 on the sample) is sent
- * stored without compressing the rest.  Otherwise the whole chunk is
+ * "auto" first looks at a 4 KiB sample of the chunk: random-looking bytes
+ * (order-0 entropy of 7.9 bits per byte or more) are sent stored at once;
+ * otherwise the sample is deflated, and incompressible data (float32
+ * weights: ratio >= 0.90 on the sample) is sent stored without
+ * compressing the rest.  Otherwise the whole chunk is
  * deflated and kept only if it saved at least 10%.
  */
 #ifndef SLUICE_COMPRESS_H

@@ -138,6 +138,8 @@ main(int argc, char **argv)
 		    conf->store_dir, strerror(-rc));
 	if (release_init(&r, err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	if (progress_init(&r) != 0)
+		fatalx("cannot start the progress thread");
 	if (assemble_init(&r) != 0)
 		fatalx("out of memory");
 	r.in = ingest_new(&r, err, sizeof(err));
@@ -167,6 +169,7 @@ main(int argc, char **argv)
 		if (rc != 0 && rc != -EINTR)
 			fatalx("io_uring: %s", strerror(-rc));
 		release_poll(&r);
+		progress_poll(&r);
 		now = util_now_ns();
 		if (now - last_progress >= (uint64_t)(conf->progress_interval *
 		    1e9)) {
@@ -201,6 +204,8 @@ main(int argc, char **argv)
 	metrics_write(&r);
 	ingest_free(r.in);
 	release_fini(&r);
+	transfer_save_progress(&r); /* what was written is not needed again */
+	progress_fini(&r);
 	transfer_fini(&r);
 	assemble_fini(&r);
 	qlog_close(r.qlog);

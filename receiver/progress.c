@@ -1,9 +1,14 @@
 /*
- * Progress that survives a restart.  Once a second, for each transfer
- * with chunks written since the last save, the object files written to are
- * fdatasync'ed and only then is <staging>/<id>/progress replaced
- * (atomically, fsynced): a chunk is recorded as done only after its bytes
- * are durable.  When a transfer is seen again after a restart, its
+ * Progress that survives a restart.  Every progress_interval, for each
+ * transfer with chunks written since the last save, the I/O thread takes
+ * a snapshot of its chunk bitmaps and hands it to the progress thread,
+ * which fdatasyncs the object files written to and only then replaces
+ * <staging>/<id>/progress (atomically, fsynced): a chunk is recorded as
+ * done only after its bytes are durable.  The fdatasyncs used to run on
+ * the I/O thread and stopped reception for up to 150 ms a second at
+ * 400 MB/s.  One save per transfer is in flight at a time; the verifier
+ * takes a transfer over, and its staging directory is removed, only after
+ * its save has finished (progress_quiesce).  When a transfer is seen again after a restart, its
  * progress file restores the object sizes and chunk bitmaps, so chunks
  * already written are not needed again.  The file is our own, but it is
  * read as carefully as anything else: any doubt, and the transfer starts
@@ -20,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,38 +34,201 @@
 
 #define PROGRESS_FILE "progress"
 
-void
-progress_save(struct recv *r, struct transfer *t)
+struct progress_job {
+	struct progress_job *next;
+	const struct transfer *t; /* identity only: never dereferenced */
+	uint64_t id;
+	int dirfd;                /* a dup of the staging directory's */
+	char name[32];            /* for messages */
+	uint32_t *objs;           /* objects written since the last save */
+	uint32_t n_objs;
+	char *text;               /* the progress file, as of the snapshot */
+	size_t len;
+	bool ok;
+};
+
+static void
+job_free(struct progress_job *j)
 {
-	char name[32], *buf;
-	size_t cap = 256, off = 0;
+	if (j == NULL)
+		return;
+	if (j->dirfd >= 0)
+		close(j->dirfd);
+	free(j->objs);
+	free(j->text);
+	free(j);
+}
+
+/*
+ * The progress thread's part: make the listed objects durable, and only
+ * then replace the progress file.  Every chunk the snapshot lists was
+ * written (its write completed) before the snapshot was taken, so after
+ * these fdatasyncs its bytes are on disk.
+ */
+static void
+job_run(struct progress_job *j)
+{
+	char obj[32];
 	uint32_t i;
 	int fd;
 
-	if (!t->unsaved || t->state == T_VERIFYING)
-		return;
-	for (i = 0; i < t->object_count; i++) {
-		struct object *o = &t->objects[i];
-
-		if (!o->dirty)
-			continue;
-		snprintf(name, sizeof(name), "o%u", i);
-		fd = openat(t->dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	for (i = 0; i < j->n_objs; i++) {
+		snprintf(obj, sizeof(obj), "o%u", j->objs[i]);
+		fd = openat(j->dirfd, obj, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0 || fdatasync(fd) < 0) {
-			log_warn("transfer %s: syncing %s", t->name, name);
+			log_warn("transfer %s: syncing %s", j->name, obj);
 			if (fd >= 0)
 				close(fd);
-			return; /* keep the old record; try again later */
+			return; /* keep the old record */
 		}
 		close(fd);
-		o->dirty = false;
 	}
+	fd = openat(j->dirfd, PROGRESS_FILE ".tmp", O_WRONLY | O_CREAT |
+	    O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && util_write_all(fd, j->text, j->len) == 0 &&
+	    fsync(fd) == 0 && renameat(j->dirfd, PROGRESS_FILE ".tmp",
+	    j->dirfd, PROGRESS_FILE) == 0 && fsync(j->dirfd) == 0)
+		j->ok = true;
+	else
+		log_warn("transfer %s: saving progress", j->name);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void *
+progress_main(void *arg)
+{
+	struct recv *r = arg;
+
+	pthread_mutex_lock(&r->pq_lock);
+	for (;;) {
+		struct progress_job *j;
+
+		while (r->pq_todo == NULL && !r->pq_stop)
+			pthread_cond_wait(&r->pq_cond, &r->pq_lock);
+		if (r->pq_todo == NULL)
+			break; /* stopping, and nothing left to save */
+		j = r->pq_todo;
+		r->pq_todo = j->next;
+		if (r->pq_todo == NULL)
+			r->pq_todo_tail = &r->pq_todo;
+		r->pq_current = j;
+		pthread_mutex_unlock(&r->pq_lock);
+
+		job_run(j);
+
+		pthread_mutex_lock(&r->pq_lock);
+		r->pq_current = NULL;
+		j->next = r->pq_done;
+		r->pq_done = j;
+		pthread_cond_broadcast(&r->pq_done_cond);
+	}
+	pthread_mutex_unlock(&r->pq_lock);
+	return NULL;
+}
+
+int
+progress_init(struct recv *r)
+{
+	int rc;
+
+	pthread_mutex_init(&r->pq_lock, NULL);
+	pthread_cond_init(&r->pq_cond, NULL);
+	pthread_cond_init(&r->pq_done_cond, NULL);
+	r->pq_todo = NULL;
+	r->pq_todo_tail = &r->pq_todo;
+	rc = pthread_create(&r->pq_thread, NULL, progress_main, r);
+	if (rc != 0)
+		return -rc;
+	r->pq_started = true;
+	return 0;
+}
+
+/* Finishes what is queued, then stops. */
+void
+progress_fini(struct recv *r)
+{
+	if (!r->pq_started)
+		return;
+	pthread_mutex_lock(&r->pq_lock);
+	r->pq_stop = true;
+	pthread_cond_signal(&r->pq_cond);
+	pthread_mutex_unlock(&r->pq_lock);
+	pthread_join(r->pq_thread, NULL);
+	r->pq_started = false;
+	progress_poll(r);
+}
+
+void
+progress_poll(struct recv *r)
+{
+	struct progress_job *done, *next;
+
+	if (!r->pq_started)
+		return;
+	pthread_mutex_lock(&r->pq_lock);
+	done = r->pq_done;
+	r->pq_done = NULL;
+	pthread_mutex_unlock(&r->pq_lock);
+	for (; done != NULL; done = next) {
+		struct transfer *t = (struct transfer *)(uintptr_t)done->t;
+
+		next = done->next;
+		if (t->used && t->id == done->id) {
+			t->progress_busy = false;
+			if (!done->ok) {
+				/* Not recorded: sync everything next time. */
+				uint32_t i;
+
+				for (i = 0; i < t->object_count; i++)
+					if (t->objects[i].n_done > 0)
+						t->objects[i].dirty = true;
+				t->unsaved = true;
+			}
+		}
+		job_free(done);
+	}
+}
+
+static bool
+pending(const struct recv *r, const struct transfer *t)
+{
+	const struct progress_job *j;
+
+	if (r->pq_current != NULL && r->pq_current->t == t)
+		return true;
+	for (j = r->pq_todo; j != NULL; j = j->next)
+		if (j->t == t)
+			return true;
+	return false;
+}
+
+void
+progress_quiesce(struct recv *r, struct transfer *t)
+{
+	if (!r->pq_started || !t->progress_busy)
+		return;
+	pthread_mutex_lock(&r->pq_lock);
+	while (pending(r, t))
+		pthread_cond_wait(&r->pq_done_cond, &r->pq_lock);
+	pthread_mutex_unlock(&r->pq_lock);
+	progress_poll(r);
+}
+
+/* The progress file's text for t as it is now. */
+static char *
+snapshot(const struct transfer *t, size_t *lenp)
+{
+	size_t cap = 256, off = 0;
+	uint32_t i;
+	char *buf;
+
 	for (i = 0; i < t->object_count; i++)
 		if (t->objects[i].size != UINT64_MAX)
 			cap += 64 + (size_t)(t->objects[i].n_chunks + 7) / 8 * 2;
 	buf = malloc(cap);
 	if (buf == NULL)
-		return;
+		return NULL;
 	off += (size_t)snprintf(buf + off, cap - off, "sluice-progress 1\n%s %u "
 	    "%" PRIu64 " %u %u\n", t->name, t->object_count,
 	    t->transfer_bytes, t->chunk_size, t->symbol_size);
@@ -79,17 +248,48 @@ progress_save(struct recv *r, struct transfer *t)
 		buf[off++] = '\n';
 	}
 	off += (size_t)snprintf(buf + off, cap - off, "end\n");
-	fd = openat(t->dirfd, PROGRESS_FILE ".tmp", O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0 && util_write_all(fd, buf, off) == 0 && fsync(fd) == 0 &&
-	    renameat(t->dirfd, PROGRESS_FILE ".tmp", t->dirfd,
-	    PROGRESS_FILE) == 0 && fsync(t->dirfd) == 0)
-		t->unsaved = false;
-	else
-		log_warn("transfer %s: saving progress", t->name);
-	if (fd >= 0)
-		close(fd);
-	free(buf);
+	*lenp = off;
+	return buf;
+}
+
+void
+progress_save(struct recv *r, struct transfer *t)
+{
+	struct progress_job *j;
+	uint32_t i, n = 0;
+
+	if (!t->unsaved || t->state == T_VERIFYING || t->progress_busy ||
+	    !r->pq_started)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	for (i = 0; i < t->object_count; i++)
+		if (t->objects[i].dirty)
+			n++;
+	j->objs = calloc(n + 1, sizeof(*j->objs));
+	j->text = snapshot(t, &j->len);
+	j->dirfd = fcntl(t->dirfd, F_DUPFD_CLOEXEC, 0);
+	if (j->objs == NULL || j->text == NULL || j->dirfd < 0) {
+		job_free(j);
+		return;
+	}
+	for (i = 0; i < t->object_count; i++) {
+		if (!t->objects[i].dirty)
+			continue;
+		j->objs[j->n_objs++] = i;
+		t->objects[i].dirty = false;
+	}
+	j->t = t;
+	j->id = t->id;
+	snprintf(j->name, sizeof(j->name), "%s", t->name);
+	t->unsaved = false;
+	t->progress_busy = true;
+	pthread_mutex_lock(&r->pq_lock);
+	*r->pq_todo_tail = j;
+	r->pq_todo_tail = &j->next;
+	pthread_cond_signal(&r->pq_cond);
+	pthread_mutex_unlock(&r->pq_lock);
 }
 
 int

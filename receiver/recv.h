@@ -119,6 +119,8 @@ struct object {
 	bool dirty;         /* written since the last progress save */
 };
 
+struct progress_job;
+
 enum transfer_state {
 	T_RECEIVING,
 	T_INCOMPLETE,
@@ -142,6 +144,7 @@ struct transfer {
 	int dirfd;           /* staging/<hex> */
 	unsigned writes_in_flight;
 	bool unsaved;        /* progress not yet saved */
+	bool progress_busy;  /* a save is with the progress thread */
 	uint64_t created_ns;
 	uint64_t progress_ns;
 };
@@ -211,6 +214,18 @@ struct recv {
 	unsigned vq_n_done;
 	struct verdict *vq_taken;  /* release_poll's copy */
 	bool vq_stop;
+
+	/* Progress thread (progress.c): fdatasync and progress files, off
+	 * the I/O thread. */
+	pthread_t pq_thread;
+	pthread_mutex_t pq_lock;
+	pthread_cond_t pq_cond;      /* a job queued, or stop */
+	pthread_cond_t pq_done_cond; /* a job finished */
+	struct progress_job *pq_todo, **pq_todo_tail;
+	struct progress_job *pq_current;
+	struct progress_job *pq_done;
+	bool pq_stop;
+	bool pq_started;
 };
 
 /* assemble.c */
@@ -240,7 +255,15 @@ void transfer_save_progress(struct recv *r);
 void transfer_write_status(struct recv *r);
 
 /* progress.c */
+int progress_init(struct recv *r);
+void progress_fini(struct recv *r);
+/* Hands a snapshot of t's progress to the progress thread, which makes
+ * the chunks it lists durable and then records them. */
 void progress_save(struct recv *r, struct transfer *t);
+/* Takes finished saves back (I/O thread, every loop). */
+void progress_poll(struct recv *r);
+/* Waits until no save of t is queued or running. */
+void progress_quiesce(struct recv *r, struct transfer *t);
 /* Restores saved progress: chunks restored, or -1 (start afresh). */
 int progress_load(struct recv *r, struct transfer *t);
 

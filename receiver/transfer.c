@@ -152,6 +152,7 @@ transfer_free(struct recv *r, struct transfer *t)
 {
 	uint32_t i;
 
+	progress_quiesce(r, t);
 	assemble_drop_transfer(r, t);
 	for (i = 0; t->objects != NULL && i < t->object_count; i++)
 		free(t->objects[i].done);
@@ -523,6 +524,8 @@ check_complete(struct recv *r, struct transfer *t)
 	    t->writes_in_flight != 0 || t->state == T_VERIFYING)
 		return;
 	qlog_transfer(r, t, "COMPLETE", "all_chunks", NULL);
+	/* The verifier owns the staging directory from here on. */
+	progress_quiesce(r, t);
 	t->state = T_VERIFYING;
 	assemble_drop_transfer(r, t);
 	release_enqueue(r, t);

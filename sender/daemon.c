@@ -67,6 +67,7 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 	char dir[PATH_MAX], err[512] = "", record[1024], t[32];
 	char ename[sizeof(e->name)];
 	struct manifest *m = NULL;
+	struct sender_hb_thread *hb;
 	const struct sender_stats *ss;
 	uint64_t t0, dg0, id;
 	double cpu0, secs;
@@ -82,7 +83,11 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 		    " (use sluice bundle create, then sluice spool add)");
 		return 0;
 	}
+	/* Checking a big bundle's files takes a while: the heartbeats go on
+	 * meanwhile, so the receiving side does not see the link go down. */
+	hb = sender_heartbeats_start(s);
 	rc = manifest_load_bundle(dir, &m, err, sizeof(err));
+	sender_heartbeats_stop(hb);
 	if (rc != 0) {
 		fail(sp, e, err);
 		return 0;

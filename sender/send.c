@@ -29,12 +29,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BATCH 256
@@ -940,6 +942,78 @@ sender_idle(struct sender *s, int fd, double seconds,
 		rc = -EINTR;
 	s->stop = NULL;
 	return rc;
+}
+
+struct sender_hb_thread {
+	struct sender *s;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+};
+
+static void *
+hb_main(void *arg)
+{
+	struct sender_hb_thread *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	while (!h->stop) {
+		uint64_t now = util_now_ns();
+
+		if (now >= h->s->next_hb_ns) {
+			pthread_mutex_unlock(&h->mu);
+			if (queue_heartbeat(h->s) == 0)
+				(void)flush(h->s);
+			pthread_mutex_lock(&h->mu);
+			continue;
+		} else {
+			struct timespec ts;
+			uint64_t wake;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			wake = (uint64_t)ts.tv_sec * 1000000000ull +
+			    (uint64_t)ts.tv_nsec + (h->s->next_hb_ns - now);
+			ts.tv_sec = (time_t)(wake / 1000000000ull);
+			ts.tv_nsec = (long)(wake % 1000000000ull);
+			(void)pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+struct sender_hb_thread *
+sender_heartbeats_start(struct sender *s)
+{
+	struct sender_hb_thread *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->s = s;
+	s->transfer = 0;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	if (pthread_create(&h->th, NULL, hb_main, h) != 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+void
+sender_heartbeats_stop(struct sender_hb_thread *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stop = true;
+	pthread_cond_signal(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->th, NULL);
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+	free(h);
 }
 
 int

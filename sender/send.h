@@ -70,6 +70,15 @@ int sender_send_transfer(struct sender *s, const struct manifest *m,
 int sender_idle(struct sender *s, int fd, double seconds,
     volatile sig_atomic_t *stop);
 
+/*
+ * While the caller does something long that does not touch s (checking
+ * a big bundle's files), a thread of s's own keeps the heartbeats going.
+ * Between the two calls the caller must not use s.
+ */
+struct sender_hb_thread;
+struct sender_hb_thread *sender_heartbeats_start(struct sender *s);
+void sender_heartbeats_stop(struct sender_hb_thread *h);
+
 uint64_t sender_transfer_id(const struct sender *s);
 const struct sender_stats *sender_stats(const struct sender *s);
 

@@ -51,9 +51,11 @@ passes = 2;
 CONF
 rand_file "$T/bundle/w.bin" 3000000
 text_file "$T/bundle/card.md" 20000
-nsx "$R" "$RECV" -c "$T/receiver.conf" >>"$T/recv.err" 2>&1 &
+# Not through nsx: a backgrounded function is a subshell, and killing it
+# would leave the daemon running.  `ip netns exec` execs, so $! is it.
+ip netns exec "$R" "$RECV" -c "$T/receiver.conf" >>"$T/recv.err" 2>&1 &
 PIDS+=($!)
-nsx "$L" "$LINK" --listen 10.77.1.2:7701 --forward 10.77.2.2:7700 \
+ip netns exec "$L" "$LINK" --listen 10.77.1.2:7701 --forward 10.77.2.2:7700 \
     --loss 0.05 --seed 3 >>"$T/link.err" 2>&1 &
 PIDS+=($!)
 sleep 0.5

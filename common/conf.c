@@ -58,6 +58,7 @@ static const struct setting sender_settings[] = {
 	    3600, "1.0", 0 },
 	{ "descriptor_copies", K_UINT, S(descriptor_copies), false, 1, 16,
 	    "4", 0 },
+	{ "encode_threads", K_UINT, S(encode_threads), false, 1, 16, "1", 0 },
 	{ "spool_dir", K_PATH, S(spool_dir), false, 0, 0, NULL, 0 },
 	{ "sent_dir", K_PATH, S(sent_dir), false, 0, 0, NULL, 0 },
 	{ "failed_dir", K_PATH, S(failed_dir), false, 0, 0, NULL, 0 },

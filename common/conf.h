@@ -33,6 +33,7 @@ struct sender_conf {
 	enum compress_mode compress; /* "auto" (default), "off", "on" */
 	double heartbeat_interval;   /* seconds, 0.05..3600, default 1.0 */
 	unsigned descriptor_copies;  /* per chunk per pass, 1..16, default 4 */
+	unsigned encode_threads;     /* threads encoding chunks, 1..16, 1 */
 
 	/* --daemon: the queue, and where bundles go when done. */
 	char *spool_dir;        /* bundles are renamed into it */

@@ -46,12 +46,34 @@
 #define K_LIMIT 128
 #define UDP_IP_OVERHEAD 28 /* bytes of IPv4 + UDP header per datagram */
 
+#define ENC_MAX 16
+
 struct wchunk {
 	uint32_t object, chunk;
 	unsigned k, m;
 	uint8_t *sym;        /* (k + m) * S, in the window's arena */
 	uint8_t *desc;       /* encoded, signed descriptor */
 	size_t desc_len;
+	int fd;              /* borrowed: the object's file */
+	uint32_t plain_len;
+	bool deflated;
+};
+
+/*
+ * An encoder: what encoding a chunk needs of its own.  Encoder 0 is the
+ * sending thread; the others are threads that encode their share of each
+ * window (chunks i with i % n_enc == index) while it does too.
+ */
+struct encoder {
+	struct sender *s;
+	unsigned index;
+	struct fec *fec;
+	struct compress *zc;
+	uint8_t *zbuf;       /* chunk_size: deflate output */
+	int rc;
+	char err[256];
+	pthread_t th;
+	bool started;
 };
 
 struct msg {
@@ -59,12 +81,12 @@ struct msg {
 	struct iovec iov[2];
 };
 
+static void *encoder_main(void *arg);
+
 struct sender {
 	const struct sender_conf *conf;
 	const struct sign_seckey *key;
 	struct sender_geometry g;
-	struct fec *fec;
-	struct compress *zc;
 	int fd;
 	uint64_t session;
 	uint64_t seq;
@@ -88,7 +110,15 @@ struct sender {
 	uint8_t *arena;
 	size_t arena_len;
 	uint8_t *descs;      /* WIN_MAX_CHUNKS * datagram_size */
-	uint8_t *zbuf;       /* chunk_size: deflate output */
+	unsigned win_n;      /* chunks in the window being encoded */
+
+	struct encoder enc[ENC_MAX];
+	unsigned n_enc;
+	pthread_mutex_t enc_mu;
+	pthread_cond_t enc_go, enc_done;
+	uint64_t enc_gen;    /* bumped for each window */
+	unsigned enc_pending;
+	bool enc_stop;
 
 	struct mmsghdr mm[BATCH];
 	struct msg msgs[BATCH];
@@ -198,15 +228,23 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		snprintf(err, errlen, "getrandom: %s", strerror(errno));
 		goto fail;
 	}
-	s->fec = fec_new();
-	s->zc = compress_new();
-	s->zbuf = malloc(s->g.chunk_size);
+	s->n_enc = UTIL_MIN(c->encode_threads, ENC_MAX);
+	for (i = 0; i < s->n_enc; i++) {
+		struct encoder *e = &s->enc[i];
+
+		e->s = s;
+		e->index = i;
+		e->fec = fec_new();
+		e->zc = compress_new();
+		e->zbuf = malloc(s->g.chunk_size);
+		if (e->fec == NULL || e->zc == NULL || e->zbuf == NULL)
+			goto nomem;
+	}
 	symbytes = (size_t)(s->g.k_max + s->g.m_max) * s->g.symbol_size;
 	s->arena_len = symbytes * c->interleave;
 	s->arena = malloc(s->arena_len);
 	s->descs = malloc((size_t)WIN_MAX_CHUNKS * c->datagram_size);
-	if (s->fec == NULL || s->zc == NULL || s->zbuf == NULL ||
-	    s->arena == NULL || s->descs == NULL)
+	if (s->arena == NULL || s->descs == NULL)
 		goto nomem;
 	for (i = 0; i < WIN_MAX_CHUNKS; i++)
 		s->win[i].desc = s->descs + (size_t)i * c->datagram_size;
@@ -217,6 +255,17 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	}
 	if (open_socket(s, err, errlen) != 0)
 		goto fail;
+	pthread_mutex_init(&s->enc_mu, NULL);
+	pthread_cond_init(&s->enc_go, NULL);
+	pthread_cond_init(&s->enc_done, NULL);
+	for (i = 1; i < s->n_enc; i++) {
+		if (pthread_create(&s->enc[i].th, NULL, encoder_main,
+		    &s->enc[i]) != 0) {
+			snprintf(err, errlen, "cannot start an encoder thread");
+			goto fail;
+		}
+		s->enc[i].started = true;
+	}
 	s->gso = true;
 	s->gso_segs = UTIL_MIN(GSO_MAX_SEGS, PROTO_MAX_DATAGRAM /
 	    c->datagram_size);
@@ -240,13 +289,25 @@ sender_free(struct sender *s)
 
 	if (s == NULL)
 		return;
+	if (s->n_enc > 1 && s->enc[1].started) {
+		pthread_mutex_lock(&s->enc_mu);
+		s->enc_stop = true;
+		pthread_cond_broadcast(&s->enc_go);
+		pthread_mutex_unlock(&s->enc_mu);
+	}
+	for (i = 0; i < s->n_enc; i++) {
+		struct encoder *e = &s->enc[i];
+
+		if (e->started)
+			pthread_join(e->th, NULL);
+		fec_free(e->fec);
+		compress_free(e->zc);
+		free(e->zbuf);
+	}
 	free(s->arena);
 	free(s->descs);
 	for (i = 0; i < BATCH; i++)
 		free(s->msgs[i].buf);
-	fec_free(s->fec);
-	compress_free(s->zc);
-	free(s->zbuf);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);
@@ -502,9 +563,10 @@ read_object(struct sender *s, uint32_t object, uint64_t off, uint8_t *dst,
 }
 
 static int
-encode_chunk(struct sender *s, struct wchunk *w, int fd, char *err,
+encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
     size_t errlen)
 {
+	int fd = w->fd;
 	const struct sender_geometry *g = &s->g;
 	struct proto_descriptor d;
 	uint64_t osize = object_size(s, w->object);
@@ -526,12 +588,11 @@ encode_chunk(struct sender *s, struct wchunk *w, int fd, char *err,
 		return rc;
 	hash_sha256(digest, w->sym, plain_len);
 	if (s->conf->compress != COMPRESS_OFF) {
-		codec = compress_chunk(s->zc, s->conf->compress, w->sym,
-		    plain_len, s->zbuf, g->chunk_size, &zlen);
+		codec = compress_chunk(e->zc, s->conf->compress, w->sym,
+		    plain_len, e->zbuf, g->chunk_size, &zlen);
 		if (codec == CODEC_DEFLATE) {
-			memcpy(w->sym, s->zbuf, zlen);
+			memcpy(w->sym, e->zbuf, zlen);
 			enc_len = zlen;
-			s->stats.chunks_deflated++;
 		}
 	}
 	w->k = (unsigned)((enc_len + g->symbol_size - 1) / g->symbol_size);
@@ -539,7 +600,7 @@ encode_chunk(struct sender *s, struct wchunk *w, int fd, char *err,
 	memset(w->sym + enc_len, 0, (size_t)w->k * g->symbol_size - enc_len);
 	for (i = 0; i < w->k + w->m; i++)
 		ptr[i] = w->sym + i * g->symbol_size;
-	rc = fec_encode(s->fec, w->k, w->m, g->symbol_size, ptr, ptr + w->k);
+	rc = fec_encode(e->fec, w->k, w->m, g->symbol_size, ptr, ptr + w->k);
 	if (rc != 0) {
 		snprintf(err, errlen, "FEC encode failed");
 		return rc;
@@ -580,8 +641,84 @@ encode_chunk(struct sender *s, struct wchunk *w, int fd, char *err,
 	sign_detached(s->key, sig, msg, mlen);
 	proto_descriptor_set_sig(w->desc, w->desc_len, sign_seckey_id(s->key),
 	    sig);
-	s->stats.chunks++;
-	s->stats.file_bytes += plain_len;
+	w->plain_len = plain_len;
+	w->deflated = codec == CODEC_DEFLATE;
+	return 0;
+}
+
+/* Encoder e's share of the window. */
+static void
+encode_share(struct sender *s, struct encoder *e)
+{
+	unsigned i;
+
+	e->rc = 0;
+	for (i = e->index; i < s->win_n && e->rc == 0; i += s->n_enc)
+		e->rc = encode_chunk(s, e, &s->win[i], e->err,
+		    sizeof(e->err));
+}
+
+static void *
+encoder_main(void *arg)
+{
+	struct encoder *e = arg;
+	struct sender *s = e->s;
+	uint64_t gen = 0;
+
+	pthread_mutex_lock(&s->enc_mu);
+	for (;;) {
+		while (s->enc_gen == gen && !s->enc_stop)
+			pthread_cond_wait(&s->enc_go, &s->enc_mu);
+		if (s->enc_stop)
+			break;
+		gen = s->enc_gen;
+		pthread_mutex_unlock(&s->enc_mu);
+		encode_share(s, e);
+		pthread_mutex_lock(&s->enc_mu);
+		if (--s->enc_pending == 0)
+			pthread_cond_signal(&s->enc_done);
+	}
+	pthread_mutex_unlock(&s->enc_mu);
+	return NULL;
+}
+
+/*
+ * Encodes the n chunks of the window on every encoder at once.  Each
+ * chunk's bytes, and so its descriptor, depend on nothing but the chunk:
+ * which thread encodes it makes no difference on the wire.
+ */
+static int
+encode_window(struct sender *s, unsigned n, char *err, size_t errlen)
+{
+	unsigned i;
+
+	s->win_n = n;
+	if (s->n_enc > 1) {
+		pthread_mutex_lock(&s->enc_mu);
+		s->enc_gen++;
+		s->enc_pending = s->n_enc - 1;
+		pthread_cond_broadcast(&s->enc_go);
+		pthread_mutex_unlock(&s->enc_mu);
+	}
+	encode_share(s, &s->enc[0]);
+	if (s->n_enc > 1) {
+		pthread_mutex_lock(&s->enc_mu);
+		while (s->enc_pending > 0)
+			pthread_cond_wait(&s->enc_done, &s->enc_mu);
+		pthread_mutex_unlock(&s->enc_mu);
+	}
+	for (i = 0; i < s->n_enc; i++) {
+		if (s->enc[i].rc != 0) {
+			snprintf(err, errlen, "%s", s->enc[i].err);
+			return s->enc[i].rc;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		s->stats.chunks++;
+		s->stats.file_bytes += s->win[i].plain_len;
+		if (s->win[i].deflated)
+			s->stats.chunks_deflated++;
+	}
 	return 0;
 }
 
@@ -819,6 +956,8 @@ send_pass(struct sender *s, const struct sender_filter *filter, char *err,
 {
 	struct cursor cur = { 0, 0 };
 	int fd = -1, fd_object = -1, rc = 0;
+	int old_fds[WIN_MAX_CHUNKS];
+	unsigned n_old = 0, i;
 
 	for (;;) {
 		size_t used = 0;
@@ -853,8 +992,10 @@ send_pass(struct sender *s, const struct sender_filter *filter, char *err,
 				    &s->m->files[cur.object - 1];
 				struct stat st;
 
+				/* Chunks of the last file may be in this
+				 * window: close its fd once it is encoded. */
 				if (fd >= 0)
-					close(fd);
+					old_fds[n_old++] = fd;
 				fd = open(f->src, O_RDONLY | O_CLOEXEC |
 				    O_NOFOLLOW);
 				if (fd < 0 || fstat(fd, &st) < 0 ||
@@ -869,19 +1010,25 @@ send_pass(struct sender *s, const struct sender_filter *filter, char *err,
 			}
 			w->object = cur.object;
 			w->chunk = cur.chunk;
-			rc = encode_chunk(s, w, fd, err, errlen);
-			if (rc != 0)
-				goto out;
+			w->fd = fd;
 			cur.chunk++;
 			n++;
 		}
 		if (n == 0)
 			break;
+		rc = encode_window(s, n, err, errlen);
+		for (i = 0; i < n_old; i++)
+			close(old_fds[i]);
+		n_old = 0;
+		if (rc != 0)
+			goto out;
 		rc = emit_window(s, n);
 		if (rc != 0)
 			goto out;
 	}
 out:
+	for (i = 0; i < n_old; i++)
+		close(old_fds[i]);
 	if (fd >= 0)
 		close(fd);
 	return rc;

@@ -5,7 +5,8 @@
 keys sender
 receiver_conf
 LINK_ARGS=1
-sender_conf "passes = 3" "fec_overhead = 25" "interleave = 8"
+sender_conf "passes = 3" "fec_overhead = 25" "interleave = 8" \
+    "encode_threads = 2"
 make_big_bundle "$T/bundle" "$(chunk_size)"
 start_recv
 start_link --loss 0.20 --seed 12

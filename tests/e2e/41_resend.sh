@@ -19,14 +19,17 @@ id=$(grep -oE 'transfer=[0-9a-f]{16}' "$T/quarantine.log" | head -n 1 | cut -d= 
 cat "$T/missing.txt" | head
 head -n 1 "$T/missing.txt" | grep -q "sluice-missing 1" || die "format"
 total=$(grep -o '[0-9]* datagrams' "$T/send.err" | head -1 | cut -d' ' -f1)
-# Resend straight to the receiver, only what is missing.
+# Resend straight to the receiver, only what is missing; with three
+# encoder threads, whose descriptors must equal the single thread's (a
+# differing one would be a descriptor_conflict and nothing would finish).
 stop_link
 unset LINK_ARGS
-sender_conf "passes = 1"
+sender_conf "passes = 1" "encode_threads = 3"
 "$SEND" -c "$T/sender.conf" --resend "$T/missing.txt" --version 5.0 "$T/bundle" \
     >>"$T/send.err" 2>&1 || die "resend"
 wait_state RELEASED 20
 assert_same_tree "$T/bundle" "$(released bundle 5.0)"
+grep -q "descriptor_conflict" "$T/recv.err" && die "descriptor conflicts"
 again=$(grep -o '[0-9]* datagrams' "$T/send.err" | tail -1 | cut -d' ' -f1)
 echo "first send $total datagrams, resend $again"
 [ "$again" -lt "$total" ] || die "resend sent everything again"

@@ -289,7 +289,7 @@ rx_setup(struct rx *x, const char *listen)
 	struct io_uring_buf_reg reg;
 	size_t br_len = BUF_COUNT * sizeof(struct io_uring_buf);
 	unsigned i;
-	int v, rc;
+	int v, rc, tries;
 
 	if (util_parse_addr(listen, &ss, &sslen) != 0)
 		usage();
@@ -300,8 +300,14 @@ rx_setup(struct rx *x, const char *listen)
 	v = SOCKBUF;
 	if (setsockopt(x->fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
 		(void)setsockopt(x->fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	if (bind(x->fd, (struct sockaddr *)&ss, sslen) < 0)
-		die("bind", errno);
+	/* The previous run's receiver may hold the port a little longer
+	 * while the kernel tears its io_uring down: wait up to 10 s. */
+	for (tries = 0; bind(x->fd, (struct sockaddr *)&ss, sslen) < 0;
+	    tries++) {
+		if (errno != EADDRINUSE || tries == 100)
+			die("bind", errno);
+		usleep(100000);
+	}
 	v = 1;
 	if (setsockopt(x->fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) < 0)
 		fprintf(stderr, "udpbench: no UDP_GRO (%s)\n",

@@ -20,10 +20,11 @@
 #   vs base   goodput / baseline goodput at the same datagram size
 #             (udpcast: against the 1472-byte baseline).
 #   vs ucast  goodput / udpcast goodput.
-#   CPU s/GB  user + system CPU seconds per 10^9 file bytes: the sender's
-#             own report (sluice-send) or getrusage (udpbench) or GNU time
-#             (udpcast); the receiver's /proc/PID/stat just before it is
-#             stopped.
+#   CPU s/GB  user + system CPU seconds per 10^9 file bytes, each whole
+#             process: GNU time for the senders (sluice-send's own report,
+#             which leaves out hashing the bundle, without /usr/bin/time),
+#             getrusage in udpbench, the receiver's /proc/PID/stat just
+#             before it is stopped (it has re-hashed every file by then).
 #   RSS MB    peak resident set: GNU time's %M for the sender (n/a without
 #             /usr/bin/time), VmHWM of the receiver.
 #   lost      datagrams sent - datagrams the receiver saw (the emulator's
@@ -31,7 +32,10 @@
 #   drops     the receiver's sluice_drops_total by reason, non-zero ones.
 #   rcvbuf    the delta of Udp RcvbufErrors in /proc/net/snmp (system-wide)
 #             across the run.
-# Per-column medians; drops are those of the run with the median goodput.
+# Per-column medians over the runs that worked (ok: how many did; a
+# sluice run fails when the bundle is not RELEASED, udpcast's when the
+# file it wrote differs); drops are those of the run with the median
+# goodput.
 #
 #   SLUICE_BENCH_BYTES=268435456 SLUICE_BENCH_RUNS=1 tests/bench/bench.sh
 # Ports 27790-27799 on 127.0.0.1 only.
@@ -212,7 +216,7 @@ run_udpcast() {
 # run_sluice DIR DGRAM LOSS%
 run_sluice() {
 	local dir=$1 dg=$2 loss=$3 r l= dest=$RECV_PORT passes=1 e0 e1
-	local ts te tr secs ut st hwm scpu srss sent got drops
+	local ts te tr secs ut st hwm scpu srss sent got drops su ss sm
 	rm -rf staging store q.log metrics.prom link.stats
 	cat >receiver.conf <<CONF
 listen = "127.0.0.1:$RECV_PORT";
@@ -254,7 +258,7 @@ CONF
 			sleep 0.05
 		done
 	fi
-	$TIME ${TIME:+-f %M -o send.rss} "$SEND" -c sender.conf \
+	$TIME ${TIME:+-f "%U %S %M" -o send.time} "$SEND" -c sender.conf \
 	    --version "b$RANDOM$RANDOM" "$dir" 2>send.err
 	ts=$(now)
 	for _ in $(seq 1 3000); do
@@ -273,14 +277,18 @@ CONF
 	scpu=$(sed -n 's/.*, \([0-9.]*\) CPU s).*/\1/p' send.err)
 	sent=$(sed -n 's/.* chunks, \([0-9]*\) datagrams,.*/\1/p' send.err)
 	srss=n/a
-	[ -n "$TIME" ] && srss=$(echo "$(tail -1 send.rss) / 1024" | bc -l)
+	if [ -n "$TIME" ]; then
+		read -r su ss sm <<<"$(tail -n 1 send.time)"
+		scpu=$(echo "$su + $ss" | bc -l)
+		srss=$(echo "$sm / 1024" | bc -l)
+	fi
 	got=$(awk '$1 == "sluice_datagrams_total" {print $2}' metrics.prom)
 	drops=$(awk -F'[{}"]' '/^sluice_drops_total/ {
 		split($0, a, " "); if (a[2] > 0) { printf "%s%s=%s", s, $3, a[2]; s = "," } }
 		END { if (!s) printf "0" }' metrics.prom)
 	if ! grep -q "state=RELEASED" q.log || [ -z "$secs" ]; then
 		echo "bench: $dir $dg ${loss}% not released:" >&2
-		tail -3 q.log recv.err send.err >&2
+		tail -n 3 q.log recv.err send.err >&2
 		echo "n/a n/a n/a n/a n/a n/a $((e1 - e0)) $drops"
 		return
 	fi
@@ -321,18 +329,23 @@ done
 
 # ---- the table ---------------------------------------------------------
 
-# median ROW COLUMN: the median of a column over the runs (n/a if any is)
+# median ROW COLUMN: the median of a column over the runs that worked
 median() {
-	awk -v c="$2" '{ print $c }' "results/$1" | sort -g | awk '
-		/n\/a/ { na = 1 } { v[NR] = $1 }
-		END { if (na || NR == 0) print "n/a"
+	awk -v c="$2" '$1 != "n/a" && $c != "n/a" { print $c }' "results/$1" |
+	    sort -g | awk '{ v[NR] = $1 }
+		END { if (NR == 0) print "n/a"
 		      else if (NR % 2) print v[(NR + 1) / 2]
 		      else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-# drops of the run with the median goodput
+# drops of the run with the median goodput (of the last run if none worked)
 median_drops() {
-	sort -g -k1,1 "results/$1" | awk '{ l[NR] = $8 }
-	    END { print l[int((NR + 1) / 2)] }'
+	awk '$1 != "n/a"' "results/$1" | sort -g -k1,1 | awk '{ l[NR] = $8 }
+	    END { print NR ? l[int((NR + 1) / 2)] : "" }' | grep . ||
+		tail -n 1 "results/$1" | awk '{ print $8 }'
+}
+# runs that worked, of all
+oks() {
+	awk '$1 != "n/a" { ok++ } END { printf "%d/%d", ok, NR }' "results/$1"
 }
 ratio() {
 	case "$1$2" in
@@ -355,9 +368,9 @@ uc=n/a
 echo
 echo "make bench: $BYTES bytes per transfer, median of $RUNS runs," \
     "rate $RATE, fec_overhead 25, 5% loss passes=$LOSS_PASSES"
-printf '%-21s %9s %7s %7s %8s %8s %7s %7s %8s %7s  %s\n' row "MB/s" \
+printf '%-21s %9s %7s %7s %8s %8s %7s %7s %8s %7s %4s  %s\n' row "MB/s" \
     "vs base" "vs ucst" "sCPUs/GB" "rCPUs/GB" "sRSS MB" "rRSS MB" lost \
-    rcvbuf "drops"
+    rcvbuf ok "drops"
 for row in base:1472 base:8972 udpcast:1472 $ROWS; do
 	[ -f "results/$row" ] || continue
 	case " $shown " in *" $row "*) continue ;; esac
@@ -371,11 +384,11 @@ for row in base:1472 base:8972 udpcast:1472 $ROWS; do
 	g=$(median "$row" 1)
 	base=$b1472
 	[ "$dg" = 8972 ] && base=$b8972
-	printf '%-21s %9s %7s %7s %8s %8s %7s %7s %8s %7s  %s\n' "$name" \
+	printf '%-21s %9s %7s %7s %8s %8s %7s %7s %8s %7s %4s  %s\n' "$name" \
 	    "$(fmt "$g" 1)" "$(ratio "$g" "$base")" "$(ratio "$g" "$uc")" \
 	    "$(fmt "$(median "$row" 2)" 2)" "$(fmt "$(median "$row" 3)" 2)" \
 	    "$(fmt "$(median "$row" 4)" 1)" "$(fmt "$(median "$row" 5)" 1)" \
 	    "$(fmt "$(median "$row" 6)" 0)" "$(fmt "$(median "$row" 7)" 0)" \
-	    "$(median_drops "$row")"
+	    "$(oks "$row")" "$(median_drops "$row")"
 done
 echo "bench: $(( $(date +%s) - start )) s of runs"

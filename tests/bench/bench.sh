@@ -216,7 +216,7 @@ run_udpcast() {
 # run_sluice DIR DGRAM LOSS%
 run_sluice() {
 	local dir=$1 dg=$2 loss=$3 r l= dest=$RECV_PORT passes=1 e0 e1
-	local ts te tr secs ut st hwm scpu srss sent got drops su ss sm
+	local ts te tr secs ut st hwm scpu srss sent got drops su ss sm sockdrops
 	rm -rf staging store q.log metrics.prom link.stats
 	cat >receiver.conf <<CONF
 listen = "127.0.0.1:$RECV_PORT";
@@ -270,6 +270,14 @@ CONF
 	tr=$(now)
 	read -r ut st <<<"$(awk '{print $14, $15}' "/proc/$r/stat")"
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$r/status")
+	# Per-socket drops (the last column of /proc/net/udp), to tell the
+	# emulator's socket from the receiver's when a run fails.
+	sockdrops=$(awk -v a="$(printf '%X' $RECV_PORT)" \
+	    -v b="$(printf '%X' $LINK_PORT)" '
+	    { split($2, p, ":") }
+	    p[2] == a { printf "receiver socket drops=%s ", $NF }
+	    p[2] == b { printf "sluice-link socket drops=%s ", $NF }' \
+	    /proc/net/udp)
 	[ -n "$l" ] && stop "$l"
 	stop "$r"
 	e1=$(rcvbuf_errors)
@@ -289,6 +297,8 @@ CONF
 	if ! grep -q "state=RELEASED" q.log || [ -z "$secs" ]; then
 		echo "bench: $dir $dg ${loss}% not released:" >&2
 		tail -n 3 q.log recv.err send.err >&2
+		echo "$sockdrops" >&2
+		[ -n "$l" ] && cat link.stats >&2
 		echo "n/a n/a n/a n/a n/a n/a $((e1 - e0)) $drops"
 		return
 	fi

@@ -60,9 +60,22 @@ struct wchunk {
 };
 
 /*
- * An encoder: what encoding a chunk needs of its own.  Encoder 0 is the
- * sending thread; the others are threads that encode their share of each
- * window (chunks i with i % n_enc == index) while it does too.
+ * A window: `interleave` full chunks' worth of symbols.  There are two:
+ * the encoders fill one while the sending thread paces the other out.
+ */
+struct window {
+	struct wchunk w[WIN_MAX_CHUNKS];
+	unsigned n;
+	uint8_t *arena;
+	uint8_t *descs;      /* WIN_MAX_CHUNKS * datagram_size */
+	int old_fds[WIN_MAX_CHUNKS + 1]; /* to close once encoded */
+	unsigned n_old;
+};
+
+/*
+ * An encoder: a thread, and what encoding a chunk needs of its own.
+ * Encoder i encodes chunks j with j % n_enc == i of the window being
+ * encoded.
  */
 struct encoder {
 	struct sender *s;
@@ -106,11 +119,9 @@ struct sender {
 	 * chunks (small files, last chunks) fill it by number, so their
 	 * symbols spread over as many datagrams as big chunks' do.
 	 */
-	struct wchunk win[WIN_MAX_CHUNKS];
-	uint8_t *arena;
+	struct window wins[2];
 	size_t arena_len;
-	uint8_t *descs;      /* WIN_MAX_CHUNKS * datagram_size */
-	unsigned win_n;      /* chunks in the window being encoded */
+	struct window *enc_win; /* the window being encoded */
 
 	struct encoder enc[ENC_MAX];
 	unsigned n_enc;
@@ -242,12 +253,19 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	}
 	symbytes = (size_t)(s->g.k_max + s->g.m_max) * s->g.symbol_size;
 	s->arena_len = symbytes * c->interleave;
-	s->arena = malloc(s->arena_len);
-	s->descs = malloc((size_t)WIN_MAX_CHUNKS * c->datagram_size);
-	if (s->arena == NULL || s->descs == NULL)
-		goto nomem;
-	for (i = 0; i < WIN_MAX_CHUNKS; i++)
-		s->win[i].desc = s->descs + (size_t)i * c->datagram_size;
+	for (i = 0; i < 2; i++) {
+		struct window *win = &s->wins[i];
+		unsigned j;
+
+		win->arena = malloc(s->arena_len);
+		win->descs = malloc((size_t)WIN_MAX_CHUNKS *
+		    c->datagram_size);
+		if (win->arena == NULL || win->descs == NULL)
+			goto nomem;
+		for (j = 0; j < WIN_MAX_CHUNKS; j++)
+			win->w[j].desc = win->descs + (size_t)j *
+			    c->datagram_size;
+	}
 	for (i = 0; i < BATCH; i++) {
 		s->msgs[i].buf = malloc(c->datagram_size);
 		if (s->msgs[i].buf == NULL)
@@ -258,7 +276,7 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	pthread_mutex_init(&s->enc_mu, NULL);
 	pthread_cond_init(&s->enc_go, NULL);
 	pthread_cond_init(&s->enc_done, NULL);
-	for (i = 1; i < s->n_enc; i++) {
+	for (i = 0; i < s->n_enc; i++) {
 		if (pthread_create(&s->enc[i].th, NULL, encoder_main,
 		    &s->enc[i]) != 0) {
 			snprintf(err, errlen, "cannot start an encoder thread");
@@ -289,7 +307,7 @@ sender_free(struct sender *s)
 
 	if (s == NULL)
 		return;
-	if (s->n_enc > 1 && s->enc[1].started) {
+	if (s->n_enc > 0 && s->enc[0].started) {
 		pthread_mutex_lock(&s->enc_mu);
 		s->enc_stop = true;
 		pthread_cond_broadcast(&s->enc_go);
@@ -304,8 +322,10 @@ sender_free(struct sender *s)
 		compress_free(e->zc);
 		free(e->zbuf);
 	}
-	free(s->arena);
-	free(s->descs);
+	for (i = 0; i < 2; i++) {
+		free(s->wins[i].arena);
+		free(s->wins[i].descs);
+	}
 	for (i = 0; i < BATCH; i++)
 		free(s->msgs[i].buf);
 	if (s->fd >= 0)
@@ -653,8 +673,8 @@ encode_share(struct sender *s, struct encoder *e)
 	unsigned i;
 
 	e->rc = 0;
-	for (i = e->index; i < s->win_n && e->rc == 0; i += s->n_enc)
-		e->rc = encode_chunk(s, e, &s->win[i], e->err,
+	for (i = e->index; i < s->enc_win->n && e->rc == 0; i += s->n_enc)
+		e->rc = encode_chunk(s, e, &s->enc_win->w[i], e->err,
 		    sizeof(e->err));
 }
 
@@ -683,43 +703,48 @@ encoder_main(void *arg)
 }
 
 /*
- * Encodes the n chunks of the window on every encoder at once.  Each
- * chunk's bytes, and so its descriptor, depend on nothing but the chunk:
- * which thread encodes it makes no difference on the wire.
+ * Starts the encoders on a window; the sending thread goes on (pacing out
+ * the previous window) until encode_wait().  Each chunk's bytes, and so
+ * its descriptor, depend on nothing but the chunk: which thread encodes
+ * it makes no difference on the wire.
  */
+static void
+encode_start(struct sender *s, struct window *win)
+{
+	pthread_mutex_lock(&s->enc_mu);
+	s->enc_win = win;
+	s->enc_gen++;
+	s->enc_pending = s->n_enc;
+	pthread_cond_broadcast(&s->enc_go);
+	pthread_mutex_unlock(&s->enc_mu);
+}
+
 static int
-encode_window(struct sender *s, unsigned n, char *err, size_t errlen)
+encode_wait(struct sender *s, struct window *win, char *err, size_t errlen)
 {
 	unsigned i;
+	int rc = 0;
 
-	s->win_n = n;
-	if (s->n_enc > 1) {
-		pthread_mutex_lock(&s->enc_mu);
-		s->enc_gen++;
-		s->enc_pending = s->n_enc - 1;
-		pthread_cond_broadcast(&s->enc_go);
-		pthread_mutex_unlock(&s->enc_mu);
-	}
-	encode_share(s, &s->enc[0]);
-	if (s->n_enc > 1) {
-		pthread_mutex_lock(&s->enc_mu);
-		while (s->enc_pending > 0)
-			pthread_cond_wait(&s->enc_done, &s->enc_mu);
-		pthread_mutex_unlock(&s->enc_mu);
-	}
-	for (i = 0; i < s->n_enc; i++) {
+	pthread_mutex_lock(&s->enc_mu);
+	while (s->enc_pending > 0)
+		pthread_cond_wait(&s->enc_done, &s->enc_mu);
+	pthread_mutex_unlock(&s->enc_mu);
+	for (i = 0; i < win->n_old; i++)
+		close(win->old_fds[i]);
+	win->n_old = 0;
+	for (i = 0; i < s->n_enc && rc == 0; i++) {
 		if (s->enc[i].rc != 0) {
 			snprintf(err, errlen, "%s", s->enc[i].err);
-			return s->enc[i].rc;
+			rc = s->enc[i].rc;
 		}
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < win->n && rc == 0; i++) {
 		s->stats.chunks++;
-		s->stats.file_bytes += s->win[i].plain_len;
-		if (s->win[i].deflated)
+		s->stats.file_bytes += win->w[i].plain_len;
+		if (win->w[i].deflated)
 			s->stats.chunks_deflated++;
 	}
-	return 0;
+	return rc;
 }
 
 /*
@@ -729,28 +754,29 @@ encode_window(struct sender *s, unsigned n, char *err, size_t errlen)
  * so they spread over the chunk's whole span however small it is.
  */
 static int
-emit_window(struct sender *s, unsigned n)
+emit_window(struct sender *s, struct window *win)
 {
 	unsigned copies = s->conf->descriptor_copies, rounds = 0, r, i, j;
+	unsigned n = win->n;
 	int rc;
 
 	for (i = 0; i < n; i++)
-		rounds = UTIL_MAX(rounds, s->win[i].k + s->win[i].m);
+		rounds = UTIL_MAX(rounds, win->w[i].k + win->w[i].m);
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < n; i++) {
-			unsigned nsym = s->win[i].k + s->win[i].m;
+			unsigned nsym = win->w[i].k + win->w[i].m;
 
 			if (r >= nsym)
 				continue;
 			for (j = 0; j < copies; j++)
 				if (j * nsym / copies == r &&
-				    (rc = queue_descriptor(s, &s->win[i])) != 0)
+				    (rc = queue_descriptor(s, &win->w[i])) != 0)
 					return rc;
 		}
 		for (i = 0; i < n; i++) {
-			if (r >= s->win[i].k + s->win[i].m)
+			if (r >= win->w[i].k + win->w[i].m)
 				continue;
-			if ((rc = queue_symbol(s, &s->win[i], r)) != 0)
+			if ((rc = queue_symbol(s, &win->w[i], r)) != 0)
 				return rc;
 		}
 		if ((rc = maybe_heartbeat(s)) != 0)
@@ -758,8 +784,8 @@ emit_window(struct sender *s, unsigned n)
 		if (*s->stop)
 			return -EINTR;
 	}
-	/* The batch points into the window's buffers: send it before the
-	 * next window is encoded over them. */
+	/* The batch points into the window's buffers: send it before they
+	 * are encoded over. */
 	return flush(s);
 }
 
@@ -950,87 +976,131 @@ next_chunk(const struct sender *s, struct cursor *c)
 	return false;
 }
 
+/* Where send_pass is in the transfer, and the file it is reading. */
+struct pass {
+	struct cursor cur;
+	int fd;
+	int fd_object;
+};
+
+/*
+ * Fills a window with the next chunks (as many as its arena holds),
+ * opening files as it goes; the encoders do the rest.  Returns the number
+ * of chunks (0 at the end of the pass) or -errno.
+ */
+static int
+fill_window(struct sender *s, struct window *win, struct pass *p,
+    const struct sender_filter *filter, char *err, size_t errlen)
+{
+	size_t used = 0;
+
+	win->n = 0;
+	while (win->n < WIN_MAX_CHUNKS && next_chunk(s, &p->cur)) {
+		struct wchunk *w = &win->w[win->n];
+		uint32_t plain_len;
+		unsigned k;
+		size_t need;
+
+		if (!filter_wants(filter, p->cur.object, p->cur.chunk)) {
+			p->cur.chunk++;
+			continue;
+		}
+		plain_len = proto_chunk_plain_len(object_size(s,
+		    p->cur.object), s->g.chunk_size, p->cur.chunk);
+		k = (plain_len + s->g.symbol_size - 1) / s->g.symbol_size;
+		need = (size_t)(k + sender_repair_count(k,
+		    s->conf->fec_overhead)) * s->g.symbol_size;
+		if (used + need > s->arena_len)
+			break;
+		w->sym = win->arena + used;
+		used += need;
+
+		if (p->cur.object != 0 && (uint32_t)p->fd_object !=
+		    p->cur.object) {
+			const struct manifest_file *f =
+			    &s->m->files[p->cur.object - 1];
+			struct stat st;
+
+			/* Chunks of the last file may be in this window:
+			 * close its fd once the window is encoded. */
+			if (p->fd >= 0)
+				win->old_fds[win->n_old++] = p->fd;
+			p->fd = open(f->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (p->fd < 0 || fstat(p->fd, &st) < 0 ||
+			    (uint64_t)st.st_size != f->size) {
+				int rc = p->fd < 0 ? -errno : -EIO;
+
+				snprintf(err, errlen, "%s: %s", f->src,
+				    p->fd < 0 ? strerror(errno) :
+				    "changed since it was hashed");
+				return rc;
+			}
+			p->fd_object = (int)p->cur.object;
+		}
+		w->object = p->cur.object;
+		w->chunk = p->cur.chunk;
+		w->fd = p->fd;
+		p->cur.chunk++;
+		win->n++;
+	}
+	return (int)win->n;
+}
+
+/*
+ * One carousel pass, pipelined: while the sending thread paces window i
+ * out, the encoders encode window i + 1, so at a paced rate the link
+ * waits neither for the encoding nor the encoding for the link.
+ */
 static int
 send_pass(struct sender *s, const struct sender_filter *filter, char *err,
     size_t errlen)
 {
-	struct cursor cur = { 0, 0 };
-	int fd = -1, fd_object = -1, rc = 0;
-	int old_fds[WIN_MAX_CHUNKS];
-	unsigned n_old = 0, i;
+	struct pass p = { { 0, 0 }, -1, -1 };
+	struct window *cur = &s->wins[0], *next = &s->wins[1], *tmp;
+	bool encoding = false;
+	int rc, n;
 
-	for (;;) {
-		size_t used = 0;
-		unsigned n = 0;
-
-		while (n < WIN_MAX_CHUNKS && next_chunk(s, &cur)) {
-			struct wchunk *w = &s->win[n];
-
-			uint32_t plain_len;
-			unsigned k;
-			size_t need;
-
-			if (!filter_wants(filter, cur.object, cur.chunk)) {
-				cur.chunk++;
-				continue;
-			}
-			plain_len = proto_chunk_plain_len(object_size(s,
-			    cur.object), s->g.chunk_size, cur.chunk);
-			k = (plain_len + s->g.symbol_size - 1) /
-			    s->g.symbol_size;
-			need = (size_t)(k + sender_repair_count(k,
-			    s->conf->fec_overhead)) * s->g.symbol_size;
-
-			if (used + need > s->arena_len)
-				break;
-			w->sym = s->arena + used;
-			used += need;
-
-			if (cur.object != 0 && (uint32_t)fd_object !=
-			    cur.object) {
-				const struct manifest_file *f =
-				    &s->m->files[cur.object - 1];
-				struct stat st;
-
-				/* Chunks of the last file may be in this
-				 * window: close its fd once it is encoded. */
-				if (fd >= 0)
-					old_fds[n_old++] = fd;
-				fd = open(f->src, O_RDONLY | O_CLOEXEC |
-				    O_NOFOLLOW);
-				if (fd < 0 || fstat(fd, &st) < 0 ||
-				    (uint64_t)st.st_size != f->size) {
-					snprintf(err, errlen, "%s: %s", f->src,
-					    fd < 0 ? strerror(errno) :
-					    "changed since it was hashed");
-					rc = fd < 0 ? -errno : -EIO;
-					goto out;
-				}
-				fd_object = (int)cur.object;
-			}
-			w->object = cur.object;
-			w->chunk = cur.chunk;
-			w->fd = fd;
-			cur.chunk++;
-			n++;
-		}
-		if (n == 0)
-			break;
-		rc = encode_window(s, n, err, errlen);
-		for (i = 0; i < n_old; i++)
-			close(old_fds[i]);
-		n_old = 0;
-		if (rc != 0)
-			goto out;
-		rc = emit_window(s, n);
-		if (rc != 0)
-			goto out;
+	n = fill_window(s, cur, &p, filter, err, errlen);
+	if (n > 0) {
+		encode_start(s, cur);
+		encoding = true;
 	}
-out:
-	for (i = 0; i < n_old; i++)
-		close(old_fds[i]);
-	if (fd >= 0)
-		close(fd);
+	rc = n < 0 ? n : 0;
+	while (rc == 0 && n > 0) {
+		encoding = false;
+		rc = encode_wait(s, cur, err, errlen);
+		if (rc != 0)
+			break;
+		n = fill_window(s, next, &p, filter, err, errlen);
+		if (n < 0) {
+			rc = n;
+			break;
+		}
+		if (n > 0) {
+			encode_start(s, next);
+			encoding = true;
+		}
+		rc = emit_window(s, cur);
+		tmp = cur;
+		cur = next;
+		next = tmp;
+	}
+	if (encoding) {
+		/* Stopped or failed with a window still being encoded: it
+		 * uses the window's buffers and files until done. */
+		char ignore[256];
+
+		(void)encode_wait(s, cur, ignore, sizeof(ignore));
+	}
+	for (n = 0; n < 2; n++) {
+		unsigned i;
+
+		for (i = 0; i < s->wins[n].n_old; i++)
+			close(s->wins[n].old_fds[i]);
+		s->wins[n].n_old = 0;
+	}
+	if (p.fd >= 0)
+		close(p.fd);
 	return rc;
 }
 

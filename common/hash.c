@@ -100,3 +100,35 @@ hash_fd(int fd, uint8_t out[HASH_LEN], uint64_t *size)
 	*size = off;
 	return 0;
 }
+
+int
+hash_fd_range(int fd, struct hash_ctx *ctx, uint64_t *off, uint64_t end)
+{
+	uint8_t *buf;
+
+	buf = malloc(HASH_FD_BLOCK);
+	if (buf == NULL)
+		return -ENOMEM;
+	while (*off < end) {
+		size_t want = end - *off < HASH_FD_BLOCK ? (size_t)(end - *off) :
+		    HASH_FD_BLOCK;
+		ssize_t n = pread(fd, buf, want, (off_t)*off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+
+			free(buf);
+			return -e;
+		}
+		if (n == 0) {
+			free(buf);
+			return end == UINT64_MAX ? 0 : -EIO;
+		}
+		hash_update(ctx, buf, (size_t)n);
+		*off += (uint64_t)n;
+	}
+	free(buf);
+	return 0;
+}

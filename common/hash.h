@@ -28,4 +28,11 @@ void hash_final(struct hash_ctx *ctx, uint8_t out[HASH_LEN]);
  */
 int hash_fd(int fd, uint8_t out[HASH_LEN], uint64_t *size);
 
+/*
+ * Feeds bytes [*off, end) of fd into ctx and advances *off; end ==
+ * UINT64_MAX reads to the end of the file.  0 or -errno; -EIO if the
+ * file ends before end.
+ */
+int hash_fd_range(int fd, struct hash_ctx *ctx, uint64_t *off, uint64_t end);
+
 #endif

@@ -83,7 +83,7 @@ main(int argc, char **argv)
 	int verbosity = 0, ch, rc;
 	unsigned i;
 	uint64_t last_tick = 0, last_stats = 0, last_metrics = 0;
-	uint64_t last_progress = 0;
+	uint64_t last_progress = 0, last_prehash = 0;
 	struct recv_stats shown;
 	struct sigaction sa;
 
@@ -173,8 +173,11 @@ main(int argc, char **argv)
 		now = util_now_ns();
 		if (now - last_progress >= (uint64_t)(conf->progress_interval *
 		    1e9)) {
-			transfer_save_progress(&r);
+			transfer_save_progress(&r, true);
 			last_progress = now;
+		} else if (now - last_prehash >= 100000000ull) {
+			transfer_save_progress(&r, false);
+			last_prehash = now;
 		}
 		if (now - last_tick >= 1000000000ull) {
 			transfer_tick(&r, now);
@@ -204,7 +207,7 @@ main(int argc, char **argv)
 	metrics_write(&r);
 	ingest_free(r.in);
 	release_fini(&r);
-	transfer_save_progress(&r); /* what was written is not needed again */
+	transfer_save_progress(&r, true); /* written: not needed again */
 	progress_fini(&r);
 	transfer_fini(&r);
 	assemble_fini(&r);

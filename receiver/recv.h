@@ -117,9 +117,11 @@ struct object {
 	uint32_t n_done;
 	uint8_t *done;      /* bitmap of written chunks */
 	bool dirty;         /* written since the last progress save */
+	uint32_t prefix;    /* chunks 0..prefix-1 are all written */
 };
 
 struct progress_job;
+struct prehash;
 
 enum transfer_state {
 	T_RECEIVING,
@@ -145,6 +147,8 @@ struct transfer {
 	unsigned writes_in_flight;
 	bool unsaved;        /* progress not yet saved */
 	bool progress_busy;  /* a save is with the progress thread */
+	uint64_t prefix_bytes;   /* sum of the objects' written prefixes */
+	uint64_t prefix_queued;  /* ... as of the last job queued */
 	uint64_t created_ns;
 	uint64_t progress_ns;
 };
@@ -226,6 +230,7 @@ struct recv {
 	struct progress_job *pq_done;
 	bool pq_stop;
 	bool pq_started;
+	struct prehash *prehash; /* per transfer: files hashed so far */
 };
 
 /* assemble.c */
@@ -251,15 +256,27 @@ void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
     uint32_t chunk, uint32_t plain_len);
 void transfer_tick(struct recv *r, uint64_t now);
 /* Makes each transfer's written chunks durable and records them. */
-void transfer_save_progress(struct recv *r);
+void transfer_save_progress(struct recv *r, bool sync);
 void transfer_write_status(struct recv *r);
 
 /* progress.c */
 int progress_init(struct recv *r);
 void progress_fini(struct recv *r);
-/* Hands a snapshot of t's progress to the progress thread, which makes
- * the chunks it lists durable and then records them. */
-void progress_save(struct recv *r, struct transfer *t);
+/*
+ * Hands a snapshot of t's progress to the progress thread, which makes
+ * the chunks it lists durable and then records them (sync), and in any
+ * case hashes each file forward over its written prefix, so that little
+ * is left to hash when the transfer completes.
+ */
+void progress_save(struct recv *r, struct transfer *t, bool sync);
+/* The verifier takes what was hashed of transfer id (NULL: nothing). */
+struct prehash *progress_take_prehash(struct recv *r, uint64_t id);
+/* Finishes file i's hash from the offset reached; false if none. */
+bool prehash_finish(struct prehash *ph, uint32_t object, int fd,
+    uint8_t digest[32], uint64_t *size, int *rc);
+void prehash_free(struct prehash *ph);
+/* Drops what was hashed of transfer id (its staging is going away). */
+void progress_forget(struct recv *r, uint64_t id);
 /* Takes finished saves back (I/O thread, every loop). */
 void progress_poll(struct recv *r);
 /* Waits until no save of t is queued or running. */

@@ -3,7 +3,9 @@
  * everything that follows from it.
  *
  *   VERIFYING   fsync and re-hash every file from disk against the signed
- *               manifest, then assemble the bundle tree under the
+ *               manifest (the part of each file the progress thread
+ *               already read back after it was written is not read
+ *               again: see progress.c), then assemble the bundle tree under the
  *               manifest's validated names (REJECTED on any difference)
  *   policy      approvals quorum, expiry, rollback (QUARANTINED)
  *   SCANNING    the scan hook on the staged tree (QUARANTINED on failure)
@@ -424,6 +426,9 @@ verify_and_assemble(struct recv *r, struct transfer *t, struct verdict *v)
 	uint8_t *obj = NULL;
 	size_t i, objlen;
 	bool ok = false;
+	/* What the progress thread already read back and hashed while the
+	 * transfer arrived; each file's hash is finished from there. */
+	struct prehash *ph = progress_take_prehash(r, t->id);
 
 	for (i = 0; i < m->n_files; i++) {
 		const struct manifest_file *f = &m->files[i];
@@ -437,10 +442,12 @@ verify_and_assemble(struct recv *r, struct transfer *t, struct verdict *v)
 		if (fd < 0) {
 			decide(v, "REJECTED", "staging_io", "cannot open %s",
 			    f->path);
+			prehash_free(ph);
 			return false;
 		}
-		rc = fdatasync(fd);
-		if (rc == 0)
+		rc = fdatasync(fd) < 0 ? -errno : 0;
+		if (rc == 0 && !prehash_finish(ph, (uint32_t)i + 1, fd, digest,
+		    &size, &rc))
 			rc = hash_fd(fd, digest, &size);
 		if (rc == 0 && fchmod(fd, f->exec ? (c->file_mode | 0111) &
 		    0755 : c->file_mode) < 0)
@@ -449,15 +456,18 @@ verify_and_assemble(struct recv *r, struct transfer *t, struct verdict *v)
 		if (rc != 0) {
 			decide(v, "REJECTED", "staging_io", "cannot read back "
 			    "%s", f->path);
+			prehash_free(ph);
 			return false;
 		}
 		if (size != f->size || !sign_equal(digest, f->sha256,
 		    HASH_LEN)) {
 			decide(v, "REJECTED", "hash_mismatch", "%s differs "
 			    "from the manifest", f->path);
+			prehash_free(ph);
 			return false;
 		}
 	}
+	prehash_free(ph);
 	if (mkdirat(t->dirfd, "tree", 0700) < 0 ||
 	    (treefd = openat(t->dirfd, "tree", O_RDONLY | O_DIRECTORY |
 	    O_NOFOLLOW | O_CLOEXEC)) < 0) {

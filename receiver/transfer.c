@@ -153,6 +153,8 @@ transfer_free(struct recv *r, struct transfer *t)
 	uint32_t i;
 
 	progress_quiesce(r, t);
+	if (t->used)
+		progress_forget(r, t->id);
 	assemble_drop_transfer(r, t);
 	for (i = 0; t->objects != NULL && i < t->object_count; i++)
 		free(t->objects[i].done);
@@ -541,6 +543,15 @@ transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 		return;
 	o->done[chunk / 8] |= (uint8_t)(1u << (chunk % 8));
 	o->n_done++;
+	if (chunk == o->prefix) {
+		uint64_t before = (uint64_t)o->prefix * t->chunk_size;
+
+		while (o->prefix < o->n_chunks &&
+		    (o->done[o->prefix / 8] & (1u << (o->prefix % 8))))
+			o->prefix++;
+		t->prefix_bytes += UTIL_MIN((uint64_t)o->prefix *
+		    t->chunk_size, o->size) - UTIL_MIN(before, o->size);
+	}
 	o->dirty = true;
 	t->unsaved = true;
 	t->bytes_done += plain_len;
@@ -738,13 +749,13 @@ transfer_write_status(struct recv *r)
 }
 
 void
-transfer_save_progress(struct recv *r)
+transfer_save_progress(struct recv *r, bool sync)
 {
 	unsigned i;
 
 	for (i = 0; i < r->n_transfers; i++)
 		if (r->transfers[i].used)
-			progress_save(r, &r->transfers[i]);
+			progress_save(r, &r->transfers[i], sync);
 }
 
 void

@@ -70,33 +70,16 @@ hash_final(struct hash_ctx *ctx, uint8_t out[HASH_LEN])
 int
 hash_fd(int fd, uint8_t out[HASH_LEN], uint64_t *size)
 {
-	SHA256_CTX c;
-	uint8_t *buf;
+	struct hash_ctx c;
 	uint64_t off = 0;
+	int rc;
 
-	buf = malloc(HASH_FD_BLOCK);
-	if (buf == NULL)
-		return -ENOMEM;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	SHA256_Init(&c);
-	for (;;) {
-		ssize_t n = pread(fd, buf, HASH_FD_BLOCK, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			free(buf);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		SHA256_Update(&c, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	SHA256_Final(out, &c);
-	free(buf);
+	hash_init(&c);
+	rc = hash_fd_range(fd, &c, &off, UINT64_MAX);
+	if (rc != 0)
+		return rc;
+	hash_final(&c, out);
 	*size = off;
 	return 0;
 }

@@ -7,6 +7,11 @@
  * order datagrams arrive: the same seed and the same input give the same
  * output.  The listening socket only receives and the forwarding socket
  * only sends, so the relay itself has no return path either.
+ *
+ * It must not be the bottleneck of what it emulates: it receives with
+ * UDP_GRO (a run of datagrams per read, cut apart here, each impaired on
+ * its own) and sends runs of equal-sized datagrams as one UDP GSO
+ * message, as sluice-send and sluice-recv do.
  */
 #include "common/log.h"
 #include "common/util.h"
@@ -19,12 +24,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BATCH 64
 #define MAX_DGRAM 65536
+#define GSO_MAX_SEGS 64      /* the kernel's UDP_MAX_SEGMENTS */
+#define GSO_MAX_BYTES 65000  /* payload of one GSO message */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 #define IDLE_FLUSH_MS 50
 
 struct rng {
@@ -90,11 +104,20 @@ struct link {
 	unsigned burst_left;
 	struct held *held;
 	unsigned n_held, max_held;
-	/* output batch */
+	/* output batch: each message one datagram, or with GSO a run of
+	 * equal-sized ones (the last may be shorter) */
 	struct mmsghdr out[BATCH];
 	struct iovec out_iov[BATCH];
 	uint8_t *out_buf[BATCH];
+	size_t out_seg[BATCH];    /* segment size */
+	unsigned out_nseg[BATCH];
+	bool out_closed[BATCH];   /* ends with a short segment */
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} out_cmsg[BATCH];
 	unsigned n_out;
+	bool gso;
 	/* pacing */
 	double tokens;
 	uint64_t last_ns;
@@ -164,11 +187,49 @@ pace(struct link *l, size_t len)
 	l->tokens -= (double)(len + 28) * 8;
 }
 
+/* Sends message i's segments one by one (no GSO here). */
+static void
+send_split(struct link *l, unsigned i)
+{
+	size_t off, len = l->out_iov[i].iov_len;
+
+	for (off = 0; off < len; off += l->out_seg[i]) {
+		size_t n = len - off < l->out_seg[i] ? len - off :
+		    l->out_seg[i];
+
+		while (send(l->tx, l->out_buf[i] + off, n, 0) < 0 &&
+		    (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)) {
+			struct pollfd p = { l->tx, POLLOUT, 0 };
+
+			poll(&p, 1, 1);
+		}
+	}
+}
+
 static void
 flush_out(struct link *l)
 {
-	unsigned done = 0;
+	unsigned done = 0, i;
 
+	for (i = 0; i < l->n_out; i++) {
+		struct msghdr *mh = &l->out[i].msg_hdr;
+
+		memset(&l->out[i], 0, sizeof(l->out[i]));
+		mh->msg_iov = &l->out_iov[i];
+		mh->msg_iovlen = 1;
+		if (l->out_nseg[i] > 1) {
+			struct cmsghdr *cm;
+			uint16_t seg = (uint16_t)l->out_seg[i];
+
+			mh->msg_control = l->out_cmsg[i].buf;
+			mh->msg_controllen = sizeof(l->out_cmsg[i].buf);
+			cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+		}
+	}
 	while (done < l->n_out) {
 		int n = sendmmsg(l->tx, l->out + done, l->n_out - done, 0);
 
@@ -181,6 +242,17 @@ flush_out(struct link *l)
 				poll(&p, 1, 1);
 				continue;
 			}
+			if (l->gso && (errno == EIO || errno == EINVAL ||
+			    errno == ENOPROTOOPT)) {
+				/* No GSO on this path: send what is left one
+				 * datagram at a time, and from now on. */
+				log_info("UDP GSO unavailable (%s)",
+				    strerror(errno));
+				l->gso = false;
+				for (; done < l->n_out; done++)
+					send_split(l, done);
+				break;
+			}
 			log_warn("send");
 			break;
 		}
@@ -192,16 +264,33 @@ flush_out(struct link *l)
 static void
 forward(struct link *l, const uint8_t *buf, size_t len)
 {
+	unsigned i;
+
 	pace(l, len);
-	memcpy(l->out_buf[l->n_out], buf, len);
-	l->out_iov[l->n_out].iov_base = l->out_buf[l->n_out];
-	l->out_iov[l->n_out].iov_len = len;
-	memset(&l->out[l->n_out], 0, sizeof(l->out[0]));
-	l->out[l->n_out].msg_hdr.msg_iov = &l->out_iov[l->n_out];
-	l->out[l->n_out].msg_hdr.msg_iovlen = 1;
 	l->st.forwarded++;
-	if (++l->n_out == BATCH)
+	if (l->gso && l->n_out > 0 && len > 0) {
+		/* Join the last message's run if it can take this one. */
+		i = l->n_out - 1;
+		if (!l->out_closed[i] && len <= l->out_seg[i] &&
+		    l->out_nseg[i] < GSO_MAX_SEGS &&
+		    l->out_iov[i].iov_len + len <= GSO_MAX_BYTES) {
+			memcpy(l->out_buf[i] + l->out_iov[i].iov_len, buf, len);
+			l->out_iov[i].iov_len += len;
+			l->out_nseg[i]++;
+			l->out_closed[i] = len < l->out_seg[i];
+			return;
+		}
+	}
+	if (l->n_out == BATCH)
 		flush_out(l);
+	i = l->n_out++;
+	memcpy(l->out_buf[i], buf, len);
+	l->out_iov[i].iov_base = l->out_buf[i];
+	l->out_iov[i].iov_len = len;
+	l->out_seg[i] = len;
+	l->out_nseg[i] = 1;
+	/* An empty datagram cannot be a GSO segment: it goes alone. */
+	l->out_closed[i] = len == 0;
 }
 
 /* Releases held datagrams whose time has come (all of them if force). */
@@ -298,6 +387,32 @@ out:
 	release_held(l, false);
 }
 
+/* A read: one datagram, or with UDP_GRO a run of them, cut apart by the
+ * segment size the kernel reports. */
+static void
+impair_run(struct link *l, uint8_t *buf, size_t len, struct msghdr *mh)
+{
+	struct cmsghdr *cm;
+	size_t seg = len, off;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		int gso;
+
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(gso))) {
+			memcpy(&gso, CMSG_DATA(cm), sizeof(gso));
+			if (gso > 0)
+				seg = (size_t)gso;
+		}
+	}
+	if (len == 0 || seg == 0) {
+		impair(l, buf, 0);
+		return;
+	}
+	for (off = 0; off < len; off += seg)
+		impair(l, buf + off, len - off < seg ? len - off : seg);
+}
+
 static double
 parse_prob(const char *opt, const char *s)
 {
@@ -354,6 +469,10 @@ main(int argc, char **argv)
 	struct mmsghdr in[BATCH];
 	struct iovec in_iov[BATCH];
 	uint8_t *in_buf[BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} in_cmsg[BATCH];
 	struct sigaction sa;
 	bool quiet = false;
 	char line[512], a[64], b[64];
@@ -417,6 +536,10 @@ main(int argc, char **argv)
 		(void)setsockopt(l.rx, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
 	if (setsockopt(l.tx, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
 		(void)setsockopt(l.tx, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	v = 1;
+	if (setsockopt(l.rx, SOL_UDP, UDP_GRO, &v, sizeof(v)) < 0)
+		log_info("no UDP_GRO: one datagram per read");
+	l.gso = true;
 	if (bind(l.rx, (struct sockaddr *)&la, lal) < 0)
 		fatal("bind %s", listen_s);
 	if (connect(l.tx, (struct sockaddr *)&fa, fal) < 0)
@@ -449,10 +572,14 @@ main(int argc, char **argv)
 				memset(&in[i], 0, sizeof(in[i]));
 				in[i].msg_hdr.msg_iov = &in_iov[i];
 				in[i].msg_hdr.msg_iovlen = 1;
+				in[i].msg_hdr.msg_control = in_cmsg[i].buf;
+				in[i].msg_hdr.msg_controllen =
+				    sizeof(in_cmsg[i].buf);
 			}
 			n = recvmmsg(l.rx, in, BATCH, MSG_DONTWAIT, NULL);
 			for (i = 0; i < n; i++)
-				impair(&l, in_buf[i], in[i].msg_len);
+				impair_run(&l, in_buf[i], in[i].msg_len,
+				    &in[i].msg_hdr);
 			flush_out(&l);
 		}
 		now = util_now_ns();

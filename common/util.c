@@ -510,3 +510,9 @@ util_cpu_seconds(void)
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
+
+void
+util_background_thread(void)
+{
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+}

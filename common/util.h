@@ -84,6 +84,13 @@ int util_notify(const char *state);
 void util_seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Lowers the calling thread's CPU priority (nice 10): for threads whose
+ * work can wait, so that the one reading the socket never waits for them.
+ * Best effort: a seccomp filter may refuse it.
+ */
+void util_background_thread(void);
+
 /* User plus system CPU seconds used by this process so far. */
 double util_cpu_seconds(void);
 

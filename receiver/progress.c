@@ -261,6 +261,7 @@ progress_main(void *arg)
 {
 	struct recv *r = arg;
 
+	util_background_thread();
 	pthread_mutex_lock(&r->pq_lock);
 	for (;;) {
 		struct progress_job *j;

@@ -682,6 +682,7 @@ verifier_main(void *arg)
 {
 	struct recv *r = arg;
 
+	util_background_thread();
 	pthread_mutex_lock(&r->vq_lock);
 	for (;;) {
 		struct transfer *t;

@@ -55,7 +55,7 @@ UDPBENCH=$ROOT/tests/bin/udpbench
 BYTES=${SLUICE_BENCH_BYTES:-1073741824}
 RUNS=${SLUICE_BENCH_RUNS:-3}
 LOSS_PASSES=${SLUICE_BENCH_LOSS_PASSES:-2}
-RATE=4G
+RATE=${SLUICE_BENCH_RATE:-5G}
 RECV_PORT=27790
 LINK_PORT=27791
 UC_PORT=27794                   # udpcast uses this one and the next
@@ -140,6 +140,9 @@ for i in 1 2 3 4; do
 done
 [ "$(cat model/* | wc -c)" = "$BYTES" ] || { echo "bench: model size"; exit 1; }
 "$ROOT/tools/sluice" keygen -o sender >/dev/null || exit 1
+# The 2 GiB just generated would otherwise be written back during the
+# first runs, on their CPU and disk.
+sync
 
 # ---- one run of each kind, each printing one result line ---------------
 # Result line: goodput_MBps send_cpu_s_per_GB recv_cpu_s_per_GB send_rss_MB

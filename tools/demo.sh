@@ -67,7 +67,9 @@ cat quarantine.log
 echo "== released tree: store/demo-model/1.0.0"
 if [ -d store/demo-model/1.0.0 ]; then
 	(cd store/demo-model/1.0.0 && find . -type f | sort | xargs sha256sum)
-	diff -r bundle store/demo-model/1.0.0 && echo "== identical to the source bundle"
+	# The release also carries the manifest it was verified against.
+	diff -r -x .sluice bundle store/demo-model/1.0.0 &&
+		echo "== identical to the source bundle, plus .sluice/manifest"
 else
 	echo "not released"; cat recv.err; exit 1
 fi

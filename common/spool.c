@@ -359,33 +359,6 @@ mkparents(const char *root, const char *rel)
 	return util_mkdirs(p, 0755);
 }
 
-/* fsyncs every directory under root, deepest first, then root. */
-static int
-fsync_tree(const char *root)
-{
-	DIR *d = opendir(root);
-	struct dirent *de;
-	int rc = 0;
-
-	if (d == NULL)
-		return -errno;
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		char p[PATH_MAX];
-
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (util_path_join(p, sizeof(p), root, de->d_name) != 0)
-			rc = -ENAMETOOLONG;
-		else
-			rc = fsync_tree(p);
-	}
-	if (rc == 0 && fsync(dirfd(d)) < 0)
-		rc = -errno;
-	closedir(d);
-	return rc;
-}
-
 static int
 copy_bundle(const struct manifest *m, const char *bundle, const char *tmp,
     char *err, size_t errlen)
@@ -395,7 +368,7 @@ copy_bundle(const struct manifest *m, const char *bundle, const char *tmp,
 	char from[PATH_MAX], to[PATH_MAX];
 	struct stat st;
 	size_t i;
-	int rc;
+	int rc, dfd;
 
 	for (i = 0; i < m->n_files + 2; i++) {
 		const char *rel = i < 2 ? meta[i] : m->files[i - 2].path;
@@ -416,7 +389,11 @@ copy_bundle(const struct manifest *m, const char *bundle, const char *tmp,
 			return rc;
 		}
 	}
-	if ((rc = fsync_tree(tmp)) != 0)
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	rc = dfd < 0 ? -errno : util_fsync_tree(dfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc != 0)
 		util_seterr(err, errlen, "%s: fsync: %s", tmp, strerror(-rc));
 	return rc;
 }

@@ -516,3 +516,40 @@ util_background_thread(void)
 {
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
 }
+
+int
+util_fsync_tree(int dirfd)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd, rc = 0;
+
+	if (fsync(dirfd) < 0)
+		return -errno;
+	fd = dup(dirfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		int sub;
+
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
+			rc = -errno;
+			break;
+		}
+		rc = util_fsync_tree(sub);
+		close(sub);
+	}
+	closedir(d);
+	return rc;
+}

@@ -52,6 +52,8 @@ int util_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 /* mkdir -p with mode for each created component; 0 or -errno. */
 int util_mkdirs(const char *path, unsigned mode);
+/* fsyncs dirfd and every directory below it (no symlinks followed). */
+int util_fsync_tree(int dirfd);
 /* fsync the directory holding path (or path itself if a directory). */
 int util_fsync_dir(const char *path);
 

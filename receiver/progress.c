@@ -562,11 +562,7 @@ out:
 		if (o->n_done == o->n_chunks)
 			t->objects_done++;
 		restored += o->n_done;
-		while (o->prefix < o->n_chunks &&
-		    (o->done[o->prefix / 8] & (1u << (o->prefix % 8))))
-			o->prefix++;
-		t->prefix_bytes += UTIL_MIN((uint64_t)o->prefix *
-		    t->chunk_size, o->size);
+		transfer_advance_prefix(t, o);
 	}
 	return (int)UTIL_MIN(restored, (uint64_t)INT32_MAX);
 }

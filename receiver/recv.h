@@ -257,6 +257,9 @@ void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 void transfer_tick(struct recv *r, uint64_t now);
 /* Makes each transfer's written chunks durable and records them. */
 void transfer_save_progress(struct recv *r, bool sync);
+/* Moves o->prefix past the chunks written from it on, and counts the
+ * bytes it gained in t->prefix_bytes. */
+void transfer_advance_prefix(struct transfer *t, struct object *o);
 void transfer_write_status(struct recv *r);
 
 /* progress.c */

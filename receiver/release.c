@@ -359,44 +359,6 @@ make_parents(int dirfd, const char *path, unsigned mode)
 	return 0;
 }
 
-/* fsync every directory of a tree. */
-static int
-fsync_tree(int dirfd)
-{
-	DIR *d;
-	struct dirent *de;
-	int fd, rc = 0;
-
-	if (fsync(dirfd) < 0)
-		return -errno;
-	fd = dup(dirfd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (d == NULL) {
-		close(fd);
-		return -errno;
-	}
-	rewinddir(d);
-	while (rc == 0 && (de = readdir(d)) != NULL) {
-		int sub;
-
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY |
-		    O_NOFOLLOW | O_CLOEXEC);
-		if (sub < 0) {
-			rc = -errno;
-			break;
-		}
-		rc = fsync_tree(sub);
-		close(sub);
-	}
-	closedir(d);
-	return rc;
-}
-
 /* Writes a file under dirfd (new, 0644 unless mode says), fsynced. */
 static int
 write_at(int dirfd, const char *name, const void *buf, size_t len,
@@ -503,7 +465,7 @@ verify_and_assemble(struct recv *r, struct transfer *t, struct verdict *v)
 		goto out;
 	}
 	close(sfd);
-	if (fchmod(treefd, c->dir_mode) < 0 || fsync_tree(treefd) != 0) {
+	if (fchmod(treefd, c->dir_mode) < 0 || util_fsync_tree(treefd) != 0) {
 		decide(v, "REJECTED", "staging_io", "cannot sync the tree");
 		goto out;
 	}

@@ -543,15 +543,8 @@ transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 		return;
 	o->done[chunk / 8] |= (uint8_t)(1u << (chunk % 8));
 	o->n_done++;
-	if (chunk == o->prefix) {
-		uint64_t before = (uint64_t)o->prefix * t->chunk_size;
-
-		while (o->prefix < o->n_chunks &&
-		    (o->done[o->prefix / 8] & (1u << (o->prefix % 8))))
-			o->prefix++;
-		t->prefix_bytes += UTIL_MIN((uint64_t)o->prefix *
-		    t->chunk_size, o->size) - UTIL_MIN(before, o->size);
-	}
+	if (chunk == o->prefix)
+		transfer_advance_prefix(t, o);
 	o->dirty = true;
 	t->unsaved = true;
 	t->bytes_done += plain_len;
@@ -571,6 +564,19 @@ transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 			return;
 	}
 	check_complete(r, t);
+}
+
+void
+transfer_advance_prefix(struct transfer *t, struct object *o)
+{
+	uint64_t before = UTIL_MIN((uint64_t)o->prefix * t->chunk_size,
+	    o->size);
+
+	while (o->prefix < o->n_chunks &&
+	    (o->done[o->prefix / 8] & (1u << (o->prefix % 8))))
+		o->prefix++;
+	t->prefix_bytes += UTIL_MIN((uint64_t)o->prefix * t->chunk_size,
+	    o->size) - before;
 }
 
 /*

@@ -71,16 +71,6 @@ die(const char *what, int err)
 	exit(1);
 }
 
-static double
-cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
 static long
 maxrss_kb(void)
 {
@@ -165,7 +155,7 @@ cmd_send(int argc, char **argv)
 	pace_init(&pace, rate, depth);
 
 	t0 = (double)util_now_ns();
-	cpu0 = cpu_seconds();
+	cpu0 = util_cpu_seconds();
 	left = bytes;
 	while (left > 0) {
 		unsigned n = 0, done = 0;
@@ -236,7 +226,7 @@ cmd_send(int argc, char **argv)
 	secs = ((double)util_now_ns() - t0) / 1e9;
 	printf("bytes=%" PRIu64 " datagrams=%" PRIu64 " seconds=%.6f "
 	    "cpu=%.3f maxrss_kb=%ld gso=%d\n", bytes, dgrams, secs,
-	    cpu_seconds() - cpu0, maxrss_kb(), gso);
+	    util_cpu_seconds() - cpu0, maxrss_kb(), gso);
 	close(fd);
 	free(payload);
 	return 0;
@@ -374,7 +364,7 @@ cmd_recv(int argc, char **argv)
 		usage();
 	rx_setup(&x, listen);
 	fprintf(stderr, "udpbench: listening on %s\n", listen);
-	cpu0 = cpu_seconds();
+	cpu0 = util_cpu_seconds();
 	start_ns = util_now_ns() + start_ns;
 	while (got < want) {
 		struct __kernel_timespec ts = { 0, 50000000 };
@@ -438,7 +428,7 @@ cmd_recv(int argc, char **argv)
 	}
 	printf("bytes=%" PRIu64 " datagrams=%" PRIu64 " seconds=%.6f "
 	    "cpu=%.3f maxrss_kb=%ld\n", got, dgrams,
-	    first ? (double)(last - first) / 1e9 : 0.0, cpu_seconds() - cpu0,
+	    first ? (double)(last - first) / 1e9 : 0.0, util_cpu_seconds() - cpu0,
 	    maxrss_kb());
 	io_uring_queue_exit(&x.ring);
 	close(x.fd);

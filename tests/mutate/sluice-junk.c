@@ -54,6 +54,18 @@ fill(uint8_t *p, size_t n)
 		p[i] = (uint8_t)rnd();
 }
 
+/* The given key id (or a random one) and a random signature. */
+static void
+bad_signature(uint8_t kid[PROTO_KEYID_LEN], uint8_t sig[PROTO_SIG_LEN],
+    const uint8_t *key_id)
+{
+	if (key_id != NULL)
+		memcpy(kid, key_id, PROTO_KEYID_LEN);
+	else
+		fill(kid, PROTO_KEYID_LEN);
+	fill(sig, PROTO_SIG_LEN);
+}
+
 static size_t
 make_symbol(uint8_t *buf, size_t size)
 {
@@ -103,11 +115,7 @@ make_descriptor(uint8_t *buf, size_t size, const uint8_t *key_id)
 	len = proto_descriptor_encode(buf, size, &d, hashes);
 	if (len == 0)
 		return 0;
-	if (key_id != NULL)
-		memcpy(kid, key_id, sizeof(kid));
-	else
-		fill(kid, sizeof(kid));
-	fill(sig, sizeof(sig));
+	bad_signature(kid, sig, key_id);
 	proto_descriptor_set_sig(buf, len, kid, sig);
 	return len;
 }
@@ -128,11 +136,7 @@ make_heartbeat(uint8_t *buf, size_t size, const uint8_t *key_id)
 	len = proto_heartbeat_encode(buf, size, &h);
 	if (len == 0)
 		return 0;
-	if (key_id != NULL)
-		memcpy(kid, key_id, sizeof(kid));
-	else
-		fill(kid, sizeof(kid));
-	fill(sig, sizeof(sig));
+	bad_signature(kid, sig, key_id);
 	proto_heartbeat_set_sig(buf, kid, sig);
 	return len;
 }

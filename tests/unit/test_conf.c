@@ -233,23 +233,35 @@ test_missing_and_syntax(void **state)
 	assert_non_null(strstr(err, "cannot read"));
 }
 
-static void
-test_print_reload(void **state)
+/* What -p prints for a, loaded again. */
+static struct recv_conf *
+print_and_reload(const struct recv_conf *a)
 {
-	struct recv_conf *a, *b;
+	struct recv_conf *b;
 	char err[256], path2[320];
 	FILE *fp;
 
-	write_conf(RECV_BASE "transfer_timeout = 12.5;\nfile_mode = \"0640\";\n");
-	a = recv_conf_load(path, err, sizeof(err));
-	assert_non_null(a);
 	snprintf(path2, sizeof(path2), "%s/printed.conf", dir);
 	fp = fopen(path2, "w");
+	assert_non_null(fp);
 	recv_conf_print(a, fp);
 	fclose(fp);
 	b = recv_conf_load(path2, err, sizeof(err));
 	if (b == NULL)
 		fail_msg("%s", err);
+	return b;
+}
+
+static void
+test_print_reload(void **state)
+{
+	struct recv_conf *a, *b;
+	char err[256];
+
+	write_conf(RECV_BASE "transfer_timeout = 12.5;\nfile_mode = \"0640\";\n");
+	a = recv_conf_load(path, err, sizeof(err));
+	assert_non_null(a);
+	b = print_and_reload(a);
 	assert_string_equal(a->staging_dir, b->staging_dir);
 	assert_true(a->transfer_timeout == b->transfer_timeout);
 	assert_int_equal(a->file_mode, b->file_mode);
@@ -266,9 +278,8 @@ static void
 test_print_reload_escapes(void **state)
 {
 	struct recv_conf *a, *b;
-	char err[256], path2[320];
+	char err[256];
 	unsigned i;
-	FILE *fp;
 
 	write_conf("listen = \"127.0.0.1:7700\";\n"
 	    "sender_keys = [\"/k/q\\\"uote.pub\", \"/k/back\\\\slash.pub\", "
@@ -285,13 +296,7 @@ test_print_reload_escapes(void **state)
 	assert_string_equal(a->sender_keys[2], "/k/tab\tnl\nctl\x01" "del\x7f" ".pub");
 	assert_string_equal(a->sender_keys[3], "/k/\\\"");
 	assert_string_equal(a->release_hooks[0], "echo \"$1\" \\n");
-	snprintf(path2, sizeof(path2), "%s/printed.conf", dir);
-	fp = fopen(path2, "w");
-	recv_conf_print(a, fp);
-	fclose(fp);
-	b = recv_conf_load(path2, err, sizeof(err));
-	if (b == NULL)
-		fail_msg("%s", err);
+	b = print_and_reload(a);
 	assert_int_equal(a->n_sender_keys, b->n_sender_keys);
 	for (i = 0; i < a->n_sender_keys; i++)
 		assert_string_equal(a->sender_keys[i], b->sender_keys[i]);

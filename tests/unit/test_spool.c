@@ -37,15 +37,18 @@ put(const char *path, const char *text)
 	close(fd);
 }
 
-static char *
-slurp(const char *path)
+/* dir/name holds exactly want. */
+static void
+assert_note(const char *dir, const char *name, const char *want)
 {
+	char p[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
 
-	if (util_read_file(path, 1 << 20, &buf, &len) != 0)
-		return NULL;
-	return (char *)buf; /* util_read_file NUL-terminates */
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	assert_int_equal(util_read_file(p, 1 << 20, &buf, &len), 0);
+	assert_string_equal((char *)buf, want); /* NUL-terminated */
+	free(buf);
 }
 
 static bool
@@ -168,7 +171,7 @@ static void
 test_sent_and_failed(void **state)
 {
 	struct spool sp;
-	char dir[PATH_MAX], err[512], p[PATH_MAX], *text;
+	char dir[PATH_MAX], err[512];
 
 	assert_int_equal(spool_open(&sp, spool, sent, failed, err,
 	    sizeof(err)), 0);
@@ -179,11 +182,7 @@ test_sent_and_failed(void **state)
 	assert_true(exists(sent, "high-2.0"));
 	assert_true(exists(sent, "high-2.0/weights.bin"));
 	assert_false(exists(spool, "high-2.0"));
-	snprintf(p, sizeof(p), "%s/high-2.0.record", sent);
-	text = slurp(p);
-	assert_non_null(text);
-	assert_string_equal(text, "record one\n");
-	free(text);
+	assert_note(sent, "high-2.0.record", "record one\n");
 
 	/* Queued and sent again: the second lands beside the first. */
 	snprintf(dir, sizeof(dir), "%s/high-2.0", sent);
@@ -192,11 +191,7 @@ test_sent_and_failed(void **state)
 	assert_string_equal(spool_next(&sp)->name, "high-2.0");
 	assert_int_equal(spool_sent(&sp, spool_next(&sp), "record two\n"), 0);
 	assert_true(exists(sent, "high-2.0.1"));
-	snprintf(p, sizeof(p), "%s/high-2.0.1.record", sent);
-	text = slurp(p);
-	assert_non_null(text);
-	assert_string_equal(text, "record two\n");
-	free(text);
+	assert_note(sent, "high-2.0.1.record", "record two\n");
 
 	/* Failed: moved whole, with the reason beside it. */
 	assert_string_equal(spool_next(&sp)->name, "older-1");

@@ -51,15 +51,28 @@ start_daemon() {
 	PIDS+=("$SEND_PID")
 }
 rss() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# A transfer with saved progress that is still receiving: one that had
+# reached COMPLETE could be released before the kill lands, and then
+# nothing would be left to resume.
+receiving_with_progress() {
+	local f id
+	for f in "$T"/staging/*/progress; do
+		[ -f "$f" ] || continue
+		id=$(basename "$(dirname "$f")")
+		grep -q "transfer=$id .*state=COMPLETE" "$T/quarantine.log" ||
+			return 0
+	done
+	return 1
+}
 released_count() { grep -c 'state=RELEASED ' "$T/quarantine.log" 2>/dev/null; }
 
 start_recv
 start_daemon
 t0=$(date +%s.%N)
 # The schedule: four disruptions at distinct random times in 1..10 s.  A
-# receiver kill waits, from its time, for a transfer with saved progress,
-# so that each kill interrupts one (otherwise it could fall between two
-# bundles and show nothing).
+# receiver kill waits, from its time, for a transfer still receiving with
+# saved progress, so that each kill interrupts one (otherwise it could
+# fall between two bundles, or after a release, and show nothing).
 declare -A at
 for ev in send_term send_kill recv_kill1 recv_kill2; do
 	while :; do
@@ -79,10 +92,10 @@ for s in $(printf '%s\n' "${!at[@]}" | sort -n); do
 		kill -9 "$SEND_PID"; wait "$SEND_PID" 2>/dev/null; start_daemon ;;
 	recv_kill*)
 		for i in $(seq 1 500); do
-			ls "$T"/staging/*/progress >/dev/null 2>&1 && break
+			receiving_with_progress && break
 			sleep 0.01
 		done
-		sleep "0.0$((RANDOM % 10))"
+		sleep "0.00$((RANDOM % 10))"
 		note "t=$(echo "$(date +%s.%N) - $t0" | bc -l | cut -c1-4) s: receiver SIGKILL, restart"
 		kill -9 "$RECV_PID"; wait "$RECV_PID" 2>/dev/null
 		sed -i 's/listening on/listened on/' "$T/recv.err"

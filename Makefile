@@ -42,7 +42,7 @@ COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/release.c receiver/metrics.c \
-              receiver/progress.c
+              receiver/progress.c receiver/finished.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
@@ -83,6 +83,12 @@ tests/bin/%: tests/unit/%.c $(LIB)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< $(LIB) \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# Unit tests of receiver modules that are not in the library.
+tests/bin/test_finished: tests/unit/test_finished.c receiver/finished.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+
 # Test-only tools, built by make check.
 MUTATE_BIN  = tests/bin/sluice-mutate
 $(MUTATE_BIN): tests/mutate/sluice-mutate.c sender/send.o sender/pace.o $(LIB)
@@ -91,6 +97,11 @@ $(MUTATE_BIN): tests/mutate/sluice-mutate.c sender/send.o sender/pace.o $(LIB)
 
 JUNK_BIN    = tests/bin/sluice-junk
 $(JUNK_BIN): tests/mutate/sluice-junk.c $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+FILL_BIN    = tests/bin/finished-fill
+$(FILL_BIN): tests/tools/finished-fill.c receiver/finished.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -104,7 +115,8 @@ deps:
 	@tools/deps.sh $(DEB_PKGS)
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN) \
+	    $(FILL_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)

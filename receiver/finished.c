@@ -382,7 +382,7 @@ finished_open(int dirfd, const char *name, int *rc)
 	    &redundant)) < 0)
 		goto fail;
 	if ((uint64_t)st.st_size != f->end) {
-		log_warnx("finished: %s: cutting a torn last record "
+		log_warnx("finished set %s: cutting a torn last record "
 		    "(%llu bytes to %llu)", name,
 		    (unsigned long long)st.st_size,
 		    (unsigned long long)f->end);
@@ -392,11 +392,11 @@ finished_open(int dirfd, const char *name, int *rc)
 		}
 	}
 	if (bad > 0)
-		log_warnx("finished: %s: skipped %zu bad records", name, bad);
+		log_warnx("finished set %s: skipped %zu bad records", name, bad);
 	if (redundant > records / 4) {
 		if ((r = compact(f)) < 0) {
 			errno = -r;
-			log_warn("finished: %s: compaction failed", name);
+			log_warn("finished set %s: compaction failed", name);
 		}
 	}
 	*rc = 0;

@@ -209,7 +209,7 @@ append(struct finished *f, const uint8_t *buf, size_t len)
 	}
 	rc = n < 0 ? -errno : -EIO;
 	if (n != 0 && ftruncate(f->fd, (off_t)f->end) < 0)
-		log_warn("finished: cannot cut %s back to %llu bytes", f->name,
+		log_warn("finished set %s: cannot cut back to %llu bytes", f->name,
 		    (unsigned long long)f->end);
 	return rc;
 }

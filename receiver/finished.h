@@ -13,9 +13,9 @@
  *   reserved (2, zero) | crc32 of the 12 bytes before (4, big-endian)
  *
  * An id is appended once; a record is durable (fdatasync) before the id is
- * in memory.  In memory, one million ids cost about 12.5 MB (an
+ * in memory.  In memory, one million ids cost about 12.5 MiB (an
  * open-addressing table of 8-byte ids plus 2 bytes of verdict and reason
- * per slot at load factor 0.8) and load in tens of milliseconds
+ * per slot at load factor 0.8) and load in about 0.1 s
  * (tests/bin/finished-fill --measure).
  */
 #ifndef SLUICE_RECEIVER_FINISHED_H

@@ -41,7 +41,8 @@ COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/qlog.c common/audit.c common/spool.c
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
-              receiver/transfer.c receiver/release.c receiver/metrics.c \
+              receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
+              receiver/verify.c receiver/hooks.c receiver/metrics.c \
               receiver/progress.c receiver/finished.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c

@@ -317,6 +317,37 @@ audit_append(struct audit *a, const struct audit_record *r)
 	return rc;
 }
 
+int
+audit_find(const char *path, uint64_t transfer, const char *decision)
+{
+	char want[128];
+	uint8_t *buf;
+	size_t len, off = 0, wlen;
+	int rc, found = 0;
+
+	wlen = (size_t)snprintf(want, sizeof(want), "%s transfer=%016" PRIx64
+	    " ", decision, transfer);
+	rc = util_read_file(path, (size_t)1 << 30, &buf, &len);
+	if (rc != 0)
+		return rc;
+	while (off < len && !found) {
+		const char *line = (const char *)buf + off;
+		const char *nl = memchr(line, '\n', len - off);
+		size_t n = nl != NULL ? (size_t)(nl - line) : len - off;
+		struct parsed p;
+
+		/* Positionally: text that merely contains the words, inside
+		 * an escaped value, is never taken for a record. */
+		if (parse_record(line, n, &p) &&
+		    (size_t)(line + n - p.decision) > wlen &&
+		    memcmp(p.decision, want, wlen) == 0)
+			found = 1;
+		off += n + 1;
+	}
+	free(buf);
+	return found;
+}
+
 static int verr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

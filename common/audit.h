@@ -51,6 +51,10 @@ void audit_close(struct audit *a);
 /* Appends a record (and a checkpoint when due).  0 or -errno. */
 int audit_append(struct audit *a, const struct audit_record *r);
 
+/* 1 if the log holds a record of that decision for that transfer, 0 if
+ * not, or -errno.  Reads the whole log: for recovery at start only. */
+int audit_find(const char *path, uint64_t transfer, const char *decision);
+
 /*
  * Verifies a whole log.  Returns 0 when intact; otherwise -EBADMSG with
  * a one-line account of the first problem (line number and what was

@@ -113,6 +113,10 @@ static const struct setting recv_settings[] = {
 	    0 },
 	{ "progress_interval", K_DOUBLE, R(progress_interval), false, 0.05,
 	    60, "1.0", 0 },
+	{ "ingest_buffer", K_SIZE, R(ingest_buffer), false, 1048576,
+	    68719476736.0, "256M", 0 },
+	{ "staging_retention", K_DOUBLE, R(staging_retention), false, 60,
+	    315360000, "604800", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 

@@ -80,6 +80,9 @@ struct recv_conf {
 	double metrics_interval;      /* seconds, default 5 */
 	unsigned link_down_after;     /* missed heartbeats, default 3 */
 	double progress_interval;     /* seconds between progress saves, 1 */
+	uint64_t ingest_buffer;       /* the rx thread's queue, default 256M */
+	double staging_retention;     /* seconds INCOMPLETE staging and held
+	                                 bundles are kept, default 7 days */
 };
 
 #define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"

@@ -53,13 +53,17 @@ qlog_open(const char *path, int *rc)
 int
 qlog_reopen(struct qlog *q)
 {
-	int fd = open_log(q->path);
+	int fd = open_log(q->path), rc = 0;
 
 	if (fd < 0)
 		return fd;
-	close(q->fd);
-	q->fd = fd;
-	return 0;
+	/* dup2 replaces the descriptor in one step: a writer on another
+	 * thread sees the old file or the new one, never a closed or
+	 * reused descriptor. */
+	if (dup3(fd, q->fd, O_CLOEXEC) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 void
@@ -161,4 +165,37 @@ qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
 	line[n++] = '\n';
 	if (q != NULL)
 		(void)!write(q->fd, line, (size_t)n);
+}
+
+int
+qlog_find(const char *path, uint64_t transfer, const char *state)
+{
+	char id[32], st[64];
+	uint8_t *buf;
+	size_t len, off = 0;
+	int rc, found = 0;
+
+	snprintf(id, sizeof(id), " transfer=%016llx ",
+	    (unsigned long long)transfer);
+	snprintf(st, sizeof(st), " state=%s ", state);
+	rc = util_read_file(path, (size_t)1 << 30, &buf, &len);
+	if (rc != 0)
+		return rc == -ENOENT ? 0 : rc;
+	while (off < len && !found) {
+		const char *line = (const char *)buf + off;
+		const char *nl = memchr(line, '\n', len - off);
+		size_t n = nl != NULL ? (size_t)(nl - line) : len - off;
+		const char *t = memmem(line, n, id, strlen(id));
+		const char *s = memmem(line, n, st, strlen(st));
+
+		/* ts=, transfer=, bundle=, version=, state=: escaped values
+		 * never hold a space, so the first " state=" is the field. */
+		if (t != NULL && s != NULL && t < s && t == (const char *)
+		    memchr(line, ' ', n) &&
+		    s == memmem(line, n, " state=", 7))
+			found = 1;
+		off += n + 1;
+	}
+	free(buf);
+	return found;
 }

@@ -33,6 +33,10 @@ void qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
     const char *version, const char *state, const char *reason,
     const char *detail);
 
+/* 1 if the log at path has a line of that state for that transfer, 0 if
+ * not, or -errno.  For recovery at start only: it reads the whole file. */
+int qlog_find(const char *path, uint64_t transfer, const char *state);
+
 /*
  * Escapes one logfmt value into out (cap bytes, NUL terminated, truncated
  * with "..." if it does not fit).  Plain values ([A-Za-z0-9._:/+@-]) are

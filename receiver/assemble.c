@@ -3,8 +3,9 @@
  * and the checks run cheapest first:
  *
  *   1. header sanity and the type's layout (proto/, no state touched)
- *   2. is it for a transfer we already finished, or a chunk we already
- *      wrote?  then it is a carousel repeat: counted, nothing else
+ *   2. is it for a transfer that has ended (lifecycle_ended: an O(1)
+ *      look-up), or a chunk we already wrote?  then it is a repeat:
+ *      counted, nothing else
  *   3. descriptor: an identical copy of one we verified is a repeat;
  *      otherwise the Ed25519 signature is checked against the trusted
  *      sender keys (once per chunk)
@@ -14,8 +15,9 @@
  *      the descriptor comes; it never reaches the decoder unchecked
  *   5. k verified symbols: FEC decode (only if a source symbol is
  *      missing), inflate under the exact output size, SHA-256 of the
- *      plaintext against the signed chunk hash, then an io_uring write at
- *      the chunk's offset in the object's staging file.  A chunk that is
+ *      plaintext against the signed chunk hash, then a write at the
+ *      chunk's offset in the object's staging file (on this thread: a
+ *      slow disk shows as a growing ingest queue, not as lost datagrams).  A chunk that is
  *      exactly its k source symbols, each already checked against the
  *      signed descriptor, needs no chunk hash: the chunk hash guards what
  *      the decoder and inflate produce, and those did not run.  (Every
@@ -25,6 +27,9 @@
  * Memory: at most max_partial_chunks slots, and at most RECV_SLOT_MEMORY
  * bytes of symbol buffers; when either is exhausted the least recently
  * touched partial chunk is evicted (it will be rebuilt from later passes).
+ * A slot names its transfer by pointer and generation: once lifecycle.c
+ * frees the transfer, the slot is stale and is taken back lazily, so
+ * nothing here is ever called back.
  */
 #include "receiver/recv.h"
 #include "common/compress.h"
@@ -34,6 +39,8 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +72,8 @@ static const char *const drop_names[DROP_COUNT] = {
 	[DROP_INFLATE] = "inflate",
 	[DROP_HEARTBEAT] = "heartbeat",
 	[DROP_HEARTBEAT_REPLAY] = "heartbeat_replay",
+	[DROP_QUEUE_FULL] = "queue_full",
+	[DROP_STAGING_WRITE] = "staging_write",
 };
 
 const char *
@@ -75,6 +84,7 @@ recv_drop_name(unsigned reason)
 }
 
 static struct log_ratelimit drop_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
+static struct log_ratelimit write_rl = LOG_RATELIMIT_INIT(1.0, 5.0);
 
 /* Counts a drop and logs it, at most a few lines a second. */
 static void
@@ -113,6 +123,16 @@ same_id(const struct proto_chunk_id *a, const struct proto_chunk_id *b)
 	    a->chunk == b->chunk;
 }
 
+/* Does the slot still belong to a transfer that is receiving? */
+static bool
+slot_live(const struct slot *s)
+{
+	return s->used && s->t->gen == s->t_gen &&
+	    (s->t->state == TS_RECEIVING || s->t->state == TS_INCOMPLETE);
+}
+
+static void slot_release(struct recv *r, struct slot *s);
+
 static struct slot *
 slot_lookup(struct recv *r, const struct proto_chunk_id *id)
 {
@@ -121,8 +141,12 @@ slot_lookup(struct recv *r, const struct proto_chunk_id *id)
 	while (i >= 0) {
 		struct slot *s = &r->slots[i];
 
-		if (same_id(&s->id, id))
-			return s;
+		if (same_id(&s->id, id)) {
+			if (slot_live(s))
+				return s;
+			slot_release(r, s);
+			return NULL;
+		}
 		i = s->next;
 	}
 	return NULL;
@@ -148,10 +172,10 @@ slot_unlink(struct recv *r, struct slot *s)
 static void
 slot_release(struct recv *r, struct slot *s)
 {
-	if (s->state == SLOT_FREE)
+	if (!s->used)
 		return;
 	slot_unlink(r, s);
-	s->state = SLOT_FREE;
+	s->used = false;
 	s->t = NULL;
 }
 
@@ -175,8 +199,10 @@ slot_oldest(struct recv *r, const struct slot *keep)
 	for (i = 0; i < r->n_slots; i++) {
 		struct slot *s = &r->slots[i];
 
-		if (s == keep || s->state != SLOT_FILLING)
+		if (s == keep || !s->used)
 			continue;
+		if (!slot_live(s))
+			return s; /* stale: the cheapest to take */
 		if (best == NULL || s->touched_ns < best->touched_ns)
 			best = s;
 	}
@@ -186,7 +212,8 @@ slot_oldest(struct recv *r, const struct slot *keep)
 static void
 slot_evict(struct recv *r, struct slot *s)
 {
-	r->stats.chunks_evicted++;
+	if (slot_live(s))
+		r->stats.chunks_evicted++;
 	slot_release(r, s);
 }
 
@@ -205,7 +232,7 @@ slot_reserve(struct recv *r, struct slot *s, uint8_t **buf, size_t *cap,
 
 		/* Prefer idle buffers, then the oldest partial chunk. */
 		for (i = 0; i < r->n_slots; i++)
-			if (r->slots[i].state == SLOT_FREE &&
+			if (!r->slots[i].used &&
 			    r->slots[i].buf_cap + r->slots[i].plain_cap > 0) {
 				victim = &r->slots[i];
 				break;
@@ -239,7 +266,7 @@ slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
 	unsigned i, b;
 
 	for (i = 0; i < r->n_slots; i++)
-		if (r->slots[i].state == SLOT_FREE) {
+		if (!r->slots[i].used) {
 			s = &r->slots[i];
 			break;
 		}
@@ -252,8 +279,9 @@ slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
 	if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
 	    (size_t)n * symbol_size))
 		return NULL;
-	s->state = SLOT_FILLING;
+	s->used = true;
 	s->t = t;
+	s->t_gen = t->gen;
 	s->id = *id;
 	s->have_desc = false;
 	s->k = s->m = 0;
@@ -303,21 +331,12 @@ assemble_fini(struct recv *r)
 	compress_free(r->zc);
 }
 
-void
-assemble_drop_transfer(struct recv *r, struct transfer *t)
+/* Is t taking chunks?  Not with the verifier, not without space. */
+static bool
+accepting(const struct transfer *t)
 {
-	unsigned i;
-
-	for (i = 0; i < r->n_slots; i++) {
-		struct slot *s = &r->slots[i];
-
-		if (s->t != t)
-			continue;
-		if (s->state == SLOT_WRITING)
-			s->t = NULL; /* the completion only cleans up */
-		else
-			slot_release(r, s);
-	}
+	return (t->state == TS_RECEIVING || t->state == TS_INCOMPLETE) &&
+	    !t->waiting_space;
 }
 
 static bool
@@ -339,7 +358,10 @@ complete(struct recv *r, struct slot *s)
 	uint8_t digest[HASH_LEN];
 	const uint8_t *plain;
 	unsigned i, n = (unsigned)s->k + s->m;
+	uint32_t len = s->plain_len;
+	struct proto_chunk_id id;
 	bool repaired = false;
+	char name[32];
 	int fd, rc;
 
 	for (i = 0; i < n; i++) {
@@ -377,48 +399,32 @@ complete(struct recv *r, struct slot *s)
 			return;
 		}
 	}
-	fd = transfer_object_fd(r, t, s->id.object);
-	if (fd < 0) {
-		log_warnx("transfer %016llx: cannot open staging file: %s",
-		    (unsigned long long)t->id, strerror(-fd));
-		slot_release(r, s);
-		return;
-	}
-	rc = ingest_submit_write(r->in, s, fd, plain, s->plain_len,
+	snprintf(name, sizeof(name), "o%u", s->id.object);
+	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	rc = fd < 0 ? -errno : util_pwrite_all(fd, plain, s->plain_len,
 	    (uint64_t)s->id.chunk * t->chunk_size);
-	if (rc != 0) {
+	if (fd >= 0)
 		close(fd);
+	if (rc != 0) {
+		/* This machine's fault: the chunk stays missing and a later
+		 * pass or a resend brings it again. */
+		uint64_t suppressed;
+
+		r->stats.drop[DROP_STAGING_WRITE]++;
+		if (log_ratelimit(&write_rl, &suppressed))
+			log_warnx("transfer %016llx: staging write failed: %s "
+			    "(%llu more not logged)",
+			    (unsigned long long)t->id, strerror(-rc),
+			    (unsigned long long)suppressed);
 		slot_release(r, s);
 		return;
 	}
 	if (repaired)
 		r->stats.chunks_repaired++;
-	s->state = SLOT_WRITING;
-	s->write_fd = fd;
-	t->writes_in_flight++;
-}
-
-void
-assemble_write_done(struct recv *r, struct slot *s, int res)
-{
-	struct transfer *t = s->t;
-	struct proto_chunk_id id = s->id;
-	uint32_t len = s->plain_len;
-
-	close(s->write_fd);
-	s->write_fd = -1;
+	id = s->id;
 	slot_release(r, s);
-	if (t == NULL)
-		return; /* its transfer was dropped meanwhile */
-	t->writes_in_flight--;
-	if (res != (int)len) {
-		log_warnx("transfer %016llx: staging write failed: %s",
-		    (unsigned long long)t->id,
-		    res < 0 ? strerror(-res) : "short write");
-		return; /* the chunk stays missing; a later pass brings it */
-	}
-	r->stats.bytes_written += len;
-	transfer_chunk_done(r, t, id.object, id.chunk, len);
+	lifecycle_chunk_done(r, t, id.object, id.chunk, len);
 }
 
 static void
@@ -465,23 +471,19 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, v, 0);
 		return;
 	}
-	/* Active transfers first: finished ones are a longer list. */
-	t = transfer_find(r, d.id.transfer);
-	if (t == NULL && transfer_is_finished(r, d.id.transfer)) {
-		r->stats.redundant++;
+	t = lifecycle_find(r, d.id.transfer);
+	if (t == NULL && lifecycle_ended(r, d.id.transfer)) {
+		r->stats.finished_repeats++;
 		return;
 	}
 	if (t != NULL) {
-		if (t->state == T_VERIFYING ||
+		lifecycle_seen(r, t);
+		if (!accepting(t) ||
 		    transfer_chunk_is_done(t, d.id.object, d.id.chunk)) {
 			r->stats.redundant++;
 			return;
 		}
 		s = slot_lookup(r, &d.id);
-		if (s != NULL && s->state != SLOT_FILLING) {
-			r->stats.redundant++;
-			return;
-		}
 		if (s != NULL && s->have_desc &&
 		    s->desc_body_len == d.signed_len &&
 		    memcmp(s->desc_body, d.signed_body, d.signed_len) == 0) {
@@ -504,8 +506,8 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	if (t == NULL) {
-		t = transfer_create(r, &d, key);
-		if (t == NULL)
+		t = lifecycle_admit(r, &d, key);
+		if (t == NULL || !accepting(t))
 			return;
 	} else if (t->key != key || t->object_count != d.object_count ||
 	    t->transfer_bytes != d.transfer_bytes ||
@@ -514,7 +516,7 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
-	if (!transfer_object_size(r, t, d.id.object, d.object_size)) {
+	if (!transfer_object_size(t, d.id.object, d.object_size)) {
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
@@ -569,7 +571,6 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 			drop(r, DROP_SYMBOL_HASH, t->id);
 		}
 	}
-	t->progress_ns = s->touched_ns;
 	maybe_complete(r, s);
 }
 
@@ -587,15 +588,16 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, v, 0);
 		return;
 	}
-	t = transfer_find(r, sy.id.transfer);
+	t = lifecycle_find(r, sy.id.transfer);
 	if (t == NULL) {
-		if (transfer_is_finished(r, sy.id.transfer))
-			r->stats.redundant++;
+		if (lifecycle_ended(r, sy.id.transfer))
+			r->stats.finished_repeats++;
 		else
 			drop(r, DROP_UNKNOWN_TRANSFER, 0);
 		return;
 	}
-	if (t->state == T_VERIFYING) {
+	lifecycle_seen(r, t);
+	if (!accepting(t)) {
 		r->stats.redundant++;
 		return;
 	}
@@ -619,10 +621,6 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		}
 	}
 	s = slot_lookup(r, &sy.id);
-	if (s != NULL && s->state != SLOT_FILLING) {
-		r->stats.redundant++;
-		return;
-	}
 	if (s == NULL) {
 		s = slot_alloc(r, t, &sy.id, (unsigned)sy.k + sy.m,
 		    t->symbol_size);
@@ -656,7 +654,6 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		s->sym[sy.index] = SYM_VERIFIED;
 		s->n_verified++;
 		r->stats.symbols++;
-		t->progress_ns = s->touched_ns;
 		maybe_complete(r, s);
 	} else {
 		memcpy(s->buf + (size_t)sy.index * s->symbol_size, sy.data,

@@ -1,15 +1,15 @@
 /*
- * Ingest: the receive-only UDP socket, the io_uring ring, and the provided
- * buffer ring the kernel fills with datagrams.
+ * Ingest: the receive-only UDP socket, the io_uring ring, the provided
+ * buffer ring the kernel fills with datagrams, and the rx thread that
+ * moves them into a bounded in-memory queue (ingest_buffer bytes) for the
+ * main thread.
  *
  * One multishot recvmsg stays armed on the socket; each completion names a
- * buffer of the ring, which is handed to assemble_datagram() and given back
- * to the ring before the next completion is looked at, on every path.
+ * buffer of the ring, whose bytes are copied into the queue (or counted as
+ * queue_full) and which is given back to the ring before the next
+ * completion is looked at, on every path.
  * liburing 2.3 has no io_uring_setup_buf_ring(), so the ring is mmap'd and
  * registered by hand (as liburing's examples/io_uring-udp.c does).
- *
- * Staging writes go through the same ring; their completions come back
- * here with the slot as user data.
  *
  * The socket is bound and read, never written: nothing in the receiver
  * sends a datagram.
@@ -19,6 +19,10 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -46,7 +50,7 @@
 #define WAIT_BATCH 64
 
 struct ingest {
-	struct recv *r;
+	const struct recv_conf *conf;
 	struct io_uring ring;
 	bool ring_ok;
 	int fd;
@@ -58,7 +62,31 @@ struct ingest {
 	bool rearmed;        /* the recv ended and was armed again */
 	bool gro;
 	unsigned rcvbuf;
+
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+
+	/* The queue: a single-producer (rx), single-consumer (main) ring of
+	 * entries, each an 8-byte header (length, segment size) and the
+	 * bytes, padded to 8.  head and tail count bytes since the start and
+	 * are only ever increased, each by its own side. */
+	uint8_t *q;
+	size_t qcap;
+	_Atomic uint64_t head;      /* consumer */
+	_Atomic uint64_t tail;      /* producer */
+	uint64_t peeked;            /* consumer: end of the entry it holds */
+	_Atomic int waiting;        /* consumer sleeps on cond */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+
+	/* Counters, written by the rx thread only. */
+	_Atomic uint64_t n_datagrams, n_bytes, n_full, n_trunc, n_empty;
+	_Atomic uint64_t hwm;
 };
+
+#define Q_HDR 8
+#define Q_WRAP 0xffffffffu
 
 unsigned
 ingest_rcvbuf(const struct ingest *in)
@@ -81,7 +109,7 @@ open_socket(struct ingest *in, const char *listen, char *err, size_t errlen)
 	    0);
 	if (fd < 0)
 		return -errno;
-	v = (int)UTIL_MIN(in->r->conf->rcvbuf_bytes, (uint64_t)INT32_MAX);
+	v = (int)UTIL_MIN(in->conf->rcvbuf_bytes, (uint64_t)INT32_MAX);
 	/* SO_RCVBUFFORCE needs CAP_NET_ADMIN; fall back to the sysctl cap. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
@@ -156,27 +184,25 @@ setup_buffers(struct ingest *in)
 /*
  * seccomp cannot see what an io_uring does, so the ring itself is
  * restricted before it is enabled: it may only receive (with a provided
- * buffer) and write, and nothing more may be registered.  A bug elsewhere
+ * buffer), and nothing more may be registered.  A bug elsewhere
  * in the receiver can then not turn the ring into a way to send, open or
  * connect anything.
  */
 static int
 restrict_ring(struct ingest *in)
 {
-	struct io_uring_restriction res[3];
+	struct io_uring_restriction res[2];
 
 	memset(res, 0, sizeof(res));
 	res[0].opcode = IORING_RESTRICTION_SQE_OP;
 	res[0].sqe_op = IORING_OP_RECVMSG;
-	res[1].opcode = IORING_RESTRICTION_SQE_OP;
-	res[1].sqe_op = IORING_OP_WRITE;
-	res[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[2].sqe_flags = IOSQE_BUFFER_SELECT;
+	res[1].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[1].sqe_flags = IOSQE_BUFFER_SELECT;
 	/* Debian 12's liburing 2.3 declares io_uring_register_restrictions()
 	 * and io_uring_enable_rings() but its library does not export them:
 	 * make the two io_uring_register(2) calls they would make. */
 	if (syscall(__NR_io_uring_register, in->ring.ring_fd,
-	    IORING_REGISTER_RESTRICTIONS, res, 3) < 0)
+	    IORING_REGISTER_RESTRICTIONS, res, 2) < 0)
 		return -errno;
 	if (syscall(__NR_io_uring_register, in->ring.ring_fd,
 	    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
@@ -213,7 +239,7 @@ arm(struct ingest *in)
 }
 
 struct ingest *
-ingest_new(struct recv *r, char *err, size_t errlen)
+ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 {
 	struct io_uring_params p;
 	struct ingest *in = calloc(1, sizeof(*in));
@@ -221,15 +247,28 @@ ingest_new(struct recv *r, char *err, size_t errlen)
 
 	if (in == NULL)
 		return NULL;
-	in->r = r;
+	in->conf = conf;
 	in->fd = -1;
-	rc = open_socket(in, r->conf->listen, err, errlen);
+	pthread_mutex_init(&in->lock, NULL);
+	pthread_cond_init(&in->cond, NULL);
+	/* Faulted in at start, like the receive buffers, so that what the
+	 * receiver holds does not grow with what arrives. */
+	in->qcap = (size_t)conf->ingest_buffer;
+	in->q = mmap(NULL, in->qcap, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (in->q == MAP_FAILED) {
+		in->q = NULL;
+		snprintf(err, errlen, "ingest_buffer of %zu bytes: %s",
+		    in->qcap, strerror(errno));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = open_socket(in, conf->listen, err, errlen);
 	if (rc != 0)
 		goto fail;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-	    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
-	    IORING_SETUP_R_DISABLED;
+	    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
 	p.cq_entries = CQ_ENTRIES;
 	rc = io_uring_queue_init_params(RING_ENTRIES, &in->ring, &p);
 	if (rc < 0) {
@@ -251,10 +290,6 @@ ingest_new(struct recv *r, char *err, size_t errlen)
 	}
 	memset(&in->msg, 0, sizeof(in->msg));
 	in->msg.msg_controllen = CMSG_SPACE(sizeof(int));
-	rc = arm(in);
-	if (rc != 0)
-		goto fail;
-	io_uring_submit(&in->ring);
 	return in;
 fail:
 	if (err[0] == '\0')
@@ -268,32 +303,68 @@ ingest_free(struct ingest *in)
 {
 	if (in == NULL)
 		return;
+	if (in->started) {
+		atomic_store(&in->stop, true);
+		pthread_join(in->thread, NULL);
+	}
 	if (in->ring_ok)
 		io_uring_queue_exit(&in->ring);
 	if (in->br != NULL)
 		munmap(in->br, in->br_len);
 	if (in->bufs != NULL)
 		munmap(in->bufs, (size_t)BUF_COUNT * BUF_SIZE);
+	if (in->q != NULL)
+		munmap(in->q, in->qcap);
 	if (in->fd >= 0)
 		close(in->fd);
+	pthread_mutex_destroy(&in->lock);
+	pthread_cond_destroy(&in->cond);
 	free(in);
 }
 
-int
-ingest_submit_write(struct ingest *in, struct slot *s, int fd,
-    const void *buf, size_t len, uint64_t off)
+static size_t
+padded(size_t len)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&in->ring);
+	return (len + 7) & ~(size_t)7;
+}
 
-	if (sqe == NULL) {
-		io_uring_submit(&in->ring);
-		sqe = io_uring_get_sqe(&in->ring);
-		if (sqe == NULL)
-			return -EBUSY;
+/* rx thread: one datagram run into the queue, or counted as dropped. */
+static void
+push(struct ingest *in, const uint8_t *p, size_t len, size_t seg)
+{
+	uint64_t tail = atomic_load_explicit(&in->tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&in->head, memory_order_acquire);
+	size_t off = (size_t)(tail % in->qcap), need = Q_HDR + padded(len);
+	size_t room = in->qcap - off, used = (size_t)(tail - head);
+	uint32_t hdr[2];
+
+	/* An entry never wraps: the rest of the ring is skipped instead. */
+	if (room < need) {
+		if (in->qcap - used < room + need)
+			goto full;
+		if (room >= Q_HDR) {
+			hdr[0] = Q_WRAP;
+			hdr[1] = 0;
+			memcpy(in->q + off, hdr, Q_HDR);
+		}
+		tail += room;
+		used += room;
+		off = 0;
+	} else if (in->qcap - used < need) {
+		goto full;
 	}
-	io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
-	io_uring_sqe_set_data(sqe, s);
-	return 0;
+	hdr[0] = (uint32_t)len;
+	hdr[1] = (uint32_t)seg;
+	memcpy(in->q + off, hdr, Q_HDR);
+	memcpy(in->q + off + Q_HDR, p, len);
+	used += need;
+	atomic_store_explicit(&in->tail, tail + need, memory_order_release);
+	if (used > atomic_load_explicit(&in->hwm, memory_order_relaxed))
+		atomic_store_explicit(&in->hwm, used, memory_order_relaxed);
+	return;
+full:
+	atomic_fetch_add_explicit(&in->n_full, seg > 0 ? (len + seg - 1) / seg :
+	    1, memory_order_relaxed);
 }
 
 static void
@@ -334,69 +405,156 @@ handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 			if (gso > 0)
 				seg = (size_t)gso;
 		}
-		in->r->stats.bytes += len;
+		atomic_fetch_add_explicit(&in->n_bytes, len,
+		    memory_order_relaxed);
 		if (len == 0) {
-			/* An empty datagram: counted like any short one.  It
-			 * also ends the multishot recv (see ingest_run_once). */
-			in->r->stats.datagrams++;
-			in->r->stats.drop[PROTO_ERR_SHORT]++;
+			/* Also ends the multishot recv (see rx_main). */
+			atomic_fetch_add_explicit(&in->n_datagrams, 1,
+			    memory_order_relaxed);
+			atomic_fetch_add_explicit(&in->n_empty, 1,
+			    memory_order_relaxed);
 		} else if (o->flags & MSG_TRUNC) {
-			in->r->stats.datagrams++;
-			in->r->stats.drop[DROP_TRUNCATED]++;
+			atomic_fetch_add_explicit(&in->n_datagrams, 1,
+			    memory_order_relaxed);
+			atomic_fetch_add_explicit(&in->n_trunc, 1,
+			    memory_order_relaxed);
 		} else {
-			/* Each segment is a datagram of its own. */
-			while (len > 0) {
-				size_t n = len < seg ? len : seg;
-
-				in->r->stats.datagrams++;
-				assemble_datagram(in->r, p, n);
-				p += n;
-				len -= n;
-			}
+			atomic_fetch_add_explicit(&in->n_datagrams,
+			    (len + seg - 1) / seg, memory_order_relaxed);
+			push(in, p, len, seg);
 		}
 	}
 	recycle(in, bid);
 }
 
-int
-ingest_run_once(struct ingest *in, unsigned timeout_ms)
+/*
+ * The rx thread reads the socket and does nothing else: every datagram is
+ * copied into the queue and its buffer given back at once.  Whatever the
+ * other threads are doing (a disk stalled in writeback, a slow
+ * verification), it shows as a growing queue, never as kernel drops.
+ */
+static void *
+rx_main(void *arg)
 {
-	struct __kernel_timespec ts = {
-		.tv_sec = timeout_ms / 1000,
-		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
-	};
+	struct ingest *in = arg;
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 2000000 };
 	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	unsigned head, n;
 	int rc;
 
-	/*
-	 * Wait for a batch, not for one completion: waking per datagram costs
-	 * more than handling it.  The short timeout bounds the latency when
-	 * traffic is light.  But not right after the recv ended and was armed
-	 * again: the kernel ends a multishot recvmsg on every empty datagram,
-	 * and waiting for a batch then would let anyone stall the receiver
-	 * for the whole timeout with one empty datagram each.
-	 */
-	rc = io_uring_submit_and_wait_timeout(&in->ring, &cqe,
-	    in->rearmed ? 1 : WAIT_BATCH, &ts, NULL);
-	if (rc < 0 && rc != -ETIME && rc != -EINTR)
-		return rc;
-	io_uring_for_each_cqe(&in->ring, head, cqe) {
-		uint64_t ud = io_uring_cqe_get_data64(cqe);
+	while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
+		/*
+		 * Wait for a batch, not for one completion: waking per
+		 * datagram costs more than handling it.  But not right after
+		 * the recv ended and was armed again: the kernel ends a
+		 * multishot recvmsg on every empty datagram, and waiting for
+		 * a batch then would let anyone stall reception for the whole
+		 * timeout with one empty datagram each.
+		 */
+		rc = io_uring_submit_and_wait_timeout(&in->ring, &cqe,
+		    in->rearmed ? 1 : WAIT_BATCH, &ts, NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR)
+			fatalx("io_uring: %s", strerror(-rc));
+		n = 0;
+		io_uring_for_each_cqe(&in->ring, head, cqe) {
+			n++;
+			if (io_uring_cqe_get_data64(cqe) == UD_RECV)
+				handle_recv(in, cqe);
+		}
+		io_uring_cq_advance(&in->ring, n);
+		if (n > 0 && atomic_load(&in->waiting)) {
+			pthread_mutex_lock(&in->lock);
+			pthread_cond_signal(&in->cond);
+			pthread_mutex_unlock(&in->lock);
+		}
+		in->rearmed = !in->armed;
+		if (!in->armed && (rc = arm(in)) != 0)
+			fatalx("io_uring: cannot arm the receive: %s",
+			    strerror(-rc));
+	}
+	return NULL;
+}
 
-		n++;
-		if (ud == UD_RECV)
-			handle_recv(in, cqe);
-		else if (ud != 0)
-			assemble_write_done(in->r, (struct slot *)(uintptr_t)ud,
-			    cqe->res);
-	}
-	io_uring_cq_advance(&in->ring, n);
-	in->rearmed = !in->armed;
-	if (!in->armed) {
-		rc = arm(in);
-		if (rc != 0)
-			return rc;
-	}
+int
+ingest_start(struct ingest *in)
+{
+	int rc;
+
+	rc = arm(in);
+	if (rc != 0)
+		return rc;
+	rc = pthread_create(&in->thread, NULL, rx_main, in);
+	if (rc != 0)
+		return -rc;
+	in->started = true;
 	return 0;
+}
+
+bool
+ingest_pop(struct ingest *in, const uint8_t **buf, size_t *len, size_t *seg,
+    unsigned timeout_ms)
+{
+	uint64_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
+	uint64_t tail;
+	uint32_t hdr[2];
+	size_t off;
+
+	for (;;) {
+		tail = atomic_load_explicit(&in->tail, memory_order_acquire);
+		if (tail != head)
+			break;
+		if (timeout_ms == 0)
+			return false;
+		pthread_mutex_lock(&in->lock);
+		atomic_store(&in->waiting, 1);
+		if (atomic_load(&in->tail) == head) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+			ts.tv_sec += timeout_ms / 1000 + ts.tv_nsec /
+			    1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&in->cond, &in->lock, &ts);
+		}
+		atomic_store(&in->waiting, 0);
+		pthread_mutex_unlock(&in->lock);
+		timeout_ms = 0;
+	}
+	off = (size_t)(head % in->qcap);
+	if (in->qcap - off < Q_HDR) {
+		head += in->qcap - off;
+		off = 0;
+	} else {
+		memcpy(hdr, in->q + off, Q_HDR);
+		if (hdr[0] == Q_WRAP) {
+			head += in->qcap - off;
+			off = 0;
+		}
+	}
+	memcpy(hdr, in->q + off, Q_HDR);
+	*buf = in->q + off + Q_HDR;
+	*len = hdr[0];
+	*seg = hdr[1];
+	in->peeked = head + Q_HDR + padded(hdr[0]);
+	return true;
+}
+
+void
+ingest_release(struct ingest *in)
+{
+	atomic_store_explicit(&in->head, in->peeked, memory_order_release);
+}
+
+void
+ingest_get_stats(const struct ingest *in, struct ingest_stats *st)
+{
+	st->datagrams = atomic_load(&in->n_datagrams);
+	st->bytes = atomic_load(&in->n_bytes);
+	st->queue_full = atomic_load(&in->n_full);
+	st->truncated = atomic_load(&in->n_trunc);
+	st->empty = atomic_load(&in->n_empty);
+	st->queued_bytes = atomic_load(&in->tail) - atomic_load(&in->head);
+	st->queue_hwm = atomic_load(&in->hwm);
+	st->queue_cap = in->qcap;
 }

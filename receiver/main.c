@@ -3,8 +3,12 @@
  * rebuilds and verifies transfers, and releases only complete, verified
  * bundles into the store.  It never transmits.
  *
- * Start-up order: configuration, keys, quarantine log, staging, socket and
- * ring; then the event loop until SIGINT or SIGTERM.
+ * Start-up order: configuration, keys, quarantine log, directories (and
+ * the checks that could otherwise only fail at the first bundle), the
+ * verifier, progress and hook threads, what an earlier run left
+ * unfinished, then the socket and ring and the rx thread; then the main
+ * loop until SIGINT or SIGTERM.  The main thread takes datagrams from the
+ * rx thread's queue and owns every transfer (recv.h).
  */
 #include "receiver/recv.h"
 #include "common/log.h"
@@ -12,6 +16,8 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -57,19 +63,96 @@ log_stats(const struct recv *r, const char *what)
 	    PRIu64 " chunks_done=%" PRIu64 " chunks_repaired=%" PRIu64
 	    " chunks_evicted=%" PRIu64 " released=%" PRIu64 " rejected=%"
 	    PRIu64 " incomplete=%" PRIu64 " quarantined=%" PRIu64
-	    " duplicate=%" PRIu64, what, r->stats.datagrams,
+	    " duplicate=%" PRIu64 " retried=%" PRIu64 " preempted=%" PRIu64
+	    " finished_repeats=%" PRIu64, what, r->stats.datagrams,
 	    r->stats.bytes, r->stats.symbols, r->stats.descriptors,
 	    r->stats.heartbeats, r->stats.redundant, r->stats.chunks_done,
 	    r->stats.chunks_repaired, r->stats.chunks_evicted,
 	    r->stats.transfers_released, r->stats.transfers_rejected,
 	    r->stats.transfers_incomplete, r->stats.transfers_quarantined,
-	    r->stats.transfers_duplicate);
+	    r->stats.transfers_duplicate, r->stats.transfers_retried,
+	    r->stats.transfers_preempted, r->stats.finished_repeats);
 	for (i = 1; i < DROP_COUNT && off < sizeof(line); i++)
 		if (r->stats.drop[i] != 0)
 			off += (size_t)snprintf(line + off, sizeof(line) - off,
 			    " drop_%s=%" PRIu64, recv_drop_name(i),
 			    r->stats.drop[i]);
 	log_info("%s", line);
+}
+
+void
+recv_failpoint(const char *name)
+{
+	static const char *want;
+	static bool looked;
+
+	if (!looked) {
+		want = getenv("SLUICE_FAILPOINT");
+		looked = true;
+	}
+	if (want != NULL && strcmp(want, name) == 0) {
+		log_warnx("failpoint %s: killing myself", name);
+		raise(SIGKILL);
+	}
+}
+
+/* Folds the rx thread's counters into the main thread's stats. */
+static void
+take_ingest_stats(struct recv *r)
+{
+	struct ingest_stats st;
+
+	ingest_get_stats(r->in, &st);
+	r->stats.drop[DROP_QUEUE_FULL] = st.queue_full;
+	r->stats.drop[DROP_TRUNCATED] = st.truncated;
+	r->stats.drop[PROTO_ERR_SHORT] += st.empty - r->empty_taken;
+	r->empty_taken = st.empty;
+	r->stats.datagrams = st.datagrams;
+	r->stats.bytes = st.bytes;
+}
+
+/*
+ * Staging and store must be one file system: a release is one rename(2)
+ * from one to the other.  Found here, not after a bundle was received.
+ */
+static void
+check_same_fs(const struct recv_conf *c)
+{
+	struct stat a, b;
+
+	if (stat(c->staging_dir, &a) < 0)
+		fatal("staging_dir %s", c->staging_dir);
+	if (stat(c->store_dir, &b) < 0)
+		fatal("store_dir %s", c->store_dir);
+	if (a.st_dev != b.st_dev)
+		fatalx("%s: staging_dir (%s) and store_dir (%s) are on "
+		    "different file systems; a release is one rename from "
+		    "one to the other, so they must share one", c->path,
+		    c->staging_dir, c->store_dir);
+}
+
+/* Datagrams from the queue for at most budget_ns, or until it is empty. */
+static void
+drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
+{
+	uint64_t start = util_now_ns();
+	const uint8_t *p;
+	size_t len, seg;
+	unsigned n = 0;
+
+	while (ingest_pop(r->in, &p, &len, &seg, n == 0 ? wait_ms : 0)) {
+		/* Each segment of a coalesced run is a datagram of its own. */
+		while (len > 0) {
+			size_t k = len < seg ? len : seg;
+
+			assemble_datagram(r, p, k);
+			p += k;
+			len -= k;
+		}
+		ingest_release(r->in);
+		if (++n % 64 == 0 && util_now_ns() - start > budget_ns)
+			break;
+	}
 }
 
 int
@@ -116,7 +199,7 @@ main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	r.conf = conf;
-	r.staging_fd = -1;
+	r.staging_fd = r.store_fd = r.state_fd = -1;
 	for (i = 0; i < conf->n_sender_keys; i++) {
 		char hex[2 * SIGN_KEYID_LEN + 1];
 
@@ -132,24 +215,23 @@ main(int argc, char **argv)
 	if (r.qlog == NULL)
 		fatalx("quarantine log %s: %s", conf->quarantine_log,
 		    strerror(-rc));
-	rc = transfer_init(&r);
-	if (rc != 0)
-		fatalx("staging %s / store %s: %s", conf->staging_dir,
-		    conf->store_dir, strerror(-rc));
-	if (release_init(&r, err, sizeof(err)) != 0)
+	if ((rc = util_mkdirs(conf->staging_dir, 0700)) != 0)
+		fatalx("staging_dir %s: %s", conf->staging_dir, strerror(-rc));
+	if ((rc = util_mkdirs(conf->store_dir, conf->dir_mode)) != 0)
+		fatalx("store_dir %s: %s", conf->store_dir, strerror(-rc));
+	check_same_fs(conf);
+	if (lifecycle_init(&r, err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	if (verify_init(&r) != 0 || hooks_init(&r) != 0)
+		fatalx("cannot start the verifier and hook threads");
 	if (progress_init(&r) != 0)
 		fatalx("cannot start the progress thread");
 	if (assemble_init(&r) != 0)
 		fatalx("out of memory");
-	r.in = ingest_new(&r, err, sizeof(err));
+	lifecycle_recover(&r);
+	r.in = ingest_new(conf, err, sizeof(err));
 	if (r.in == NULL)
 		fatalx("%s", err);
-	log_info("listening on %s (receive buffer %u bytes%s), staging %s, "
-	    "store %s", conf->listen, ingest_rcvbuf(r.in),
-	    ingest_rcvbuf(r.in) < conf->rcvbuf_bytes ? ", less than asked: "
-	    "raise net.core.rmem_max or grant CAP_NET_ADMIN" : "",
-	    conf->staging_dir, conf->store_dir);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -158,6 +240,14 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if ((rc = ingest_start(r.in)) != 0)
+		fatalx("starting the rx thread: %s", strerror(-rc));
+	log_info("listening on %s (receive buffer %u bytes%s, queue %" PRIu64
+	    " bytes), staging %s, store %s", conf->listen,
+	    ingest_rcvbuf(r.in), ingest_rcvbuf(r.in) < conf->rcvbuf_bytes ?
+	    ", less than asked: raise net.core.rmem_max or grant "
+	    "CAP_NET_ADMIN" : "", conf->ingest_buffer, conf->staging_dir,
+	    conf->store_dir);
 
 	if (util_notify("READY=1") != 0)
 		log_warn("telling the service manager we are ready");
@@ -165,32 +255,32 @@ main(int argc, char **argv)
 	while (!quit) {
 		uint64_t now;
 
-		rc = ingest_run_once(r.in, 2);
-		if (rc != 0 && rc != -EINTR)
-			fatalx("io_uring: %s", strerror(-rc));
-		release_poll(&r);
-		progress_poll(&r);
+		drain(&r, 20, 20000000ull);
+		lifecycle_poll(&r);
 		now = util_now_ns();
 		if (now - last_progress >= (uint64_t)(conf->progress_interval *
 		    1e9)) {
-			transfer_save_progress(&r, true);
+			lifecycle_save_progress(&r, true);
 			last_progress = now;
 		} else if (now - last_prehash >= 100000000ull) {
-			transfer_save_progress(&r, false);
+			lifecycle_save_progress(&r, false);
 			last_prehash = now;
 		}
 		if (now - last_tick >= 1000000000ull) {
-			transfer_tick(&r, now);
+			take_ingest_stats(&r);
+			lifecycle_tick(&r, now);
 			metrics_tick(&r, now);
-			transfer_write_status(&r);
+			lifecycle_write_status(&r);
 			last_tick = now;
 		}
 		if (now - last_metrics >= (uint64_t)(conf->metrics_interval *
 		    1e9)) {
+			take_ingest_stats(&r);
 			metrics_write(&r);
 			last_metrics = now;
 		}
 		if (now - last_stats >= 10000000000ull) {
+			take_ingest_stats(&r);
 			if (memcmp(&shown, &r.stats, sizeof(shown)) != 0)
 				log_stats(&r, "stats");
 			shown = r.stats;
@@ -203,13 +293,21 @@ main(int argc, char **argv)
 		}
 	}
 	(void)util_notify("STOPPING=1");
+	r.stopping = 1;
+	/* No more datagrams; hooks end (retryable), the verifier hands back
+	 * what it holds, and every verdict is recorded before we exit. */
+	take_ingest_stats(&r);
+	ingest_free(r.in);
+	r.in = NULL;
+	hooks_stop(&r);
+	verify_fini(&r);
+	lifecycle_poll(&r);
 	log_stats(&r, "exiting");
 	metrics_write(&r);
-	ingest_free(r.in);
-	release_fini(&r);
-	transfer_save_progress(&r, true); /* written: not needed again */
+	lifecycle_save_progress(&r, true);
 	progress_fini(&r);
-	transfer_fini(&r);
+	lifecycle_fini(&r);
+	hooks_fini(&r);
 	assemble_fini(&r);
 	qlog_close(r.qlog);
 	recv_conf_free(conf);

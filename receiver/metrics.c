@@ -125,7 +125,7 @@ metrics_write(const struct recv *r)
 	if (r->conf->metrics_file == NULL)
 		return;
 	for (i = 0; i < r->n_transfers; i++)
-		in_flight += r->transfers[i].used;
+		in_flight += r->transfers[i].state != TS_FREE;
 #define M(...) off += (size_t)snprintf(buf + off, sizeof(buf) - off, __VA_ARGS__)
 	M("# TYPE sluice_datagrams_total counter\n"
 	    "sluice_datagrams_total %" PRIu64 "\n", st->datagrams);
@@ -158,6 +158,24 @@ metrics_write(const struct recv *r)
 	M("# TYPE sluice_link_loss_ratio gauge\n"
 	    "sluice_link_loss_ratio %.6f\n", expected ? 1.0 -
 	    (double)UTIL_MIN(r->seq_count, expected) / (double)expected : 0.0);
+	if (r->in != NULL) {
+		struct ingest_stats is;
+
+		ingest_get_stats(r->in, &is);
+		M("# TYPE sluice_ingest_queue_bytes gauge\n"
+		    "sluice_ingest_queue_bytes %" PRIu64 "\n", is.queued_bytes);
+		M("# TYPE sluice_ingest_queue_max_bytes gauge\n"
+		    "sluice_ingest_queue_max_bytes %" PRIu64 "\n", is.queue_hwm);
+		M("# TYPE sluice_ingest_queue_capacity_bytes gauge\n"
+		    "sluice_ingest_queue_capacity_bytes %" PRIu64 "\n",
+		    is.queue_cap);
+	}
+	M("# TYPE sluice_transfers_retried_total counter\n"
+	    "sluice_transfers_retried_total %" PRIu64 "\n",
+	    st->transfers_retried);
+	M("# TYPE sluice_transfers_preempted_total counter\n"
+	    "sluice_transfers_preempted_total %" PRIu64 "\n",
+	    st->transfers_preempted);
 	if (rbe >= 0)
 		M("# TYPE sluice_kernel_rcvbuf_errors_total counter\n"
 		    "sluice_kernel_rcvbuf_errors_total %lld\n", rbe);

@@ -24,6 +24,7 @@
  *
  *   sluice-progress 1
  *   <id> <object_count> <transfer_bytes> <chunk_size> <symbol_size>
+ *   k <sender key id as hex>                  (since 0.9; optional)
  *   o <object> <size> <bitmap as hex>        (objects whose size is known)
  *   end
  */
@@ -64,7 +65,7 @@ struct progress_job {
  * object, a SHA-256 context fed with bytes [0, off) of its staging file,
  * read back after they were written.  Only the progress thread touches an
  * entry, until the verifier takes it (after progress_quiesce, so never at
- * the same time); the list itself is under pq_lock.
+ * the same time); the list itself is under the progress lock.
  */
 struct prehash {
 	struct prehash *next;
@@ -74,6 +75,19 @@ struct prehash {
 		struct hash_ctx *ctx;
 		uint64_t off;
 	} *o;
+};
+
+struct progress {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* a job queued, or stop */
+	pthread_cond_t done_cond; /* a job finished */
+	struct progress_job *todo, **todo_tail;
+	struct progress_job *current;
+	struct progress_job *done;
+	bool stop;
+	bool started;
+	struct prehash *prehash;  /* per transfer: files hashed so far */
 };
 
 static void
@@ -102,13 +116,13 @@ prehash_free(struct prehash *ph)
 	free(ph);
 }
 
-/* Unlinks transfer id's entry from the list (pq_lock held). */
+/* Unlinks transfer id's entry from the list (progress lock held). */
 static struct prehash *
 prehash_unlink(struct recv *r, uint64_t id)
 {
 	struct prehash **pp, *ph;
 
-	for (pp = &r->prehash; (ph = *pp) != NULL; pp = &ph->next) {
+	for (pp = &r->progress->prehash; (ph = *pp) != NULL; pp = &ph->next) {
 		if (ph->id == id) {
 			*pp = ph->next;
 			ph->next = NULL;
@@ -123,9 +137,9 @@ progress_take_prehash(struct recv *r, uint64_t id)
 {
 	struct prehash *ph;
 
-	pthread_mutex_lock(&r->pq_lock);
+	pthread_mutex_lock(&r->progress->lock);
 	ph = prehash_unlink(r, id);
-	pthread_mutex_unlock(&r->pq_lock);
+	pthread_mutex_unlock(&r->progress->lock);
 	return ph;
 }
 
@@ -156,8 +170,8 @@ prehash_get(struct recv *r, const struct progress_job *j)
 {
 	struct prehash *ph;
 
-	pthread_mutex_lock(&r->pq_lock);
-	for (ph = r->prehash; ph != NULL; ph = ph->next)
+	pthread_mutex_lock(&r->progress->lock);
+	for (ph = r->progress->prehash; ph != NULL; ph = ph->next)
 		if (ph->id == j->id)
 			break;
 	if (ph == NULL && (ph = calloc(1, sizeof(*ph))) != NULL) {
@@ -168,11 +182,11 @@ prehash_get(struct recv *r, const struct progress_job *j)
 			free(ph);
 			ph = NULL;
 		} else {
-			ph->next = r->prehash;
-			r->prehash = ph;
+			ph->next = r->progress->prehash;
+			r->progress->prehash = ph;
 		}
 	}
-	pthread_mutex_unlock(&r->pq_lock);
+	pthread_mutex_unlock(&r->progress->lock);
 	return ph;
 }
 
@@ -262,30 +276,30 @@ progress_main(void *arg)
 	struct recv *r = arg;
 
 	util_background_thread();
-	pthread_mutex_lock(&r->pq_lock);
+	pthread_mutex_lock(&r->progress->lock);
 	for (;;) {
 		struct progress_job *j;
 
-		while (r->pq_todo == NULL && !r->pq_stop)
-			pthread_cond_wait(&r->pq_cond, &r->pq_lock);
-		if (r->pq_todo == NULL)
+		while (r->progress->todo == NULL && !r->progress->stop)
+			pthread_cond_wait(&r->progress->cond, &r->progress->lock);
+		if (r->progress->todo == NULL)
 			break; /* stopping, and nothing left to save */
-		j = r->pq_todo;
-		r->pq_todo = j->next;
-		if (r->pq_todo == NULL)
-			r->pq_todo_tail = &r->pq_todo;
-		r->pq_current = j;
-		pthread_mutex_unlock(&r->pq_lock);
+		j = r->progress->todo;
+		r->progress->todo = j->next;
+		if (r->progress->todo == NULL)
+			r->progress->todo_tail = &r->progress->todo;
+		r->progress->current = j;
+		pthread_mutex_unlock(&r->progress->lock);
 
 		job_run(r, j);
 
-		pthread_mutex_lock(&r->pq_lock);
-		r->pq_current = NULL;
-		j->next = r->pq_done;
-		r->pq_done = j;
-		pthread_cond_broadcast(&r->pq_done_cond);
+		pthread_mutex_lock(&r->progress->lock);
+		r->progress->current = NULL;
+		j->next = r->progress->done;
+		r->progress->done = j;
+		pthread_cond_broadcast(&r->progress->done_cond);
 	}
-	pthread_mutex_unlock(&r->pq_lock);
+	pthread_mutex_unlock(&r->progress->lock);
 	return NULL;
 }
 
@@ -294,15 +308,18 @@ progress_init(struct recv *r)
 {
 	int rc;
 
-	pthread_mutex_init(&r->pq_lock, NULL);
-	pthread_cond_init(&r->pq_cond, NULL);
-	pthread_cond_init(&r->pq_done_cond, NULL);
-	r->pq_todo = NULL;
-	r->pq_todo_tail = &r->pq_todo;
-	rc = pthread_create(&r->pq_thread, NULL, progress_main, r);
+	r->progress = calloc(1, sizeof(*r->progress));
+	if (r->progress == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&r->progress->lock, NULL);
+	pthread_cond_init(&r->progress->cond, NULL);
+	pthread_cond_init(&r->progress->done_cond, NULL);
+	r->progress->todo = NULL;
+	r->progress->todo_tail = &r->progress->todo;
+	rc = pthread_create(&r->progress->thread, NULL, progress_main, r);
 	if (rc != 0)
 		return -rc;
-	r->pq_started = true;
+	r->progress->started = true;
 	return 0;
 }
 
@@ -310,19 +327,19 @@ progress_init(struct recv *r)
 void
 progress_fini(struct recv *r)
 {
-	if (!r->pq_started)
+	if (r->progress == NULL || !r->progress->started)
 		return;
-	pthread_mutex_lock(&r->pq_lock);
-	r->pq_stop = true;
-	pthread_cond_signal(&r->pq_cond);
-	pthread_mutex_unlock(&r->pq_lock);
-	pthread_join(r->pq_thread, NULL);
-	r->pq_started = false;
+	pthread_mutex_lock(&r->progress->lock);
+	r->progress->stop = true;
+	pthread_cond_signal(&r->progress->cond);
+	pthread_mutex_unlock(&r->progress->lock);
+	pthread_join(r->progress->thread, NULL);
+	r->progress->started = false;
 	progress_poll(r);
-	while (r->prehash != NULL) {
-		struct prehash *ph = r->prehash;
+	while (r->progress->prehash != NULL) {
+		struct prehash *ph = r->progress->prehash;
 
-		r->prehash = ph->next;
+		r->progress->prehash = ph->next;
 		prehash_free(ph);
 	}
 }
@@ -332,17 +349,17 @@ progress_poll(struct recv *r)
 {
 	struct progress_job *done, *next;
 
-	if (!r->pq_started)
+	if (r->progress == NULL || !r->progress->started)
 		return;
-	pthread_mutex_lock(&r->pq_lock);
-	done = r->pq_done;
-	r->pq_done = NULL;
-	pthread_mutex_unlock(&r->pq_lock);
+	pthread_mutex_lock(&r->progress->lock);
+	done = r->progress->done;
+	r->progress->done = NULL;
+	pthread_mutex_unlock(&r->progress->lock);
 	for (; done != NULL; done = next) {
 		struct transfer *t = (struct transfer *)(uintptr_t)done->t;
 
 		next = done->next;
-		if (t->used && t->id == done->id) {
+		if (t->state != TS_FREE && t->id == done->id) {
 			t->progress_busy = false;
 			if (!done->ok) {
 				/* Not recorded: sync everything next time. */
@@ -363,9 +380,9 @@ pending(const struct recv *r, const struct transfer *t)
 {
 	const struct progress_job *j;
 
-	if (r->pq_current != NULL && r->pq_current->t == t)
+	if (r->progress->current != NULL && r->progress->current->t == t)
 		return true;
-	for (j = r->pq_todo; j != NULL; j = j->next)
+	for (j = r->progress->todo; j != NULL; j = j->next)
 		if (j->t == t)
 			return true;
 	return false;
@@ -374,12 +391,13 @@ pending(const struct recv *r, const struct transfer *t)
 void
 progress_quiesce(struct recv *r, struct transfer *t)
 {
-	if (!r->pq_started || !t->progress_busy)
+	if (r->progress == NULL || !r->progress->started ||
+	    !t->progress_busy)
 		return;
-	pthread_mutex_lock(&r->pq_lock);
+	pthread_mutex_lock(&r->progress->lock);
 	while (pending(r, t))
-		pthread_cond_wait(&r->pq_done_cond, &r->pq_lock);
-	pthread_mutex_unlock(&r->pq_lock);
+		pthread_cond_wait(&r->progress->done_cond, &r->progress->lock);
+	pthread_mutex_unlock(&r->progress->lock);
 	progress_poll(r);
 }
 
@@ -387,7 +405,7 @@ progress_quiesce(struct recv *r, struct transfer *t)
 static char *
 snapshot(const struct transfer *t, size_t *lenp)
 {
-	size_t cap = 256, off = 0;
+	size_t cap = 256 + 2 * PROTO_KEYID_LEN, off = 0;
 	uint32_t i;
 	char *buf;
 
@@ -400,6 +418,12 @@ snapshot(const struct transfer *t, size_t *lenp)
 	off += (size_t)snprintf(buf + off, cap - off, "sluice-progress 1\n%s %u "
 	    "%" PRIu64 " %u %u\n", t->name, t->object_count,
 	    t->transfer_bytes, t->chunk_size, t->symbol_size);
+	if (t->key != NULL) {
+		memcpy(buf + off, "k ", 2);
+		util_hex(buf + off + 2, t->key->id, PROTO_KEYID_LEN);
+		off += 2 + 2 * PROTO_KEYID_LEN;
+		buf[off++] = '\n';
+	}
 	for (i = 0; i < t->object_count; i++) {
 		const struct object *o = &t->objects[i];
 		size_t nb = ((size_t)o->n_chunks + 7) / 8;
@@ -426,7 +450,7 @@ progress_save(struct recv *r, struct transfer *t, bool sync)
 	struct progress_job *j;
 	uint32_t i, n = 0;
 
-	if (t->state == T_VERIFYING || t->progress_busy || !r->pq_started)
+	if (t->progress_busy || !r->progress->started)
 		return;
 	if (sync ? !t->unsaved : t->prefix_bytes == t->prefix_queued)
 		return;
@@ -465,37 +489,56 @@ progress_save(struct recv *r, struct transfer *t, bool sync)
 		t->unsaved = false;
 	t->prefix_queued = t->prefix_bytes;
 	t->progress_busy = true;
-	pthread_mutex_lock(&r->pq_lock);
-	*r->pq_todo_tail = j;
-	r->pq_todo_tail = &j->next;
-	pthread_cond_signal(&r->pq_cond);
-	pthread_mutex_unlock(&r->pq_lock);
+	pthread_mutex_lock(&r->progress->lock);
+	*r->progress->todo_tail = j;
+	r->progress->todo_tail = &j->next;
+	pthread_cond_signal(&r->progress->cond);
+	pthread_mutex_unlock(&r->progress->lock);
 }
 
-int
-progress_load(struct recv *r, struct transfer *t)
+/*
+ * Parses a progress file.  With t == NULL only the header and key lines
+ * are read (into the out parameters); otherwise every line is applied to
+ * t, whose geometry must match the header.
+ */
+static int
+parse(struct recv *r, int dirfd, struct transfer *t, uint32_t *count_out,
+    uint64_t *bytes_out, uint32_t *chunk_out, uint16_t *symbol_out,
+    uint8_t key_id[PROTO_KEYID_LEN], bool *have_key)
 {
 	uint8_t *buf = NULL;
-	size_t len;
+	size_t len = 0, cap = 256u << 20;
 	char *line, *save, id[32];
 	unsigned count, chunk, symbol, lineno = 0;
-	uint64_t bytes, restored = 0;
+	uint64_t bytes;
 	bool end = false;
 	int fd, rc = -1;
+	ssize_t n;
 
-	fd = openat(t->dirfd, PROGRESS_FILE, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW);
+	fd = openat(dirfd, PROGRESS_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -1;
-	close(fd);
-	{
-		char path[4096];
+	for (;;) {
+		uint8_t *nb;
 
-		snprintf(path, sizeof(path), "%s/%s/" PROGRESS_FILE,
-		    r->conf->staging_dir, t->name);
-		if (util_read_file(path, 256u << 20, &buf, &len) != 0)
-			return -1;
+		if (len == cap)
+			goto out;
+		nb = realloc(buf, len + 65536 + 1);
+		if (nb == NULL)
+			goto out;
+		buf = nb;
+		n = read(fd, buf + len, 65536);
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
+	if (buf == NULL)
+		goto out;
+	buf[len] = '\0';
+	if (have_key != NULL)
+		*have_key = false;
 	for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		unsigned obj;
@@ -512,19 +555,43 @@ progress_load(struct recv *r, struct transfer *t)
 				goto out;
 		} else if (lineno == 2) {
 			if (sscanf(line, "%31s %u %" SCNu64 " %u %u", id, &count,
-			    &bytes, &chunk, &symbol) != 5 ||
-			    strcmp(id, t->name) != 0 ||
+			    &bytes, &chunk, &symbol) != 5 || count == 0 ||
+			    count > PROTO_MAX_OBJECTS || chunk == 0 ||
+			    symbol == 0 || symbol > UINT16_MAX)
+				goto out;
+			if (t == NULL) {
+				*count_out = count;
+				*bytes_out = bytes;
+				*chunk_out = chunk;
+				*symbol_out = (uint16_t)symbol;
+			} else if (strcmp(id, t->name) != 0 ||
 			    count != t->object_count ||
 			    bytes != t->transfer_bytes ||
-			    chunk != t->chunk_size || symbol != t->symbol_size)
+			    chunk != t->chunk_size ||
+			    symbol != t->symbol_size) {
 				goto out;
+			}
+		} else if (line[0] == 'k' && line[1] == ' ') {
+			if (strlen(line + 2) != 2 * PROTO_KEYID_LEN)
+				goto out;
+			if (t == NULL && (util_unhex(key_id, PROTO_KEYID_LEN,
+			    line + 2) != 0))
+				goto out;
+			if (t == NULL) {
+				*have_key = true;
+				rc = 0;
+				goto out;
+			}
 		} else if (strcmp(line, "end") == 0) {
 			end = true;
+		} else if (t == NULL) {
+			rc = 0; /* header read; no key line */
+			goto out;
 		} else {
 			if (strlen(line) >= sizeof(bits) ||
 			    sscanf(line, "o %u %" SCNu64 " %s", &obj, &size,
 			    bits) != 3 || obj >= t->object_count ||
-			    !transfer_object_size(r, t, obj, size))
+			    !transfer_object_size(t, obj, size))
 				goto out;
 			o = &t->objects[obj];
 			nb = ((size_t)o->n_chunks + 7) / 8;
@@ -539,20 +606,44 @@ progress_load(struct recv *r, struct transfer *t)
 				goto out;
 		}
 	}
-	if (!end)
-		goto out;
-	rc = 0;
+	if (end)
+		rc = 0;
 out:
+	(void)r;
+	close(fd);
 	free(buf);
-	if (rc != 0)
+	return rc;
+}
+
+int
+progress_peek(int dirfd, uint32_t *object_count, uint64_t *bytes,
+    uint32_t *chunk_size, uint16_t *symbol_size,
+    uint8_t key_id[PROTO_KEYID_LEN], bool *have_key)
+{
+	return parse(NULL, dirfd, NULL, object_count, bytes, chunk_size,
+	    symbol_size, key_id, have_key);
+}
+
+int
+progress_load(struct recv *r, struct transfer *t)
+{
+	uint64_t restored = 0;
+	uint32_t i;
+
+	if (parse(r, t->dirfd, t, NULL, NULL, NULL, NULL, NULL, NULL) != 0)
 		return -1;
-	/* Count what was restored; complete objects count as done. */
-	for (count = 0; count < t->object_count; count++) {
-		struct object *o = &t->objects[count];
+	/* Count what was restored.  Those chunks were written by an earlier
+	 * run: if a file disagrees with the manifest later, it may be this
+	 * machine's fault (a crash lost a write), not the sender's. */
+	t->objects_done = 0;
+	t->bytes_done = 0;
+	for (i = 0; i < t->object_count; i++) {
+		struct object *o = &t->objects[i];
 		uint32_t c;
 
-		if (o->done == NULL)
+		if (o->size == UINT64_MAX)
 			continue;
+		o->n_done = 0;
 		for (c = 0; c < o->n_chunks; c++)
 			if (o->done[c / 8] & (1u << (c % 8))) {
 				o->n_done++;
@@ -561,6 +652,7 @@ out:
 			}
 		if (o->n_done == o->n_chunks)
 			t->objects_done++;
+		o->restored = o->n_done > 0;
 		restored += o->n_done;
 		transfer_advance_prefix(t, o);
 	}

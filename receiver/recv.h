@@ -1,21 +1,35 @@
 /*
- * sluice-recv internals, shared by the receiver's files:
+ * sluice-recv internals.  The receiver is a pipeline of threads, each of
+ * which owns its data; another thread reaches that data only through the
+ * owner's queue, never through a shared field.
  *
- *   ingest.c    socket, io_uring ring, provided buffers: bytes in, and
- *               staging writes out
- *   assemble.c  per-datagram checks, chunk slots, FEC decode, chunk
- *               verification, inflate, write submission
- *   transfer.c  transfers: staging directories, progress, timeouts, the
- *               verifier thread, release, the quarantine log
- *   main.c      configuration, start-up, signals, the event loop
+ *   thread      owns                                  reached through
+ *   ---------   -----------------------------------   ------------------
+ *   rx          the socket, the io_uring ring, the    ingest_pop() (the
+ *               provided buffers, struct ingest's     datagram queue,
+ *               counters                              lock-free SPSC)
+ *   main        struct recv below: transfers, chunk   -
+ *               slots, the finished set, stats, the
+ *               quarantine and audit logs (lifecycle)
+ *   verifier    a transfer while it is VERIFYING or   verify_enqueue() /
+ *               SCANNING (handed over whole, handed   verify_poll()
+ *               back with its verdict)
+ *   progress    progress files, fdatasyncs, the       progress_save() /
+ *               running hashes of staged files        progress_poll()
+ *   hooks       release hooks and staging cleanup     hooks_enqueue()
+ *               after a release
  *
- * Only the I/O thread touches struct recv, except the verifier queue
- * which is guarded by its mutex.
+ * Calls go one way, never back up:
+ *
+ *   main ─► ingest            (datagrams out of the queue)
+ *   main ─► assemble ─► lifecycle ─► verify ─► policy, hooks (scan)
+ *                          │    └──► policy, hooks, progress, finished
+ *   assemble, lifecycle, progress, verify ─► transfer (data only)
+ *   assemble ─► metrics (counters, link state)
  */
 #ifndef SLUICE_RECV_H
 #define SLUICE_RECV_H
 
-#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +43,11 @@ struct fec;
 struct compress;
 struct qlog;
 struct ingest;
+struct audit;
+struct finished;
+struct verifier;
+struct progress;
+struct hooks;
 
 /* Why a datagram was dropped.  The proto verdicts come first. */
 enum recv_drop {
@@ -46,6 +65,8 @@ enum recv_drop {
 	DROP_INFLATE,
 	DROP_HEARTBEAT,          /* heartbeat with an unknown key or bad sig */
 	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */
+	DROP_QUEUE_FULL,         /* the ingest queue was full (rx thread) */
+	DROP_STAGING_WRITE,      /* a verified chunk could not be written */
 	DROP_COUNT
 };
 
@@ -56,6 +77,7 @@ struct recv_stats {
 	uint64_t bytes;
 	uint64_t drop[DROP_COUNT];
 	uint64_t redundant;       /* duplicates and carousel repeats */
+	uint64_t finished_repeats;/* datagrams of transfers already finished */
 	uint64_t symbols;         /* verified symbols kept */
 	uint64_t descriptors;     /* descriptors verified */
 	uint64_t heartbeats;
@@ -68,13 +90,34 @@ struct recv_stats {
 	uint64_t transfers_incomplete;
 	uint64_t transfers_quarantined;
 	uint64_t transfers_duplicate;
+	uint64_t transfers_retried;
+	uint64_t transfers_preempted;
 };
 
-enum slot_state {
-	SLOT_FREE,
-	SLOT_FILLING,
-	SLOT_WRITING,
+/*
+ * A transfer's states.  Only lifecycle.c changes a transfer's state, and
+ * every change is one quarantine-log line; terminal states are also one
+ * audit record.  RELEASED, DUPLICATE and REJECTED are final (remembered in
+ * the finished set for good); QUARANTINED is held until purged; INCOMPLETE
+ * is waiting for more data or for a retry.
+ */
+enum tstate {
+	TS_FREE = 0,        /* the slot is unused */
+	TS_RECEIVING,
+	TS_INCOMPLETE,
+	TS_COMPLETE,
+	TS_VERIFYING,       /* with the verifier thread */
+	TS_SCANNING,        /* with the verifier thread */
+	TS_RELEASED,
+	TS_DUPLICATE,
+	TS_QUARANTINED,
+	TS_REJECTED,
+	TS_PURGED,          /* held or incomplete staging removed */
+	TS_COUNT
 };
+
+const char *tstate_name(enum tstate s);
+bool tstate_is_terminal(enum tstate s);
 
 enum sym_state {
 	SYM_ABSENT = 0,
@@ -84,10 +127,11 @@ enum sym_state {
 
 struct transfer;
 
-/* A chunk being assembled. */
+/* A chunk being assembled (main thread). */
 struct slot {
-	enum slot_state state;
+	bool used;
 	struct transfer *t;
+	uint64_t t_gen;          /* t->gen when the slot was taken */
 	struct proto_chunk_id id;
 	int32_t next;            /* hash chain */
 	uint64_t touched_ns;
@@ -107,8 +151,6 @@ struct slot {
 	size_t buf_cap;
 	uint8_t *plain;          /* inflate output */
 	size_t plain_cap;
-	const uint8_t *write_src;
-	int write_fd;
 };
 
 struct object {
@@ -117,22 +159,19 @@ struct object {
 	uint32_t n_done;
 	uint8_t *done;      /* bitmap of written chunks */
 	bool dirty;         /* written since the last progress save */
+	bool restored;      /* some chunks came from an earlier run */
 	uint32_t prefix;    /* chunks 0..prefix-1 are all written */
 };
 
-struct progress_job;
-struct prehash;
-
-enum transfer_state {
-	T_RECEIVING,
-	T_INCOMPLETE,
-	T_VERIFYING, /* owned by the verifier thread */
-};
-
+/*
+ * A transfer in a slot.  Owned by the main thread, except while it is
+ * VERIFYING or SCANNING: the verifier thread then owns it whole and the
+ * main thread reads only id, gen and state.
+ */
 struct transfer {
-	bool used;
+	enum tstate state;
+	uint64_t gen;        /* bumped when the slot is freed */
 	uint64_t id;
-	enum transfer_state state;
 	const struct sign_pubkey *key;
 	uint32_t object_count;
 	uint64_t transfer_bytes;
@@ -142,41 +181,57 @@ struct transfer {
 	uint32_t objects_done;
 	uint64_t bytes_done;
 	struct manifest *manifest;
-	char name[64];       /* staging directory name: hex id */
+	char name[32];       /* staging directory name: hex id */
 	int dirfd;           /* staging/<hex> */
-	unsigned writes_in_flight;
 	bool unsaved;        /* progress not yet saved */
 	bool progress_busy;  /* a save is with the progress thread */
 	uint64_t prefix_bytes;   /* sum of the objects' written prefixes */
 	uint64_t prefix_queued;  /* ... as of the last job queued */
 	uint64_t created_ns;
-	uint64_t progress_ns;
+	uint64_t written_ns;     /* last chunk written (0: none this run) */
+	uint64_t seen_ns;        /* last datagram of it */
+	unsigned retries;        /* verifications that ended in retry */
+	uint64_t retry_ns;       /* verify again from then on (0: no) */
+	bool waiting_space;      /* staging lacks room: nothing written */
+	uint64_t space_checked_ns;
 };
 
-/* What the verifier decided about a complete transfer. */
+/* The verifier's answer about a complete transfer. */
 struct verdict {
 	struct transfer *t;
-	const char *state;     /* RELEASED, QUARANTINED, REJECTED, DUPLICATE */
+	enum tstate state;     /* RELEASED, DUPLICATE, QUARANTINED, REJECTED;
+	                          SCANNING while working; INCOMPLETE: retry */
+	bool final;            /* false: a progress report (SCANNING) */
+	int reset_object;      /* retry: object to receive again, or -1 */
 	char reason[64];
 	char detail[512];
 	char approvers[CONF_MAX_KEYS * 17 + 1];
 };
 
-/* A finished transfer id is remembered so the carousel does not restart it. */
-#define RECV_FINISHED_MAX 4096
-
 struct recv {
 	const struct recv_conf *conf;
 	struct sign_pubkey keys[CONF_MAX_KEYS];
 	unsigned n_keys;
+	struct sign_pubkey approvers[CONF_MAX_KEYS];
+	unsigned n_approvers;
+	regex_t name_re;
 	struct qlog *qlog;
+	struct audit *audit;
+	struct sign_seckey *rkey;
 	struct ingest *in;
 	struct fec *fec;
 	struct compress *zc;
 	int staging_fd;
+	int store_fd;
+	int state_fd;
 
 	struct transfer *transfers;
 	unsigned n_transfers;
+	struct finished *finished;
+	struct lifecycle *lc;
+	struct verifier *verifier;
+	struct progress *progress;
+	struct hooks *hooks;
 
 	struct slot *slots;
 	unsigned n_slots;
@@ -185,10 +240,8 @@ struct recv {
 	size_t slot_bytes;       /* memory held by slot buffers */
 	size_t slot_bytes_max;
 
-	uint64_t finished[RECV_FINISHED_MAX];
-	unsigned n_finished, finished_next;
-
 	struct recv_stats stats;
+	uint64_t empty_taken;    /* empty datagrams already in stats */
 
 	/* Link status, from signed heartbeats and sequence numbers. */
 	uint64_t last_heartbeat_ns;
@@ -199,132 +252,168 @@ struct recv {
 	bool hb_valid;           /* hb_session/hb_seq hold an accepted one */
 	uint64_t hb_session, hb_seq; /* the last accepted heartbeat */
 
-	/* Release policy. */
-	struct sign_pubkey approvers[CONF_MAX_KEYS];
-	unsigned n_approvers;
-	regex_t name_re;
-	struct audit *audit;
-	struct sign_seckey *rkey;
-
-	/* Verifier thread (release.c). */
-	pthread_t verifier;
-	pthread_mutex_t vq_lock;
-	pthread_cond_t vq_cond;
-	/* Each sized for every transfer slot: a transfer is queued once and
-	 * holds its slot until its verdict is taken, so they cannot fill. */
-	struct transfer **vq_todo;
-	unsigned vq_n_todo;
-	struct verdict *vq_done;
-	unsigned vq_n_done;
-	struct verdict *vq_taken;  /* release_poll's copy */
-	bool vq_stop;
-
-	/* Progress thread (progress.c): fdatasync and progress files, off
-	 * the I/O thread. */
-	pthread_t pq_thread;
-	pthread_mutex_t pq_lock;
-	pthread_cond_t pq_cond;      /* a job queued, or stop */
-	pthread_cond_t pq_done_cond; /* a job finished */
-	struct progress_job *pq_todo, **pq_todo_tail;
-	struct progress_job *pq_current;
-	struct progress_job *pq_done;
-	bool pq_stop;
-	bool pq_started;
-	struct prehash *prehash; /* per transfer: files hashed so far */
+	volatile int stopping;   /* set once shutdown has begun */
 };
 
-/* assemble.c */
+/* Test-only crash points: SLUICE_FAILPOINT=name SIGKILLs the receiver
+ * when it reaches that point (tests/e2e/34_crash.sh). */
+void recv_failpoint(const char *name);
+
+/* ---- assemble.c (main thread) ------------------------------------------ */
 int assemble_init(struct recv *r);
 void assemble_fini(struct recv *r);
 void assemble_datagram(struct recv *r, const uint8_t *buf, size_t len);
-void assemble_write_done(struct recv *r, struct slot *s, int res);
-void assemble_drop_transfer(struct recv *r, struct transfer *t);
 
-/* transfer.c */
-int transfer_init(struct recv *r);
-void transfer_fini(struct recv *r);
-bool transfer_is_finished(const struct recv *r, uint64_t id);
-struct transfer *transfer_find(struct recv *r, uint64_t id);
-/* Creates a transfer from a verified descriptor, or NULL (counted drop). */
-struct transfer *transfer_create(struct recv *r,
+/* ---- lifecycle.c (main thread): the only module that moves a state ---- */
+int lifecycle_init(struct recv *r, char *err, size_t errlen);
+/* Finishes what an earlier run left: releases cut short, complete
+ * transfers not yet verified. */
+void lifecycle_recover(struct recv *r);
+void lifecycle_fini(struct recv *r);
+/* The transfer id is being received (RECEIVING, INCOMPLETE), or with the
+ * verifier; NULL if not in a slot. */
+struct transfer *lifecycle_find(struct recv *r, uint64_t id);
+/* A datagram of a transfer in no slot: true if that transfer has ended
+ * (finished or held), after answering a resend at most once per run and
+ * per 10 minutes. */
+bool lifecycle_ended(struct recv *r, uint64_t id);
+/* A new transfer from a verified descriptor, or NULL (counted drop). */
+struct transfer *lifecycle_admit(struct recv *r,
     const struct proto_descriptor *d, const struct sign_pubkey *key);
-/* Records a descriptor's object size; false on a conflict. */
-bool transfer_object_size(struct recv *r, struct transfer *t,
-    uint32_t object, uint64_t size);
-/* A chunk reached the disk. */
-void transfer_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
-    uint32_t chunk, uint32_t plain_len);
-void transfer_tick(struct recv *r, uint64_t now);
+/* A datagram of t arrived (retries are sped up by a resend). */
+void lifecycle_seen(struct recv *r, struct transfer *t);
+/* A chunk reached the staging file. */
+void lifecycle_chunk_done(struct recv *r, struct transfer *t,
+    uint32_t object, uint32_t chunk, uint32_t plain_len);
+/* Every second: timeouts, retries, retention, the status file. */
+void lifecycle_tick(struct recv *r, uint64_t now);
+/* Verdicts from the verifier; progress saves taken back. */
+void lifecycle_poll(struct recv *r);
 /* Makes each transfer's written chunks durable and records them. */
-void transfer_save_progress(struct recv *r, bool sync);
-/* Moves o->prefix past the chunks written from it on, and counts the
- * bytes it gained in t->prefix_bytes. */
-void transfer_advance_prefix(struct transfer *t, struct object *o);
-void transfer_write_status(struct recv *r);
+void lifecycle_save_progress(struct recv *r, bool sync);
+void lifecycle_write_status(struct recv *r);
 
-/* progress.c */
+/* ---- policy.c: decisions, no state of its own ---------------------------- */
+struct policy_verdict {
+	enum tstate state;     /* TS_FREE: admitted */
+	char reason[64];
+	char detail[512];
+};
+/* At the first descriptor: limits. */
+void policy_admit_transfer(const struct recv *r,
+    const struct proto_descriptor *d, struct policy_verdict *v);
+/* When the manifest is known: names, duplicates. */
+void policy_admit_manifest(const struct recv *r, const struct manifest *m,
+    struct policy_verdict *v);
+/* Before release: approvals, expiry, rollback, duplicates. */
+void policy_release(const struct recv *r, const struct manifest *m,
+    struct policy_verdict *v, char *approvers, size_t approvers_len);
+/* The highest released version of a bundle into buf; false if none. */
+bool policy_latest(const struct recv *r, const char *name, char *buf,
+    size_t len);
+int policy_record_latest(const struct recv *r, const char *name,
+    const char *version);
+
+/* ---- verify.c (verifier thread) ----------------------------------------- */
+int verify_init(struct recv *r);
+void verify_fini(struct recv *r);
+/* Hands t over; its verdict comes back through verify_poll(). */
+void verify_enqueue(struct recv *r, struct transfer *t);
+/* Takes up to max verdicts; returns how many. */
+unsigned verify_poll(struct recv *r, struct verdict *out, unsigned max);
+/* The marker a release leaves in staging/<id>/ just before its rename. */
+#define VERIFY_RELEASING_FILE "releasing"
+
+/* ---- hooks.c ----------------------------------------------------------- */
+int hooks_init(struct recv *r);
+/* Ends running hooks (their process groups) within HOOKS_STOP_SECONDS. */
+void hooks_stop(struct recv *r);
+void hooks_fini(struct recv *r);
+#define HOOKS_STOP_SECONDS 5
+/*
+ * Runs a hook and waits at most hook_timeout seconds.  tree (may be NULL)
+ * reaches the hook as its last argument and as SLUICE_TREE.  Returns the
+ * exit status, or -1 with a reason in why; *stopped is set when it was
+ * ended by shutdown (a retryable outcome).
+ */
+int hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
+    const char *path, const char *tree, bool *stopped, char *why,
+    size_t whylen);
+/* After a release: the release hooks, then staging/<id> is removed. */
+void hooks_enqueue(struct recv *r, uint64_t id, const char *name,
+    const char *version);
+
+/* ---- transfer.c: a transfer's data, no state changes, no I/O ------------ */
+bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,
+    uint32_t chunk);
+/* Records an object's size; false on a conflict or out of memory. */
+bool transfer_object_size(struct transfer *t, uint32_t object,
+    uint64_t size);
+/* Marks a chunk written; false if it already was. */
+bool transfer_mark_chunk(struct transfer *t, uint32_t object, uint32_t chunk,
+    uint32_t plain_len);
+/* Forgets every chunk of an object (its bytes are not trusted). */
+void transfer_reset_object(struct transfer *t, uint32_t object);
+void transfer_advance_prefix(struct transfer *t, struct object *o);
+bool transfer_all_done(const struct transfer *t);
+/* The next run of missing chunks of o at or after *c: true with
+ * [*start, *c) set. */
+bool transfer_next_missing(const struct object *o, uint32_t *c,
+    uint32_t *start);
+void transfer_free_objects(struct transfer *t);
+
+/* ---- progress.c (progress thread) ---------------------------------------- */
 int progress_init(struct recv *r);
 void progress_fini(struct recv *r);
-/*
- * Hands a snapshot of t's progress to the progress thread, which makes
- * the chunks it lists durable and then records them (sync), and in any
- * case hashes each file forward over its written prefix, so that little
- * is left to hash when the transfer completes.
- */
 void progress_save(struct recv *r, struct transfer *t, bool sync);
-/* The verifier takes what was hashed of transfer id (NULL: nothing). */
+struct prehash;
 struct prehash *progress_take_prehash(struct recv *r, uint64_t id);
-/* Finishes file i's hash from the offset reached; false if none. */
 bool prehash_finish(struct prehash *ph, uint32_t object, int fd,
     uint8_t digest[32], uint64_t *size, int *rc);
 void prehash_free(struct prehash *ph);
-/* Drops what was hashed of transfer id (its staging is going away). */
 void progress_forget(struct recv *r, uint64_t id);
-/* Takes finished saves back (I/O thread, every loop). */
 void progress_poll(struct recv *r);
-/* Waits until no save of t is queued or running. */
 void progress_quiesce(struct recv *r, struct transfer *t);
-/* Restores saved progress: chunks restored, or -1 (start afresh). */
+/* Restores saved progress into t (dirfd open): chunks restored, or -1. */
 int progress_load(struct recv *r, struct transfer *t);
+/* Reads just the header of staging/<name>/progress: the transfer's
+ * geometry and sender key id; 0 or -1. */
+int progress_peek(int dirfd, uint32_t *object_count, uint64_t *bytes,
+    uint32_t *chunk_size, uint16_t *symbol_size,
+    uint8_t key_id[PROTO_KEYID_LEN], bool *have_key);
 
-/* metrics.c */
+/* ---- metrics.c (main thread) --------------------------------------------- */
 void metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq);
-/* A verified heartbeat: false if it is a replay (not newer). */
 bool metrics_heartbeat(struct recv *r, uint32_t interval_ms,
     uint64_t session, uint64_t seq);
 void metrics_tick(struct recv *r, uint64_t now);
 void metrics_write(const struct recv *r);
-bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,
-    uint32_t chunk);
-void transfer_reject(struct recv *r, struct transfer *t, const char *reason,
-    const char *detail);
-int transfer_object_fd(struct recv *r, struct transfer *t, uint32_t object);
 
-/* transfer.c: finishing a transfer once the verifier has decided */
-void transfer_finish(struct recv *r, struct transfer *t, const char *state,
-    const char *reason, const char *detail);
-
-/* release.c */
-int release_init(struct recv *r, char *err, size_t errlen);
-void release_fini(struct recv *r);
-void release_poll(struct recv *r);
-void release_enqueue(struct recv *r, struct transfer *t);
-/* The highest released version of a bundle into buf; false if none. */
-bool release_latest(const struct recv *r, const char *name, char *buf,
-    size_t len);
-void release_audit(struct recv *r, const struct transfer *t,
-    const char *decision, const char *reason, const char *approvers,
-    const char *detail);
-
-/* ingest.c */
-struct ingest *ingest_new(struct recv *r, char *err, size_t errlen);
+/* ---- ingest.c (rx thread) ------------------------------------------------ */
+struct ingest *ingest_new(const struct recv_conf *conf, char *err,
+    size_t errlen);
+/* Starts the rx thread. */
+int ingest_start(struct ingest *in);
 void ingest_free(struct ingest *in);
-/* Runs one round: waits up to timeout_ms, dispatches what arrived. */
-int ingest_run_once(struct ingest *in, unsigned timeout_ms);
-/* Queues a write of len bytes at off; completion calls
- * assemble_write_done(s). */
-int ingest_submit_write(struct ingest *in, struct slot *s, int fd,
-    const void *buf, size_t len, uint64_t off);
+/*
+ * The next queued datagram run (one or more datagrams of seg bytes each,
+ * the last possibly shorter), waiting up to timeout_ms; false if none.
+ * The bytes stay valid until ingest_release().
+ */
+bool ingest_pop(struct ingest *in, const uint8_t **buf, size_t *len,
+    size_t *seg, unsigned timeout_ms);
+void ingest_release(struct ingest *in);
 unsigned ingest_rcvbuf(const struct ingest *in);
+struct ingest_stats {
+	uint64_t datagrams;      /* received, empty and truncated included */
+	uint64_t bytes;
+	uint64_t queue_full;     /* datagrams dropped: the queue was full */
+	uint64_t truncated;
+	uint64_t empty;
+	uint64_t queued_bytes;   /* in the queue now */
+	uint64_t queue_hwm;      /* the most it held */
+	uint64_t queue_cap;
+};
+void ingest_get_stats(const struct ingest *in, struct ingest_stats *st);
 
 #endif

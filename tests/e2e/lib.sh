@@ -78,18 +78,31 @@ CONF
 	done
 }
 
+# start_recv [ARGS...]: sets RECV_PID, and RECV_START_MS, the time from
+# exec to "listening on" (to within 10 ms)
 start_recv() {
+	local t0 before i
+	before=$(grep -c "listening on" "$T/recv.err" 2>/dev/null)
+	t0=$(date +%s%N)
 	"$RECV" -c "$T/receiver.conf" "$@" >>"$T/recv.err" 2>&1 &
 	RECV_PID=$!
 	PIDS+=("$RECV_PID")
-	# Ready when it says it is listening.
-	local i
-	for i in $(seq 1 100); do
-		grep -q "listening on" "$T/recv.err" 2>/dev/null && return 0
+	# Ready when it says it is listening (again, after a restart).
+	for i in $(seq 1 500); do
+		if [ "$(grep -c "listening on" "$T/recv.err" 2>/dev/null)" \
+		    -gt "${before:-0}" ]; then
+			RECV_START_MS=$((($(date +%s%N) - t0) / 1000000))
+			return 0
+		fi
 		kill -0 "$RECV_PID" 2>/dev/null || die "sluice-recv exited"
-		sleep 0.05
+		sleep 0.01
 	done
 	die "sluice-recv did not start"
+}
+
+# rss_kib PID: resident set size in KiB
+rss_kib() {
+	awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"
 }
 
 stop_recv() {

@@ -106,6 +106,11 @@ $(FILL_BIN): tests/tools/finished-fill.c receiver/finished.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+REPLAY_BIN  = tests/bin/dgram-replay
+$(REPLAY_BIN): tests/tools/dgram-replay.c $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # The raw-UDP baseline and data generator, built by make bench only.
 UDPBENCH_BIN = tests/bin/udpbench
 $(UDPBENCH_BIN): tests/bench/udpbench.c sender/pace.o $(LIB)
@@ -117,13 +122,13 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN) \
-	    $(FILL_BIN)
+	    $(FILL_BIN) $(REPLAY_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-e2e: all $(MUTATE_BIN) $(JUNK_BIN)
+e2e: all $(MUTATE_BIN) $(JUNK_BIN) $(REPLAY_BIN) $(FILL_BIN)
 	@tests/run.sh e2e
 
 demo: deps

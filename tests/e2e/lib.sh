@@ -78,18 +78,31 @@ CONF
 	done
 }
 
+# start_recv [ARGS...]: sets RECV_PID, and RECV_START_MS, the time from
+# exec to "listening on" (to within 10 ms)
 start_recv() {
+	local t0 before i
+	before=$(grep -c "listening on" "$T/recv.err" 2>/dev/null)
+	t0=$(date +%s%N)
 	"$RECV" -c "$T/receiver.conf" "$@" >>"$T/recv.err" 2>&1 &
 	RECV_PID=$!
 	PIDS+=("$RECV_PID")
-	# Ready when it says it is listening.
-	local i
-	for i in $(seq 1 100); do
-		grep -q "listening on" "$T/recv.err" 2>/dev/null && return 0
+	# Ready when it says it is listening (again, after a restart).
+	for i in $(seq 1 500); do
+		if [ "$(grep -c "listening on" "$T/recv.err" 2>/dev/null)" \
+		    -gt "${before:-0}" ]; then
+			RECV_START_MS=$((($(date +%s%N) - t0) / 1000000))
+			return 0
+		fi
 		kill -0 "$RECV_PID" 2>/dev/null || die "sluice-recv exited"
-		sleep 0.05
+		sleep 0.01
 	done
 	die "sluice-recv did not start"
+}
+
+# rss_kib PID: resident set size in KiB
+rss_kib() {
+	awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"
 }
 
 stop_recv() {
@@ -178,4 +191,66 @@ assert_same_tree() {
 # staging_leftovers: transfer directories left in staging (16 hex digits)
 staging_leftovers() {
 	ls "$T/staging" | grep -E '^[0-9a-f]{16}$'
+}
+
+# tests/bin/dgram-replay: records datagrams on a loopback port and sends
+# them again (never to anything but 127.0.0.0/8).
+REPLAY=$ROOT/tests/bin/dgram-replay
+
+# start_record OUT [--only TYPE] [--idle S]: records what reaches RECV_PORT
+# (the receiver must not be running); stop_record waits for it to go idle.
+start_record() {
+	"$REPLAY" record --listen "127.0.0.1:$RECV_PORT" --out "$@" \
+	    >>"$T/record.out" 2>&1 &
+	RECORD_PID=$!
+	PIDS+=("$RECORD_PID")
+	local i
+	for i in $(seq 1 100); do
+		grep -q "listening on" "$T/record.out" 2>/dev/null && return 0
+		kill -0 "$RECORD_PID" 2>/dev/null || die "dgram-replay record exited"
+		sleep 0.05
+	done
+	die "dgram-replay record did not start"
+}
+
+stop_record() {
+	wait "$RECORD_PID" || die "dgram-replay record failed"
+	tail -n 1 "$T/record.out"
+}
+
+# start_replay IN PPS SECONDS: sends the recording to RECV_PORT in the
+# background; stop_replay ends it and shows how many it sent.
+start_replay() {
+	"$REPLAY" replay --in "$1" --to "127.0.0.1:$RECV_PORT" --pps "$2" \
+	    --seconds "$3" >>"$T/replay.out" 2>&1 &
+	REPLAY_PID=$!
+	PIDS+=("$REPLAY_PID")
+}
+
+stop_replay() {
+	kill "$REPLAY_PID" 2>/dev/null
+	wait "$REPLAY_PID" 2>/dev/null
+	tail -n 1 "$T/replay.out"
+}
+
+# wait_line PATTERN [seconds]: until a quarantine-log line matches the
+# extended regular expression
+wait_line() {
+	local pattern=$1 limit=${2:-120} i
+	for i in $(seq 1 $((limit * 10))); do
+		grep -Eq "$pattern" "$T/quarantine.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "no line matching '$pattern' in the quarantine log after $limit s"
+}
+
+# count_lines PATTERN: quarantine-log lines matching the extended regex
+count_lines() {
+	grep -Ec "$1" "$T/quarantine.log" 2>/dev/null
+}
+
+# transfer_of BUNDLE: the transfer id of the first line for that bundle
+transfer_of() {
+	grep -E " bundle=$1 " "$T/quarantine.log" | head -n 1 |
+	    grep -oE 'transfer=[0-9a-f]{16}' | cut -d= -f2
 }

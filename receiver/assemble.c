@@ -472,12 +472,12 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	t = lifecycle_find(r, d.id.transfer);
-	if (t == NULL && lifecycle_ended(r, d.id.transfer)) {
+	if (t == NULL && lifecycle_ended(r, d.id.transfer, d.hdr.session)) {
 		r->stats.finished_repeats++;
 		return;
 	}
 	if (t != NULL) {
-		lifecycle_seen(r, t);
+		lifecycle_seen(r, t, d.hdr.session);
 		if (!accepting(t) ||
 		    transfer_chunk_is_done(t, d.id.object, d.id.chunk)) {
 			r->stats.redundant++;
@@ -590,13 +590,13 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 	}
 	t = lifecycle_find(r, sy.id.transfer);
 	if (t == NULL) {
-		if (lifecycle_ended(r, sy.id.transfer))
+		if (lifecycle_ended(r, sy.id.transfer, sy.hdr.session))
 			r->stats.finished_repeats++;
 		else
 			drop(r, DROP_UNKNOWN_TRANSFER, 0);
 		return;
 	}
-	lifecycle_seen(r, t);
+	lifecycle_seen(r, t, sy.hdr.session);
 	if (!accepting(t)) {
 		r->stats.redundant++;
 		return;

@@ -129,7 +129,8 @@ reason_name(uint8_t code)
 
 struct answered {
 	uint64_t id;
-	uint64_t at_ns;
+	uint64_t session;        /* the sending it ended in, or answered */
+	uint64_t at_ns;          /* answered then (0: not yet) */
 };
 
 struct aside {
@@ -152,6 +153,7 @@ struct lifecycle {
 
 static void manifest_ready(struct recv *r, struct transfer *t);
 static void check_complete(struct recv *r, struct transfer *t);
+static void ended_in(struct recv *r, uint64_t id, uint64_t session);
 
 /* ---- held (quarantined) ids ----------------------------------------------- */
 
@@ -503,6 +505,7 @@ finish_final(struct recv *r, struct transfer *t, enum tstate state,
 {
 	audit_id(r, t->id, t->manifest, state, reason, NULL, detail);
 	record_finished(r, t->id, state, reason);
+	ended_in(r, t->id, t->session);
 	t->state = state;
 	qlog_id(r, t->id, t->manifest, state, reason, detail);
 	count(r, state);
@@ -556,6 +559,7 @@ finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 		log_warn("moving %s to quarantine", from);
 	(void)util_fsync_dir(to);
 	held_add(r->lc, t->id);
+	ended_in(r, t->id, t->session);
 	t->state = TS_QUARANTINED;
 	qlog_id(r, t->id, t->manifest, TS_QUARANTINED, v->reason, v->detail);
 	count(r, TS_QUARANTINED);
@@ -619,28 +623,48 @@ retry(struct recv *r, struct transfer *t, const struct verdict *v)
 
 /* ---- admission -------------------------------------------------------------- */
 
+static struct answered *
+answered_slot(struct recv *r, uint64_t id)
+{
+	return &r->lc->answered[(id * 0x9e3779b97f4a7c15ull) >> 52 &
+	    (ANSWER_SLOTS - 1)];
+}
+
+/* The carousel passes of the sending a transfer ended in are no resend. */
+static void
+ended_in(struct recv *r, uint64_t id, uint64_t session)
+{
+	struct answered *a = answered_slot(r, id);
+
+	a->id = id;
+	a->session = session;
+	a->at_ns = 0;
+}
+
 /*
- * Answers a resend of a transfer that has ended, once per run and per 10
+ * Answers a resend of a transfer that has ended: a datagram from another
+ * sender session than the one it ended in, once per run and per 10
  * minutes at most per transfer (a direct-mapped table: a collision costs
  * at most one extra line).
  */
 static void
-answer(struct recv *r, uint64_t id, enum tstate state, const char *reason,
-    const char *detail)
+answer(struct recv *r, uint64_t id, uint64_t session, enum tstate state,
+    const char *reason, const char *detail)
 {
-	struct answered *a = &r->lc->answered[(id * 0x9e3779b97f4a7c15ull) >>
-	    52 & (ANSWER_SLOTS - 1)];
+	struct answered *a = answered_slot(r, id);
 	uint64_t now = util_now_ns();
 
-	if (a->id == id && now - a->at_ns < ANSWER_INTERVAL_NS)
+	if (a->id == id && (a->session == session || (a->at_ns != 0 &&
+	    now - a->at_ns < ANSWER_INTERVAL_NS)))
 		return;
 	a->id = id;
+	a->session = session;
 	a->at_ns = now;
 	qlog_id(r, id, NULL, state, reason, detail);
 }
 
 bool
-lifecycle_ended(struct recv *r, uint64_t id)
+lifecycle_ended(struct recv *r, uint64_t id, uint64_t session)
 {
 	struct lifecycle *lc = r->lc;
 	uint8_t verdict, reason;
@@ -653,9 +677,10 @@ lifecycle_ended(struct recv *r, uint64_t id)
 		if (verdict == FINISHED_REJECTED) {
 			snprintf(detail, sizeof(detail), "rejected earlier "
 			    "(%s); not received again", reason_name(reason));
-			answer(r, id, TS_REJECTED, "already_rejected", detail);
+			answer(r, id, session, TS_REJECTED, "already_rejected",
+			    detail);
 		} else {
-			answer(r, id, TS_DUPLICATE, "already_released",
+			answer(r, id, session, TS_DUPLICATE, "already_released",
 			    "this transfer was released earlier; not received "
 			    "again");
 		}
@@ -677,7 +702,8 @@ lifecycle_ended(struct recv *r, uint64_t id)
 			return false;
 		}
 	}
-	answer(r, id, TS_QUARANTINED, "already_held", "held in quarantine; "
+	answer(r, id, session, TS_QUARANTINED, "already_held", "held in "
+	    "quarantine; "
 	    "purge it to receive it again");
 	return true;
 }
@@ -814,6 +840,7 @@ lifecycle_admit(struct recv *r, const struct proto_descriptor *d,
 	if (pv.state != TS_FREE) {
 		r->stats.drop[DROP_TRANSFER_LIMIT]++;
 		refuse(r, d->id.transfer, pv.reason, pv.detail);
+		ended_in(r, d->id.transfer, d->hdr.session);
 		return NULL;
 	}
 	t = take_slot(r, d->id.transfer, now);
@@ -853,7 +880,7 @@ space_ok(struct recv *r, struct transfer *t, char *detail, size_t len)
 }
 
 void
-lifecycle_seen(struct recv *r, struct transfer *t)
+lifecycle_seen(struct recv *r, struct transfer *t, uint64_t session)
 {
 	uint64_t now = util_now_ns();
 	char detail[256];
@@ -871,6 +898,7 @@ lifecycle_seen(struct recv *r, struct transfer *t)
 		}
 	}
 	t->seen_ns = now;
+	t->session = session;
 }
 
 /* ---- receiving ------------------------------------------------------------- */
@@ -1015,6 +1043,7 @@ lifecycle_poll(struct recv *r)
 			switch (v[i].state) {
 			case TS_RELEASED:
 				t->state = TS_RELEASED;
+				ended_in(r, t->id, t->session);
 				finish_released(r, t->id, t->manifest,
 				    v[i].detail, v[i].approvers, false, false);
 				slot_free(r, t);

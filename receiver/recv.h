@@ -190,6 +190,7 @@ struct transfer {
 	uint64_t created_ns;
 	uint64_t written_ns;     /* last chunk written (0: none this run) */
 	uint64_t seen_ns;        /* last datagram of it */
+	uint64_t session;        /* the sender session of that datagram */
 	unsigned retries;        /* verifications that ended in retry */
 	uint64_t retry_ns;       /* verify again from then on (0: no) */
 	bool waiting_space;      /* staging lacks room: nothing written */
@@ -274,14 +275,14 @@ void lifecycle_fini(struct recv *r);
  * verifier; NULL if not in a slot. */
 struct transfer *lifecycle_find(struct recv *r, uint64_t id);
 /* A datagram of a transfer in no slot: true if that transfer has ended
- * (finished or held), after answering a resend at most once per run and
- * per 10 minutes. */
-bool lifecycle_ended(struct recv *r, uint64_t id);
+ * (finished or held), after answering a resend (a sender session other
+ * than the one it ended in) at most once per run and per 10 minutes. */
+bool lifecycle_ended(struct recv *r, uint64_t id, uint64_t session);
 /* A new transfer from a verified descriptor, or NULL (counted drop). */
 struct transfer *lifecycle_admit(struct recv *r,
     const struct proto_descriptor *d, const struct sign_pubkey *key);
 /* A datagram of t arrived (retries are sped up by a resend). */
-void lifecycle_seen(struct recv *r, struct transfer *t);
+void lifecycle_seen(struct recv *r, struct transfer *t, uint64_t session);
 /* A chunk reached the staging file. */
 void lifecycle_chunk_done(struct recv *r, struct transfer *t,
     uint32_t object, uint32_t chunk, uint32_t plain_len);

@@ -80,22 +80,6 @@ log_stats(const struct recv *r, const char *what)
 	log_info("%s", line);
 }
 
-void
-recv_failpoint(const char *name)
-{
-	static const char *want;
-	static bool looked;
-
-	if (!looked) {
-		want = getenv("SLUICE_FAILPOINT");
-		looked = true;
-	}
-	if (want != NULL && strcmp(want, name) == 0) {
-		log_warnx("failpoint %s: killing myself", name);
-		raise(SIGKILL);
-	}
-}
-
 /* Folds the rx thread's counters into the main thread's stats. */
 static void
 take_ingest_stats(struct recv *r)

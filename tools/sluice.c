@@ -504,7 +504,7 @@ cmd_status(int argc, char **argv)
 {
 	struct recv_conf *c = receiver_conf(&argc, argv);
 	char path[PATH_MAX], id[32], b[256], v[256], st[32], dn[32], tot[32],
-	    age[32], prog[48], ages[40];
+	    age[32], prog[48], ages[40], kept[256] = "";
 	uint8_t *buf;
 	size_t n;
 	char *line, *save;
@@ -519,6 +519,20 @@ cmd_status(int argc, char **argv)
 		    line = strtok_r(NULL, "\n", &save)) {
 			if (line[0] == '#')
 				continue;
+			if (strncmp(line, "kept=", 5) == 0) {
+				char cnt[32], bytes[32];
+
+				lf_get(line, "kept", st, sizeof(st));
+				lf_get(line, "count", cnt, sizeof(cnt));
+				lf_get(line, "bytes", bytes, sizeof(bytes));
+				snprintf(kept + strlen(kept), sizeof(kept) -
+				    strlen(kept), "%s%s %s (%.1f MB)",
+				    kept[0] ? ", " : "", cnt, strcmp(st,
+				    "quarantine") == 0 ? "held in quarantine" :
+				    "incomplete set aside",
+				    strtod(bytes, NULL) / 1e6);
+				continue;
+			}
 			lf_get(line, "transfer", id, sizeof(id));
 			lf_get(line, "bundle", b, sizeof(b));
 			lf_get(line, "version", v, sizeof(v));
@@ -533,6 +547,9 @@ cmd_status(int argc, char **argv)
 		free(buf);
 	}
 	list_quarantine(c, true);
+	if (kept[0] != '\0')
+		printf("kept in staging: %s; removed after staging_retention "
+		    "(%.0f s)\n", kept, c->staging_retention);
 	recv_conf_free(c);
 	return 0;
 }

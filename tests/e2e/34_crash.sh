@@ -99,6 +99,7 @@ start_send() {
 # passes feed the restarted receiver.
 finish_send() { wait "$SEND_PID" 2>/dev/null; }
 released_lines() { grep -c "version=$v state=RELEASED " "$T/quarantine.log"; }
+is_released() { [ "$(released_lines)" -ge 1 ]; }
 audit_released() {
 	grep 'decision=RELEASED' "$T/audit.log" | grep -cE "version=$v( |\$)"
 }
@@ -148,11 +149,8 @@ for i in $(seq 1 "$N"); do
 			kill_recv
 		} ;;
 	release-hook)
-		for j in $(seq 1 3000); do
-			[ -s "$T/hookrun/$v.start" ] && break
-			sleep 0.01
-		done
-		[ -s "$T/hookrun/$v.start" ] || fail "release hook did not start"
+		wait_until 30 test -s "$T/hookrun/$v.start" ||
+			fail "release hook did not start"
 		kill_recv
 		pg=$(cat "$T/hookrun/$v.start" 2>/dev/null)
 		[ -n "$pg" ] && kill -9 -- "-$pg" 2>/dev/null ;;
@@ -161,25 +159,15 @@ for i in $(seq 1 "$N"); do
 	restart_recv
 	# A restart alone, or the sender's later passes, may finish it;
 	# otherwise the operator sends the bundle again.
-	for j in $(seq 1 100); do
-		[ "$(released_lines)" -ge 1 ] && break
-		sleep 0.1
-	done
-	if [ "$(released_lines)" = 0 ]; then
+	if ! wait_until 10 is_released; then
 		finish_send
 		note "$v ($phase${fp:+ $fp}): not released after restart; sent again"
 		resends[$phase]=$((${resends[$phase]:-0} + 1))
 		start_send
-		for j in $(seq 1 600); do
-			[ "$(released_lines)" -ge 1 ] && break
-			sleep 0.1
-		done
+		wait_until 60 is_released
 	fi
 	finish_send
-	for j in $(seq 1 100); do
-		grep -qx "$v" "$T/hooks.done" && break
-		sleep 0.1
-	done
+	wait_until 10 grep -qx "$v" "$T/hooks.done"
 	c=$(released_lines)
 	[ "$c" = 1 ] || fail "$c RELEASED lines"
 	c=$(audit_released)

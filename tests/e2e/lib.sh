@@ -146,6 +146,18 @@ wait_state() {
 	die "no $state in the quarantine log after $limit s"
 }
 
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds (status 0) or SECONDS pass (status 1)
+wait_until() {
+	local limit=$1 i
+	shift
+	for i in $(seq 1 $((limit * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 # counter NAME: a value from the receiver's last stats line
 counter() {
 	grep -o " $1=[0-9]*" "$T/recv.err" | tail -n 1 | cut -d= -f2

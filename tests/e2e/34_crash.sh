@@ -16,7 +16,7 @@
 #
 # CRASH_SEED reproduces the schedule (phases, failpoints, delays);
 # CRASH_ITERATIONS (default 50, 10 per phase) and CRASH_MAX_FAILS (stop
-# after that many failing iterations, default 5) are for debugging.
+# after that many failed checks, default 5) are for debugging.
 . "$(dirname "$0")/lib.sh"
 
 SEED=${CRASH_SEED:-$RANDOM}
@@ -109,7 +109,7 @@ fail() {
 	echo "FAIL $v ($phase${fp:+ $fp}): $*"
 	[ "${#FAILS[@]}" -lt "$MAX_FAILS" ] || {
 		printf '%s\n' "${FAILS[@]}"
-		die "${#FAILS[@]} iterations failed; stopping"
+		die "${#FAILS[@]} failed checks; stopping"
 	}
 }
 

@@ -97,9 +97,7 @@ for s in $(printf '%s\n' "${!at[@]}" | sort -n); do
 		done
 		sleep "0.00$((RANDOM % 10))"
 		note "t=$(echo "$(date +%s.%N) - $t0" | bc -l | cut -c1-4) s: receiver SIGKILL, restart"
-		kill -9 "$RECV_PID"; wait "$RECV_PID" 2>/dev/null
-		sed -i 's/listening on/listened on/' "$T/recv.err"
-		start_recv ;;
+		kill_recv; restart_recv ;;
 	esac
 done
 

@@ -52,8 +52,8 @@ receiver_conf() {
 	cat >"$T/receiver.conf" <<CONF
 listen = "127.0.0.1:$RECV_PORT";
 sender_keys = [ "${RECV_TRUST:-sender.pub}" ];
-staging_dir = "staging";
-store_dir = "store";
+staging_dir = "${STAGING_DIR:-staging}";
+store_dir = "${STORE_DIR:-store}";
 quarantine_log = "quarantine.log";
 transfer_timeout = ${TRANSFER_TIMEOUT:-30};
 CONF
@@ -110,6 +110,19 @@ stop_recv() {
 	wait "$RECV_PID" 2>/dev/null
 }
 
+# kill_recv: SIGKILL the receiver and reap it
+kill_recv() {
+	kill -9 "$RECV_PID" 2>/dev/null
+	wait "$RECV_PID" 2>/dev/null
+}
+
+# restart_recv ARGS...: start_recv again; the earlier "listening on" lines
+# are renamed so that it waits for the new process's.
+restart_recv() {
+	sed -i 's/listening on/listened on/' "$T/recv.err"
+	start_recv "$@"
+}
+
 # start_link ARGS...: the emulator between sender and receiver
 start_link() {
 	"$LINK" --listen "127.0.0.1:$LINK_PORT" \
@@ -146,6 +159,18 @@ wait_state() {
 	die "no $state in the quarantine log after $limit s"
 }
 
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it
+# succeeds (status 0) or SECONDS pass (status 1)
+wait_until() {
+	local limit=$1 i
+	shift
+	for i in $(seq 1 $((limit * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 # counter NAME: a value from the receiver's last stats line
 counter() {
 	grep -o " $1=[0-9]*" "$T/recv.err" | tail -n 1 | cut -d= -f2
@@ -173,7 +198,7 @@ text_file() {
 
 # released NAME VERSION: path of a release
 released() {
-	echo "$T/store/$1/$2"
+	echo "$T/${STORE_DIR:-store}/$1/$2"
 }
 
 # assert_same_tree SOURCE RELEASE: same files and bytes; the release also

@@ -854,6 +854,7 @@ lifecycle_admit(struct recv *r, const struct proto_descriptor *d,
 		slot_free(r, t);
 		return NULL;
 	}
+	t->session = d->hdr.session;
 	opened(r, t, restored);
 	return t->state == TS_FREE ? NULL : t;
 }
@@ -889,7 +890,9 @@ lifecycle_seen(struct recv *r, struct transfer *t, uint64_t session)
 	 * tried again soon (not sooner than RETRY_MIN_NS after the last). */
 	if (t->retry_ns != 0 && t->retry_ns > now + RETRY_MIN_NS)
 		t->retry_ns = now + RETRY_MIN_NS;
-	if (t->waiting_space && now - t->space_checked_ns > 1000000000ull) {
+	/* One statvfs per datagram while it waits (about a microsecond):
+	 * a resend right after space is freed must not be lost. */
+	if (t->waiting_space) {
 		t->space_checked_ns = now;
 		if (space_ok(r, t, detail, sizeof(detail))) {
 			t->waiting_space = false;
@@ -1139,7 +1142,8 @@ retention(struct recv *r, bool held)
 
 	limit = (uint64_t)r->conf->staging_retention;
 	fd = held ? openat(r->staging_fd, sub, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW) : dup(r->staging_fd);
+	    O_CLOEXEC | O_NOFOLLOW) : openat(r->staging_fd, ".", O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
@@ -1197,8 +1201,8 @@ lifecycle_tick(struct recv *r, uint64_t now)
 		uint64_t last = t->written_ns > t->created_ns ?
 		    t->written_ns : t->created_ns;
 
-		if (t->state == TS_INCOMPLETE && t->retry_ns != 0 &&
-		    now >= t->retry_ns) {
+		if ((t->state == TS_INCOMPLETE || t->state == TS_RECEIVING) &&
+		    t->retry_ns != 0 && now >= t->retry_ns) {
 			check_complete(r, t);
 			continue;
 		}
@@ -1579,7 +1583,8 @@ lifecycle_recover(struct recv *r)
 	DIR *d;
 	int fd;
 
-	fd = dup(r->staging_fd);
+	fd = openat(r->staging_fd, ".", O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);

@@ -27,6 +27,9 @@ send --version 1 "$T/clean"
 wait_state RELEASED 60
 assert_same_tree "$T/clean" "$(released clean 1)"
 grep -q "state=SCANNING reason=scan_hook" "$T/quarantine.log" || die "no SCANNING"
+# Release hooks run after the release is recorded, on a thread of their own.
+wait_until 20 grep -q 'release hook "/bin/false" failed' "$T/recv.err" ||
+	die "failing hook not logged"
 grep -q "SLUICE_BUNDLE=clean" "$T/hook.env" || die "release hook env: $(cat "$T/hook.env")"
 grep -q "SLUICE_PATH=$T/store/clean/1" "$T/hook.env" || die "SLUICE_PATH"
 grep -q "SLUICE_MANIFEST=$T/store/clean/1/.sluice/manifest" "$T/hook.env" || die "SLUICE_MANIFEST"

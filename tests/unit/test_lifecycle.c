@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/audit.h"
@@ -58,6 +59,27 @@ static struct {
 static unsigned n_hooked;
 static unsigned n_saves;
 static int progress_load_result = -1;
+
+/*
+ * The monotonic clock, skewed by the tests: the Makefile links with
+ * -Wl,--wrap=util_now_ns, so lifecycle.c's timeouts, backoffs and rate
+ * limits run on this clock without sleeping.
+ */
+static uint64_t clock_skew;
+uint64_t __real_util_now_ns(void);
+uint64_t __wrap_util_now_ns(void);
+
+uint64_t
+__wrap_util_now_ns(void)
+{
+	return __real_util_now_ns() + clock_skew;
+}
+
+static void
+advance(uint64_t ns)
+{
+	clock_skew += ns;
+}
 
 void
 verify_enqueue(struct recv *r, struct transfer *t)
@@ -141,6 +163,7 @@ reset_stubs(void)
 {
 	n_enqueued = n_pending = n_hooked = n_saves = 0;
 	progress_load_result = -1;
+	clock_skew = 0;
 }
 
 static void
@@ -398,6 +421,9 @@ static struct transfer *
 tx_admit(struct fx *fx, struct tx *x)
 {
 	x->t = lifecycle_admit(fx->r, &x->d, &fx->pk);
+	/* The datagrams that follow (assemble.c calls this for each). */
+	if (x->t != NULL)
+		lifecycle_seen(fx->r, x->t, x->d.hdr.session);
 	return x->t;
 }
 
@@ -471,7 +497,8 @@ push(struct transfer *t, enum tstate state, bool final, int reset,
 	v->final = final;
 	v->reset_object = reset;
 	snprintf(v->reason, sizeof(v->reason), "%s", reason);
-	snprintf(v->detail, sizeof(v->detail), "%s", detail);
+	snprintf(v->detail, sizeof(v->detail), "%s", detail != NULL ? detail :
+	    "");
 }
 
 static const uint64_t sizes2[] = { 100, 200 };
@@ -715,7 +742,9 @@ test_quarantined(void **state)
 	snprintf(p, sizeof(p), "%s/quarantine/%s", fx->staging, x.hex);
 	assert_int_equal(util_rmtree(p), 0);
 	assert_true(lifecycle_ended(fx->r, x.id, 0xbeef));
-	usleep(1100 * 1000);
+	advance(SEC / 2);
+	assert_true(lifecycle_ended(fx->r, x.id, 0xbeef));
+	advance(SEC / 2 + 1000);
 	assert_false(lifecycle_ended(fx->r, x.id, 0xbeef));
 	assert_false(lifecycle_ended(fx->r, x.id, 0xbeef));
 	assert_non_null(tx_admit(fx, &x));
@@ -770,27 +799,44 @@ test_retry(void **state)
 
 	/* Not before its backoff (5 s the first time). */
 	lifecycle_tick(fx->r, now);
-	lifecycle_tick(fx->r, now + 3 * SEC);
+	advance(3 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
 	assert_int_equal(n_enqueued, 1);
 	assert_int_equal(x.t->state, TS_INCOMPLETE);
-	lifecycle_tick(fx->r, now + 6 * SEC);
+	/* (A retry waits for its backoff, not for transfer_timeout.) */
+	assert_int_equal(qcount(fx, x.id, "INCOMPLETE", "timeout"), 0);
+	advance(3 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
 	assert_int_equal(n_enqueued, 2);
 	assert_ptr_equal(enqueued[1], x.t);
+	assert_int_equal(x.t->state, TS_VERIFYING);
 	assert_int_equal(qcount(fx, x.id, "COMPLETE", "retry"), 1);
 	assert_int_equal(qcount(fx, x.id, "VERIFYING", "rehash"), 2);
 
-	/* The second retry backs off 10 s; a datagram of a resend brings
-	 * that down to 5 s. */
+	/* The second retry backs off 10 s (a resend at 6 s changes nothing:
+	 * 5 s from then is later). */
 	push(x.t, TS_INCOMPLETE, true, -1, "retry", "store full");
 	lifecycle_poll(fx->r);
-	now = util_now_ns();
 	assert_int_equal(qcount(fx, x.id, "INCOMPLETE", "retry"), 2);
-	lifecycle_tick(fx->r, now + 6 * SEC);
+	assert_int_equal(fx->r->stats.transfers_retried, 2);
+	advance(6 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
 	assert_int_equal(n_enqueued, 2);
 	lifecycle_seen(fx->r, x.t, 0x1234);
-	lifecycle_tick(fx->r, now + 6 * SEC);
+	advance(4 * SEC - SEC / 10);
+	lifecycle_tick(fx->r, util_now_ns());
+	assert_int_equal(n_enqueued, 2); /* 9.9 s */
+	/* The third retry would back off 20 s: a resend shortens it to 5. */
+	advance(SEC);
+	lifecycle_tick(fx->r, util_now_ns());
 	assert_int_equal(n_enqueued, 3);
-	assert_int_equal(qcount(fx, x.id, "COMPLETE", "retry"), 2);
+	push(x.t, TS_INCOMPLETE, true, -1, "retry", "store full");
+	lifecycle_poll(fx->r);
+	lifecycle_seen(fx->r, x.t, 0x1234);
+	advance(5 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
+	assert_int_equal(n_enqueued, 4);
+	assert_int_equal(qcount(fx, x.id, "COMPLETE", "retry"), 3);
 
 	/* And a final verdict after retries ends it as usual. */
 	push(x.t, TS_RELEASED, true, -1, "verified", NULL);
@@ -821,7 +867,8 @@ test_retry_reset_object(void **state)
 	assert_int_equal(x.t->objects_done, 2);
 	assert_int_equal(x.t->bytes_done, x.obj0_len + 100);
 	/* Past the backoff, but object 2 is missing: not verified. */
-	lifecycle_tick(fx->r, now + 6 * SEC);
+	advance(6 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
 	assert_int_equal(n_enqueued, 1);
 	assert_int_equal(x.t->state, TS_INCOMPLETE);
 	/* Three of its four chunks: still waiting. */
@@ -831,6 +878,12 @@ test_retry_reset_object(void **state)
 	assert_int_equal(x.t->state, TS_RECEIVING);
 	assert_int_equal(qcount(fx, x.id, "RECEIVING", "resumed"), 1);
 	assert_int_equal(n_enqueued, 1);
+	/* The last one, after the backoff: verified at once. */
+	tx_chunk(fx, &x, 2, 3);
+	assert_int_equal(n_enqueued, 2);
+	assert_int_equal(x.t->state, TS_VERIFYING);
+	assert_int_equal(qcount(fx, x.id, "COMPLETE", "retry"), 1);
+	(void)now;
 	tx_free(&x);
 }
 
@@ -866,7 +919,9 @@ bug_retry_reset_object_complete_waits_for_timeout(void **state)
 	assert_int_equal(x.t->objects_done, 3);
 	assert_int_equal(n_enqueued, 1); /* backoff not over: fine */
 	/* The tick after the backoff must verify it. */
-	lifecycle_tick(fx->r, now + 6 * SEC);
+	advance(6 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
+	(void)now;
 	assert_int_equal(qcount(fx, x.id, "INCOMPLETE", "timeout"), 0);
 	assert_int_equal(n_enqueued, 2);
 	assert_int_equal(x.t->state, TS_VERIFYING);
@@ -1009,6 +1064,12 @@ test_resend_answers(void **state)
 	assert_int_equal(qcount(fx, y.id, "REJECTED", "already_rejected"), 1);
 	assert_int_equal(acount(fx, y.id, "REJECTED", NULL), 1);
 
+	/* Ten minutes on, a resend is answered again, once. */
+	advance(601 * SEC);
+	assert_true(lifecycle_ended(fx->r, x.id, 0x54));
+	assert_true(lifecycle_ended(fx->r, x.id, 0x55));
+	assert_int_equal(qcount(fx, x.id, "DUPLICATE", "already_released"), 2);
+
 	/* Unknown: not ended, nothing logged. */
 	assert_false(lifecycle_ended(fx->r, 0xdead, 0x52));
 	assert_int_equal(qlines(fx, 0xdead), 0);
@@ -1017,7 +1078,7 @@ test_resend_answers(void **state)
 	start(fx);
 	assert_true(lifecycle_ended(fx->r, x.id, 0x52));
 	assert_true(lifecycle_ended(fx->r, x.id, 0x52));
-	assert_int_equal(qcount(fx, x.id, "DUPLICATE", "already_released"), 2);
+	assert_int_equal(qcount(fx, x.id, "DUPLICATE", "already_released"), 3);
 	tx_free(&x);
 	tx_free(&y);
 }
@@ -1170,15 +1231,14 @@ test_recover_release(void **state)
 	assert_int_equal(count_lines(fx->audit, x.id, "decision", "RELEASED",
 	    "verified", "recovered after a restart"), 1);
 
-	/* Called again, and again after a restart: hooks again (they had
-	 * not run: staging is still there), never a second record. */
-	lifecycle_recover(fx->r);
+	/* Again after a restart: hooks again (they had not run: staging is
+	 * still there), never a second record. */
 	stop(fx);
 	start(fx);
 	lifecycle_recover(fx->r);
 	assert_int_equal(qcount(fx, x.id, "RELEASED", NULL), 1);
 	assert_int_equal(acount(fx, x.id, "RELEASED", NULL), 1);
-	assert_int_equal(n_hooked, 3);
+	assert_int_equal(n_hooked, 2);
 	assert_int_equal(finished_verdict(fx, x.id, NULL), FINISHED_RELEASED);
 	tx_free(&x);
 }
@@ -1226,6 +1286,75 @@ test_recover_no_release(void **state)
 	assert_false(exists("%s/%s/releasing", fx->staging, x.hex));
 	assert_true(exists("%s/%s", fx->staging, x.hex));
 	tx_free(&x);
+}
+
+/* staging/<hex>, dated age seconds ago. */
+static void
+old_staging(struct fx *fx, uint64_t id, unsigned age)
+{
+	struct timespec ts[2];
+	char p[256];
+
+	snprintf(p, sizeof(p), "%s/%016" PRIx64, fx->staging, id);
+	assert_int_equal(util_mkdirs(p, 0700), 0);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+}
+
+/* staging_retention: INCOMPLETE staging no slot holds is purged, logged
+ * and audited, on the first pass of a run. */
+static void
+test_retention(void **state)
+{
+	struct fx *fx = *state;
+
+	fx->conf.staging_retention = 3600;
+	old_staging(fx, 0xe101, 7200);
+	old_staging(fx, 0xe102, 60);
+	lifecycle_tick(fx->r, util_now_ns());
+	assert_int_equal(qcount(fx, 0xe101, "PURGED", "retention"), 1);
+	assert_int_equal(acount(fx, 0xe101, "PURGED", "retention"), 1);
+	assert_false(exists("%s/%016x", fx->staging, 0xe101));
+	assert_true(exists("%s/%016x", fx->staging, 0xe102));
+	assert_int_equal(qlines(fx, 0xe102), 0);
+}
+
+/*
+ * BUG (lifecycle.c, retention() line 1142 "dup(r->staging_fd)" and
+ * lifecycle_recover() line 1582 "fd = dup(r->staging_fd)"): a dup'd
+ * descriptor shares its file offset with r->staging_fd, and
+ * fdopendir()/readdir() neither rewind it nor restore it.  The first
+ * directory scan leaves staging_fd's offset at the end of the directory;
+ * every later scan through another dup starts there and sees no entry.
+ * In the daemon, lifecycle_recover() runs once at start, so the first
+ * retention pass (and every one after) finds nothing: INCOMPLETE staging
+ * is never purged by staging_retention and status reports
+ * kept=incomplete count=0.  (A second lifecycle_recover() in one run
+ * likewise finds nothing.)  Fix: openat(r->staging_fd, ".", O_DIRECTORY)
+ * for a fresh description, or rewinddir() after fdopendir().
+ */
+static void
+bug_staging_scans_after_the_first_see_nothing(void **state)
+{
+	struct fx *fx = *state;
+
+	if (getenv("SLUICE_SKIP_KNOWN_BUGS") != NULL)
+		skip();
+	fx->conf.staging_retention = 3600;
+	old_staging(fx, 0xe201, 7200);
+	/* At start, as receiver/main.c does: recover, then tick. */
+	lifecycle_recover(fx->r);
+	lifecycle_tick(fx->r, util_now_ns());
+	assert_int_equal(qcount(fx, 0xe201, "PURGED", "retention"), 1);
+	assert_false(exists("%s/%016x", fx->staging, 0xe201));
+	/* And the next pass, a minute on. */
+	old_staging(fx, 0xe202, 7200);
+	advance(61 * SEC);
+	lifecycle_tick(fx->r, util_now_ns());
+	assert_int_equal(qcount(fx, 0xe202, "PURGED", "retention"), 1);
+	assert_false(exists("%s/%016x", fx->staging, 0xe202));
 }
 
 /* The audit log the module wrote is a valid chain. */
@@ -1278,6 +1407,8 @@ main(void)
 		T(test_recover_release),
 		T(test_recover_after_qlog),
 		T(test_recover_no_release),
+		T(test_retention),
+		T(bug_staging_scans_after_the_first_see_nothing),
 		T(test_audit_chain),
 #undef T
 	};

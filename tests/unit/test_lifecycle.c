@@ -639,6 +639,7 @@ test_released(void **state)
 	/* And it is never received again. */
 	assert_true(lifecycle_ended(fx->r, x.id, x.d.hdr.session));
 	assert_null(lifecycle_find(fx->r, x.id));
+	assert_int_equal(qlines(fx, x.id), 4);
 	tx_free(&x);
 }
 

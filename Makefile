@@ -89,6 +89,13 @@ tests/bin/test_finished: tests/unit/test_finished.c receiver/finished.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
+# Lifecycle with its I/O neighbours stubbed in the test (policy is real),
+# on a clock the test skews.
+tests/bin/test_lifecycle: tests/unit/test_lifecycle.c receiver/lifecycle.o \
+    receiver/transfer.o receiver/finished.o receiver/policy.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
+	    -Wl,--wrap=util_now_ns -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Test-only tools, built by make check.
 MUTATE_BIN  = tests/bin/sluice-mutate

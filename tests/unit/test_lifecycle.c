@@ -11,9 +11,8 @@
  * reason=), audit records (decision=), the finished set and where the
  * staging directory went.
  *
- * Tests named bug_* assert what the header comments promise and fail on
- * the current lifecycle.c; see the comment above each.  They run by
- * default; SLUICE_SKIP_KNOWN_BUGS=1 skips them.
+ * regression_* tests failed on the first version of lifecycle.c; the
+ * comment above each says what was wrong.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -902,14 +901,12 @@ test_retry_reset_object(void **state)
  * tick after the backoff verifies it, with no timeout line.
  */
 static void
-bug_retry_reset_object_complete_waits_for_timeout(void **state)
+regression_retry_reset_object_complete_waits_for_timeout(void **state)
 {
 	struct fx *fx = *state;
 	struct tx x;
 	uint64_t now;
 
-	if (getenv("SLUICE_SKIP_KNOWN_BUGS") != NULL)
-		skip();
 	tx_make(&x, 0x8889, "model", "1.0", 2, sizes2);
 	tx_complete(fx, &x);
 	push(x.t, TS_INCOMPLETE, true, 2, "retry", "f1 changed while hashed");
@@ -1337,12 +1334,10 @@ test_retention(void **state)
  * for a fresh description, or rewinddir() after fdopendir().
  */
 static void
-bug_staging_scans_after_the_first_see_nothing(void **state)
+regression_staging_scans_after_the_first_see_nothing(void **state)
 {
 	struct fx *fx = *state;
 
-	if (getenv("SLUICE_SKIP_KNOWN_BUGS") != NULL)
-		skip();
 	fx->conf.staging_retention = 3600;
 	old_staging(fx, 0xe201, 7200);
 	/* At start, as receiver/main.c does: recover, then tick. */
@@ -1398,7 +1393,7 @@ main(void)
 		T(test_quarantined_restart),
 		T(test_retry),
 		T(test_retry_reset_object),
-		T(bug_retry_reset_object_complete_waits_for_timeout),
+		T(regression_retry_reset_object_complete_waits_for_timeout),
 		T(test_scanning),
 		T(test_manifest_duplicate),
 		T(test_manifest_rejected),
@@ -1409,7 +1404,7 @@ main(void)
 		T(test_recover_after_qlog),
 		T(test_recover_no_release),
 		T(test_retention),
-		T(bug_staging_scans_after_the_first_see_nothing),
+		T(regression_staging_scans_after_the_first_see_nothing),
 		T(test_audit_chain),
 #undef T
 	};

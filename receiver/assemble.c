@@ -47,42 +47,6 @@
 
 #define RECV_SLOT_MEMORY (512ull << 20)
 
-static const char *const drop_names[DROP_COUNT] = {
-	[PROTO_OK] = "ok",
-	[PROTO_ERR_SHORT] = "short",
-	[PROTO_ERR_MAGIC] = "magic",
-	[PROTO_ERR_VERSION] = "version",
-	[PROTO_ERR_TYPE] = "type",
-	[PROTO_ERR_FLAGS] = "flags",
-	[PROTO_ERR_RESERVED] = "reserved",
-	[PROTO_ERR_LENGTH] = "length",
-	[PROTO_ERR_PARAM] = "param",
-	[PROTO_ERR_GEOMETRY] = "geometry",
-	[DROP_TRUNCATED] = "truncated",
-	[DROP_UNKNOWN_KEY] = "unknown_key",
-	[DROP_BAD_SIGNATURE] = "bad_signature",
-	[DROP_DESCRIPTOR_CONFLICT] = "descriptor_conflict",
-	[DROP_SYMBOL_HASH] = "symbol_hash",
-	[DROP_PARAM_MISMATCH] = "param_mismatch",
-	[DROP_UNKNOWN_TRANSFER] = "unknown_transfer",
-	[DROP_TRANSFER_LIMIT] = "transfer_limit",
-	[DROP_CHUNK_LIMIT] = "chunk_limit",
-	[DROP_DECODE_FAILED] = "decode_failed",
-	[DROP_CHUNK_HASH] = "chunk_hash",
-	[DROP_INFLATE] = "inflate",
-	[DROP_HEARTBEAT] = "heartbeat",
-	[DROP_HEARTBEAT_REPLAY] = "heartbeat_replay",
-	[DROP_QUEUE_FULL] = "queue_full",
-	[DROP_STAGING_WRITE] = "staging_write",
-};
-
-const char *
-recv_drop_name(unsigned reason)
-{
-	return reason < DROP_COUNT && drop_names[reason] != NULL ?
-	    drop_names[reason] : "unknown";
-}
-
 static struct log_ratelimit drop_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
 static struct log_ratelimit write_rl = LOG_RATELIMIT_INIT(1.0, 5.0);
 

@@ -35,7 +35,7 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-PROTO_SRCS  = proto/wire.c proto/manifest.c
+PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
               common/qlog.c common/audit.c common/spool.c
@@ -148,6 +148,7 @@ bench: deps
 	@tools/deps.sh udpcast time || echo "bench: udpcast or time not installed"
 	@$(MAKE) --no-print-directory all $(UDPBENCH_BIN)
 	@tests/bench/bench.sh
+	@tests/bench/fresh.sh
 
 # make install PREFIX=/usr DESTDIR=...: binaries, the units, the
 # sysusers/tmpfiles/logrotate snippets, example configurations, man pages.

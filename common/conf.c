@@ -62,6 +62,8 @@ static const struct setting sender_settings[] = {
 	{ "spool_dir", K_PATH, S(spool_dir), false, 0, 0, NULL, 0 },
 	{ "sent_dir", K_PATH, S(sent_dir), false, 0, 0, NULL, 0 },
 	{ "failed_dir", K_PATH, S(failed_dir), false, 0, 0, NULL, 0 },
+	{ "link_key", K_PATH, S(link_key), false, 0, 0, NULL, 0 },
+	{ "link_encrypt", K_BOOL, S(link_encrypt), false, 0, 0, "false", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -113,6 +115,7 @@ static const struct setting recv_settings[] = {
 	    0 },
 	{ "progress_interval", K_DOUBLE, R(progress_interval), false, 0.05,
 	    60, "1.0", 0 },
+	{ "link_key", K_PATH, R(link_key), false, 0, 0, NULL, 0 },
 	{ "ingest_buffer", K_SIZE, R(ingest_buffer), false, 1048576,
 	    68719476736.0, "256M", 0 },
 	{ "staging_retention", K_DOUBLE, R(staging_retention), false, 60,
@@ -684,6 +687,7 @@ sender_conf_free(struct sender_conf *c)
 	free(c->spool_dir);
 	free(c->sent_dir);
 	free(c->failed_dir);
+	free(c->link_key);
 	free(c);
 }
 
@@ -750,6 +754,7 @@ recv_conf_free(struct recv_conf *c)
 	free(c->staging_dir);
 	free(c->store_dir);
 	free(c->quarantine_log);
+	free(c->link_key);
 	free(c);
 }
 

@@ -39,6 +39,10 @@ struct sender_conf {
 	char *spool_dir;        /* bundles are renamed into it */
 	char *sent_dir;         /* default <spool_dir>/../sent */
 	char *failed_dir;       /* default <spool_dir>/../failed */
+
+	/* The link envelope (proto/link.h): both ends share the key file. */
+	char *link_key;         /* sluice keygen --link; NULL: none */
+	bool link_encrypt;      /* also encrypt payloads, default false */
 };
 
 struct recv_conf {
@@ -81,6 +85,8 @@ struct recv_conf {
 	unsigned link_down_after;     /* missed heartbeats, default 3 */
 	double progress_interval;     /* seconds between progress saves, 1 */
 	uint64_t ingest_buffer;       /* the rx thread's queue, default 256M */
+	char *link_key;               /* link envelope key; NULL: none, and
+	                                 sealed datagrams are refused */
 	double staging_retention;     /* seconds INCOMPLETE staging and held
 	                                 bundles are kept, default 7 days */
 };

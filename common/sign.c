@@ -18,6 +18,7 @@
 
 #define SECRET_HEADER "sluice-secret-key v1"
 #define PUBLIC_HEADER "sluice-public-key v1"
+#define LINK_HEADER "sluice-link-key v1"
 #define KEY_FILE_MAX 512
 #define KEYID_CONTEXT "sluice-key-id-v1"
 
@@ -265,41 +266,55 @@ sign_pubkey_load(const char *path, struct sign_pubkey *pub, char *err,
 	return 0;
 }
 
-struct sign_seckey *
-sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
+/*
+ * Opens a secret key file: a regular file, 0600 or stricter, small.
+ * Returns the descriptor, or -errno with a reason in err.
+ */
+static int
+open_secret(const char *path, char *err, size_t errlen)
 {
-	struct sign_seckey *sk = NULL;
 	struct stat st;
-	char *text = NULL;
-	uint8_t pk[SIGN_PK_LEN], id[SIGN_KEYID_LEN];
-	ssize_t n;
-	int fd, rc = 0;
+	int fd, rc;
 
 	/* O_NONBLOCK: a FIFO in the key's place must not hang us. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		util_seterr(err, errlen, "%s", strerror(errno));
-		goto out;
+		return rc;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
+		util_seterr(err, errlen, "%s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
 		util_seterr(err, errlen, "not a regular file");
 		rc = -EINVAL;
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
+	} else if ((st.st_mode & 077) != 0) {
 		util_seterr(err, errlen, "key file %s has mode %04o; must be "
 		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
 		rc = -EPERM;
-		goto out;
-	}
-	if (st.st_size >= KEY_FILE_MAX) {
+	} else if (st.st_size >= KEY_FILE_MAX) {
 		util_seterr(err, errlen, "not a key file (too large)");
 		rc = -EINVAL;
+	} else {
+		return fd;
+	}
+	close(fd);
+	return rc;
+}
+
+struct sign_seckey *
+sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
+{
+	struct sign_seckey *sk = NULL;
+	char *text = NULL;
+	uint8_t pk[SIGN_PK_LEN], id[SIGN_KEYID_LEN];
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open_secret(path, err, errlen);
+	if (fd < 0) {
+		rc = fd;
 		goto out;
 	}
 	text = sodium_malloc(KEY_FILE_MAX);
@@ -392,4 +407,109 @@ sign_verify(const struct sign_pubkey *pk, const uint8_t sig[SIGN_SIG_LEN],
     const void *msg, size_t len)
 {
 	return crypto_sign_verify_detached(sig, msg, len, pk->pk) == 0;
+}
+
+/* ---- link keys ---------------------------------------------------------- */
+
+struct sign_linkkey {
+	uint8_t id[SIGN_KEYID_LEN];
+	uint8_t key[SIGN_LINK_KEY_LEN];
+};
+
+int
+sign_linkkey_generate(const char *path, uint8_t id[SIGN_KEYID_LEN])
+{
+	uint8_t *key = sodium_malloc(SIGN_LINK_KEY_LEN);
+	char *text = sodium_malloc(KEY_FILE_MAX);
+	size_t len;
+	int rc;
+
+	if (key == NULL || text == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (access(path, F_OK) == 0) {
+		rc = -EEXIST;
+		goto out;
+	}
+	randombytes_buf(key, SIGN_LINK_KEY_LEN);
+	/* The id names the key without revealing it: both ends can compare
+	 * ids in their logs. */
+	sign_keyid(id, key);
+	len = render(text, KEY_FILE_MAX, LINK_HEADER, id, key,
+	    SIGN_LINK_KEY_LEN);
+	rc = len == 0 ? -EINVAL : write_new(path, text, len, 0600);
+out:
+	if (key != NULL)
+		sodium_free(key);
+	if (text != NULL)
+		sodium_free(text);
+	return rc;
+}
+
+struct sign_linkkey *
+sign_linkkey_load(const char *path, int *rcp, char *err, size_t errlen)
+{
+	struct sign_linkkey *lk = NULL;
+	uint8_t id[SIGN_KEYID_LEN];
+	char *text = NULL;
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = open_secret(path, err, errlen);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	text = sodium_malloc(KEY_FILE_MAX);
+	lk = sodium_malloc(sizeof(*lk));
+	if (text == NULL || lk == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	n = read(fd, text, KEY_FILE_MAX - 1);
+	if (n < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = parse(text, (size_t)n, LINK_HEADER, lk->id, lk->key,
+	    SIGN_LINK_KEY_LEN, err, errlen);
+	if (rc == 0) {
+		sign_keyid(id, lk->key);
+		if (memcmp(id, lk->id, SIGN_KEYID_LEN) != 0) {
+			util_seterr(err, errlen, "key id does not match the "
+			    "key");
+			rc = -EINVAL;
+		}
+	}
+out:
+	if (text != NULL)
+		sodium_free(text);
+	if (fd >= 0)
+		close(fd);
+	if (rc != 0 && lk != NULL) {
+		sodium_free(lk);
+		lk = NULL;
+	}
+	*rcp = rc;
+	return lk;
+}
+
+const uint8_t *
+sign_linkkey_bytes(const struct sign_linkkey *lk)
+{
+	return lk->key;
+}
+
+const uint8_t *
+sign_linkkey_id(const struct sign_linkkey *lk)
+{
+	return lk->id;
+}
+
+void
+sign_linkkey_free(struct sign_linkkey *lk)
+{
+	if (lk != NULL)
+		sodium_free(lk);
 }

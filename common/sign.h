@@ -12,6 +12,9 @@
  * in lower-case hex; the key is standard padded base64.  Only that
  * canonical spelling loads (no upper-case hex, no byte outside the base64
  * alphabet), so one key has exactly one file text.
+ * A link key file (sluice keygen --link) has the same form with the header
+ * "sluice-link-key v1" and 32 random bytes; its id is derived from the key
+ * like a public key's, so two hosts can compare ids, never keys.
  * A secret key file that is not a regular file, or is readable or writable
  * by group or others, is refused.  Secret keys live in sodium_malloc'd
  * memory, are wiped on free and never logged.
@@ -82,5 +85,18 @@ void sign_pubkey_base64(char out[SIGN_PK_B64_LEN],
 /* 16 hex digits + NUL. */
 void sign_keyid_hex(char out[2 * SIGN_KEYID_LEN + 1],
     const uint8_t id[SIGN_KEYID_LEN]);
+
+/* Symmetric link keys (the link envelope, proto/link.h). */
+#define SIGN_LINK_KEY_LEN 32
+struct sign_linkkey; /* opaque: sodium_malloc'd */
+
+/* Writes a new link key file (mode 0600); -EEXIST if path exists. */
+int sign_linkkey_generate(const char *path, uint8_t id[SIGN_KEYID_LEN]);
+/* Loads one (refused unless 0600 or stricter); NULL with *rc and err. */
+struct sign_linkkey *sign_linkkey_load(const char *path, int *rc, char *err,
+    size_t errlen);
+const uint8_t *sign_linkkey_bytes(const struct sign_linkkey *lk);
+const uint8_t *sign_linkkey_id(const struct sign_linkkey *lk);
+void sign_linkkey_free(struct sign_linkkey *lk);
 
 #endif

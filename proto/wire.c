@@ -33,6 +33,7 @@ static const char *const verdict_names[PROTO_VERDICT_COUNT] = {
 	[PROTO_ERR_LENGTH] = "length",
 	[PROTO_ERR_PARAM] = "param",
 	[PROTO_ERR_GEOMETRY] = "geometry",
+	[PROTO_ERR_LINK] = "link_auth",
 };
 
 const char *

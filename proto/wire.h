@@ -61,6 +61,7 @@ enum proto_verdict {
 	PROTO_ERR_LENGTH,    /* length disagrees with the fields */
 	PROTO_ERR_PARAM,     /* k, m, symbol size, hash length out of range */
 	PROTO_ERR_GEOMETRY,  /* object/chunk/size fields inconsistent */
+	PROTO_ERR_LINK,      /* link envelope missing, forged or corrupt */
 	PROTO_VERDICT_COUNT
 };
 

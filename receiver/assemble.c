@@ -37,6 +37,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/link.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -653,10 +654,25 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 }
 
 void
-assemble_datagram(struct recv *r, const uint8_t *buf, size_t len)
+assemble_datagram(struct recv *r, uint8_t *buf, size_t len)
 {
 	struct proto_hdr h;
 	enum proto_verdict v;
+
+	/* The link envelope before anything else: a forged datagram costs
+	 * one Poly1305 and touches no state.  Without a link key, a sealed
+	 * datagram is refused under the same name. */
+	if (r->link != NULL) {
+		v = proto_link_open(sign_linkkey_bytes(r->link), buf, len,
+		    &len);
+		if (v != PROTO_OK) {
+			drop(r, v, 0);
+			return;
+		}
+	} else if (len > 4 && buf[4] == PROTO_LINK_VERSION) {
+		drop(r, PROTO_ERR_LINK, 0);
+		return;
+	}
 
 	v = proto_hdr_decode(buf, len, &h);
 	if (v != PROTO_OK) {

@@ -491,7 +491,7 @@ ingest_start(struct ingest *in)
 }
 
 bool
-ingest_pop(struct ingest *in, const uint8_t **buf, size_t *len, size_t *seg,
+ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
     unsigned timeout_ms)
 {
 	uint64_t head = atomic_load_explicit(&in->head, memory_order_relaxed);

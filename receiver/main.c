@@ -120,7 +120,7 @@ static void
 drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
 {
 	uint64_t start = util_now_ns();
-	const uint8_t *p;
+	uint8_t *p;
 	size_t len, seg;
 	unsigned n = 0;
 
@@ -195,6 +195,18 @@ main(int argc, char **argv)
 		    conf->sender_keys[i]);
 	}
 	r.n_keys = conf->n_sender_keys;
+	if (conf->link_key != NULL) {
+		char hex[2 * SIGN_KEYID_LEN + 1];
+
+		r.link = sign_linkkey_load(conf->link_key, &rc, err,
+		    sizeof(err));
+		if (r.link == NULL)
+			fatalx("%s: link_key %s: %s", conf->path,
+			    conf->link_key, err);
+		sign_keyid_hex(hex, sign_linkkey_id(r.link));
+		log_info("link key %s (%s): datagrams without its tag are "
+		    "dropped before any other check", hex, conf->link_key);
+	}
 	r.qlog = qlog_open(conf->quarantine_log, &rc);
 	if (r.qlog == NULL)
 		fatalx("quarantine log %s: %s", conf->quarantine_log,
@@ -294,6 +306,7 @@ main(int argc, char **argv)
 	hooks_fini(&r);
 	assemble_fini(&r);
 	qlog_close(r.qlog);
+	sign_linkkey_free(r.link);
 	recv_conf_free(conf);
 	return 0;
 }

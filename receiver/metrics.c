@@ -38,6 +38,7 @@ static const char *const drop_names[DROP_COUNT] = {
 	[PROTO_ERR_LENGTH] = "length",
 	[PROTO_ERR_PARAM] = "param",
 	[PROTO_ERR_GEOMETRY] = "geometry",
+	[PROTO_ERR_LINK] = "link_auth",
 	[DROP_TRUNCATED] = "truncated",
 	[DROP_UNKNOWN_KEY] = "unknown_key",
 	[DROP_BAD_SIGNATURE] = "bad_signature",

@@ -219,6 +219,7 @@ struct recv {
 	struct qlog *qlog;
 	struct audit *audit;
 	struct sign_seckey *rkey;
+	struct sign_linkkey *link;  /* the link envelope's key, or NULL */
 	struct ingest *in;
 	struct fec *fec;
 	struct compress *zc;
@@ -263,7 +264,9 @@ void recv_failpoint(const char *name);
 /* ---- assemble.c (main thread) ------------------------------------------ */
 int assemble_init(struct recv *r);
 void assemble_fini(struct recv *r);
-void assemble_datagram(struct recv *r, const uint8_t *buf, size_t len);
+/* One datagram; buf is the caller's to scribble on (the link envelope is
+ * opened in place). */
+void assemble_datagram(struct recv *r, uint8_t *buf, size_t len);
 
 /* ---- lifecycle.c (main thread): the only module that moves a state ---- */
 int lifecycle_init(struct recv *r, char *err, size_t errlen);
@@ -399,9 +402,10 @@ void ingest_free(struct ingest *in);
 /*
  * The next queued datagram run (one or more datagrams of seg bytes each,
  * the last possibly shorter), waiting up to timeout_ms; false if none.
- * The bytes stay valid until ingest_release().
+ * The bytes stay valid, and the caller's to change, until
+ * ingest_release().
  */
-bool ingest_pop(struct ingest *in, const uint8_t **buf, size_t *len,
+bool ingest_pop(struct ingest *in, uint8_t **buf, size_t *len,
     size_t *seg, unsigned timeout_ms);
 void ingest_release(struct ingest *in);
 unsigned ingest_rcvbuf(const struct ingest *in);

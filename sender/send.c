@@ -24,6 +24,7 @@
 #include "common/util.h"
 #include "proto/bytes.h"
 #include "proto/manifest.h"
+#include "proto/link.h"
 #include "proto/wire.h"
 
 #include <errno.h>
@@ -99,6 +100,7 @@ static void *encoder_main(void *arg);
 struct sender {
 	const struct sender_conf *conf;
 	const struct sign_seckey *key;
+	struct sign_linkkey *link;  /* the link envelope's key, or NULL */
 	struct sender_geometry g;
 	int fd;
 	uint64_t session;
@@ -162,20 +164,21 @@ sender_repair_count(unsigned k, unsigned overhead)
 int
 sender_geometry(const struct sender_conf *c, struct sender_geometry *g)
 {
-	unsigned k;
+	/* The link envelope's tag takes its room from every datagram. */
+	unsigned k, room = c->datagram_size - (c->link_key != NULL ?
+	    PROTO_LINK_TAG_LEN : 0);
 
 	memset(g, 0, sizeof(*g));
-	if (c->datagram_size <= PROTO_SYM_OFF + PROTO_MIN_SYMBOL ||
-	    c->datagram_size > PROTO_MAX_DATAGRAM)
+	if (c->datagram_size <= PROTO_SYM_OFF + PROTO_MIN_SYMBOL +
+	    PROTO_LINK_TAG_LEN || c->datagram_size > PROTO_MAX_DATAGRAM)
 		return -EINVAL;
-	g->symbol_size = c->datagram_size - PROTO_SYM_OFF;
+	g->symbol_size = room - PROTO_SYM_OFF;
 	g->hash_len = HASH_LEN_WIRE;
 	for (k = K_LIMIT; k >= 1; k--) {
 		unsigned m = sender_repair_count(k, c->fec_overhead);
 
 		if (k + m <= PROTO_MAX_SYMBOLS &&
-		    proto_descriptor_len(k + m, g->hash_len) <=
-		    c->datagram_size)
+		    proto_descriptor_len(k + m, g->hash_len) <= room)
 			break;
 	}
 	if (k == 0)
@@ -229,6 +232,19 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	s->conf = c;
 	s->key = key;
 	s->fd = -1;
+	if (c->link_key != NULL) {
+		int rc;
+
+		s->link = sign_linkkey_load(c->link_key, &rc, err, errlen);
+		if (s->link == NULL) {
+			char tmp[256];
+
+			snprintf(tmp, sizeof(tmp), "%s", err);
+			snprintf(err, errlen, "%s: link_key %s: %s", c->path,
+			    c->link_key, tmp);
+			goto fail;
+		}
+	}
 	if (sender_geometry(c, &s->g) != 0) {
 		snprintf(err, errlen, "datagram_size %u leaves no room for a "
 		    "chunk", c->datagram_size);
@@ -307,6 +323,7 @@ sender_free(struct sender *s)
 
 	if (s == NULL)
 		return;
+	sign_linkkey_free(s->link);
 	if (s->n_enc > 0 && s->enc[0].started) {
 		pthread_mutex_lock(&s->enc_mu);
 		s->enc_stop = true;
@@ -462,6 +479,19 @@ queue(struct sender *s, size_t hdr_len, const uint8_t *payload,
 	struct msg *mg = &s->msgs[s->n_batch];
 	struct mmsghdr *mm = &s->mm[s->n_batch];
 
+	if (s->link != NULL) {
+		/* Sealed whole: the payload joins the header in one buffer
+		 * (datagram_size bytes; the geometry left the tag room). */
+		if (payload_len > 0)
+			memcpy(mg->buf + hdr_len, payload, payload_len);
+		hdr_len = proto_link_seal(sign_linkkey_bytes(s->link),
+		    mg->buf, hdr_len + payload_len, s->conf->datagram_size,
+		    s->conf->link_encrypt);
+		if (hdr_len == 0)
+			return -EINVAL;
+		payload = NULL;
+		payload_len = 0;
+	}
 	mg->iov[0].iov_base = mg->buf;
 	mg->iov[0].iov_len = hdr_len;
 	mg->iov[1].iov_base = (void *)(uintptr_t)payload;

@@ -36,7 +36,7 @@ static int cmd_missing(int argc, char **argv);
 static int cmd_spool(int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "keygen", "-o PREFIX", cmd_keygen },
+	{ "keygen", "-o PREFIX  |  --link -o FILE", cmd_keygen },
 	{ "key", "show FILE", cmd_key },
 	{ "bundle", "create DIR --name NAME --version VERSION [--expires "
 	    "RFC3339]\n\t\t[--changes TEXT] [--reason TEXT] [--rollback-to "
@@ -69,18 +69,43 @@ static int
 cmd_keygen(int argc, char **argv)
 {
 	struct sign_pubkey pub;
+	static const struct option opts[] = {
+		{ "link", no_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *prefix = NULL;
 	char hex[2 * SIGN_KEYID_LEN + 1];
+	bool link = false;
 	int ch, rc;
 
 	optind = 1;
-	while ((ch = getopt(argc, argv, "o:")) != -1) {
-		if (ch != 'o')
+	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		if (ch == 'l')
+			link = true;
+		else if (ch == 'o')
+			prefix = optarg;
+		else
 			return usage();
-		prefix = optarg;
 	}
 	if (prefix == NULL || optind != argc)
 		return usage();
+	if (link) {
+		uint8_t id[SIGN_KEYID_LEN];
+
+		/* One file, the same on both ends of the link. */
+		rc = sign_linkkey_generate(prefix, id);
+		if (rc != 0) {
+			log_warnx("keygen --link %s: %s", prefix,
+			    rc == -EEXIST ? "file exists; refusing to "
+			    "overwrite it" : strerror(-rc));
+			return 1;
+		}
+		sign_keyid_hex(hex, id);
+		printf("link key id %s\nlink key %s (mode 0600: copy it to "
+		    "both ends of the link, and keep it secret)\n", hex,
+		    prefix);
+		return 0;
+	}
 	rc = sign_keygen(prefix, &pub);
 	if (rc != 0) {
 		log_warnx("keygen %s: %s", prefix, rc == -EEXIST ?

@@ -119,6 +119,11 @@ $(REPLAY_BIN): tests/tools/dgram-replay.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # The raw-UDP baseline and data generator, built by make bench only.
+LINKBENCH_BIN = tests/bin/linkbench
+$(LINKBENCH_BIN): tests/bench/linkbench.c $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 UDPBENCH_BIN = tests/bin/udpbench
 $(UDPBENCH_BIN): tests/bench/udpbench.c sender/pace.o $(LIB)
 	@mkdir -p tests/bin
@@ -146,7 +151,8 @@ demo: deps
 # installed for bench only, and may fail to: bench.sh then says n/a.
 bench: deps
 	@tools/deps.sh udpcast time || echo "bench: udpcast or time not installed"
-	@$(MAKE) --no-print-directory all $(UDPBENCH_BIN)
+	@$(MAKE) --no-print-directory all $(UDPBENCH_BIN) $(LINKBENCH_BIN)
+	@tests/bin/linkbench
 	@tests/bench/bench.sh
 	@tests/bench/fresh.sh
 

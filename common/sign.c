@@ -303,33 +303,45 @@ open_secret(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+/* Reads and parses a secret key file (open_secret's rules) into id and
+ * key; 0 or -errno with a reason in err. */
+static int
+read_secret(const char *path, const char *header, uint8_t id[8],
+    uint8_t *key, size_t keylen, char *err, size_t errlen)
+{
+	char *text;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open_secret(path, err, errlen);
+	if (fd < 0)
+		return fd;
+	text = sodium_malloc(KEY_FILE_MAX);
+	if (text == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read(fd, text, KEY_FILE_MAX - 1);
+	rc = n < 0 ? -errno : parse(text, (size_t)n, header, id, key, keylen,
+	    err, errlen);
+	sodium_free(text);
+	close(fd);
+	return rc;
+}
+
 struct sign_seckey *
 sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 {
-	struct sign_seckey *sk = NULL;
-	char *text = NULL;
+	struct sign_seckey *sk = sodium_malloc(sizeof(*sk));
 	uint8_t pk[SIGN_PK_LEN], id[SIGN_KEYID_LEN];
-	ssize_t n;
-	int fd, rc = 0;
+	int rc;
 
-	fd = open_secret(path, err, errlen);
-	if (fd < 0) {
-		rc = fd;
-		goto out;
-	}
-	text = sodium_malloc(KEY_FILE_MAX);
-	sk = sodium_malloc(sizeof(*sk));
-	if (text == NULL || sk == NULL) {
+	if (sk == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	n = read(fd, text, KEY_FILE_MAX - 1);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = parse(text, (size_t)n, SECRET_HEADER, sk->id, sk->sk,
-	    SIGN_SK_LEN, err, errlen);
+	rc = read_secret(path, SECRET_HEADER, sk->id, sk->sk, SIGN_SK_LEN,
+	    err, errlen);
 	if (rc != 0)
 		goto out;
 	/*
@@ -363,10 +375,6 @@ sign_seckey_load(const char *path, int *rcp, char *err, size_t errlen)
 		rc = -EINVAL;
 	}
 out:
-	if (text != NULL)
-		sodium_free(text);
-	if (fd >= 0)
-		close(fd);
 	if (rc != 0 && sk != NULL) {
 		sodium_free(sk);
 		sk = NULL;
@@ -450,29 +458,15 @@ out:
 struct sign_linkkey *
 sign_linkkey_load(const char *path, int *rcp, char *err, size_t errlen)
 {
-	struct sign_linkkey *lk = NULL;
+	struct sign_linkkey *lk = sodium_malloc(sizeof(*lk));
 	uint8_t id[SIGN_KEYID_LEN];
-	char *text = NULL;
-	ssize_t n;
-	int fd, rc = 0;
+	int rc;
 
-	fd = open_secret(path, err, errlen);
-	if (fd < 0) {
-		rc = fd;
-		goto out;
+	if (lk == NULL) {
+		*rcp = -ENOMEM;
+		return NULL;
 	}
-	text = sodium_malloc(KEY_FILE_MAX);
-	lk = sodium_malloc(sizeof(*lk));
-	if (text == NULL || lk == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	n = read(fd, text, KEY_FILE_MAX - 1);
-	if (n < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = parse(text, (size_t)n, LINK_HEADER, lk->id, lk->key,
+	rc = read_secret(path, LINK_HEADER, lk->id, lk->key,
 	    SIGN_LINK_KEY_LEN, err, errlen);
 	if (rc == 0) {
 		sign_keyid(id, lk->key);
@@ -482,12 +476,7 @@ sign_linkkey_load(const char *path, int *rcp, char *err, size_t errlen)
 			rc = -EINVAL;
 		}
 	}
-out:
-	if (text != NULL)
-		sodium_free(text);
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0 && lk != NULL) {
+	if (rc != 0) {
 		sodium_free(lk);
 		lk = NULL;
 	}

@@ -43,7 +43,8 @@ SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
               receiver/verify.c receiver/hooks.c receiver/metrics.c \
-              receiver/progress.c receiver/finished.c receiver/failpoint.c
+              receiver/progress.c receiver/finished.c receiver/failpoint.c \
+              receiver/preflight.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 

@@ -568,8 +568,8 @@ check_int_literals(struct ctx *c, const char *file, const char *text,
 }
 
 static int
-load(const char *path, const struct setting *table, void *out, char *err,
-    size_t errlen)
+load(const char *path, const struct setting *table, void *out,
+    unsigned *lines, char *err, size_t errlen)
 {
 	struct ctx c = { path, err, errlen };
 	config_t cfg;
@@ -622,6 +622,10 @@ load(const char *path, const struct setting *table, void *out, char *err,
 	for (s = table; s->name != NULL && rc == 0; s++) {
 		config_setting_t *cs = config_setting_lookup(root, s->name);
 
+		if (s - table >= CONF_MAX_SETTINGS)
+			abort(); /* the table outgrew CONF_MAX_SETTINGS */
+		lines[s - table] = cs != NULL ?
+		    (unsigned)config_setting_source_line(cs) : 0;
 		if (cs == NULL && s->required)
 			rc = cerr(&c, 0, s->name, "required setting missing");
 		else if (cs != NULL || s->def != NULL)
@@ -629,6 +633,43 @@ load(const char *path, const struct setting *table, void *out, char *err,
 	}
 	config_destroy(&cfg);
 	return rc;
+}
+
+static unsigned
+line_of(const struct setting *table, const unsigned *lines, const char *name)
+{
+	const struct setting *s;
+
+	for (s = table; s->name != NULL; s++)
+		if (strcmp(s->name, name) == 0)
+			return lines[s - table];
+	return 0;
+}
+
+static void
+where(const char *path, unsigned line, const char *name, char *buf,
+    size_t len)
+{
+	if (line > 0)
+		snprintf(buf, len, "%s:%u: %s", path, line, name);
+	else
+		snprintf(buf, len, "%s: %s", path, name);
+}
+
+void
+recv_conf_where(const struct recv_conf *c, const char *name, char *buf,
+    size_t len)
+{
+	where(c->path, line_of(recv_settings, c->lines, name), name, buf,
+	    len);
+}
+
+void
+sender_conf_where(const struct sender_conf *c, const char *name, char *buf,
+    size_t len)
+{
+	where(c->path, line_of(sender_settings, c->lines, name), name, buf,
+	    len);
 }
 
 /* "/a/b/spool" + "sent" -> "/a/b/sent" (dir is absolute after loading). */
@@ -660,7 +701,7 @@ sender_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, sender_settings, c, err, errlen) != 0) {
+	if (load(path, sender_settings, c, c->lines, err, errlen) != 0) {
 		sender_conf_free(c);
 		return NULL;
 	}
@@ -701,7 +742,7 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, recv_settings, c, err, errlen) != 0) {
+	if (load(path, recv_settings, c, c->lines, err, errlen) != 0) {
 		recv_conf_free(c);
 		return NULL;
 	}

@@ -20,9 +20,11 @@
 #include "common/compress.h"
 
 #define CONF_MAX_KEYS 16
+#define CONF_MAX_SETTINGS 64
 
 struct sender_conf {
 	char *path;             /* the file this came from */
+	unsigned lines[CONF_MAX_SETTINGS]; /* where each setting was set */
 	char *destination;      /* "host:port" */
 	char *key;              /* secret key file */
 	uint64_t rate_bps;      /* bits per second; "800M" */
@@ -47,6 +49,7 @@ struct sender_conf {
 
 struct recv_conf {
 	char *path;
+	unsigned lines[CONF_MAX_SETTINGS]; /* where each setting was set */
 	char *listen;                 /* "host:port" (required) */
 	char *sender_keys[CONF_MAX_KEYS]; /* public key files (required) */
 	unsigned n_sender_keys;
@@ -107,5 +110,12 @@ void sender_conf_print(const struct sender_conf *c, FILE *fp);
 struct recv_conf *recv_conf_load(const char *path, char *err, size_t errlen);
 void recv_conf_free(struct recv_conf *c);
 void recv_conf_print(const struct recv_conf *c, FILE *fp);
+
+/* "file:line: setting" (or "file: setting" for a default) into buf, for
+ * messages about a setting found wrong after loading (-n). */
+void recv_conf_where(const struct recv_conf *c, const char *name, char *buf,
+    size_t len);
+void sender_conf_where(const struct sender_conf *c, const char *name,
+    char *buf, size_t len);
 
 #endif

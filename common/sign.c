@@ -201,7 +201,30 @@ parse(const char *text, size_t len, const char *header, uint8_t id[8],
 	}
 	if ((size_t)(end - p) < hlen + 1 || memcmp(p, header, hlen) != 0 ||
 	    p[hlen] != '\n') {
-		util_seterr(err, errlen, "not a %s file", header);
+		static const struct {
+			const char *header, *what;
+		} kinds[] = {
+			{ SECRET_HEADER, "a secret key" },
+			{ PUBLIC_HEADER, "a public key" },
+			{ LINK_HEADER, "a link key" },
+		};
+		const char *want = "a key", *got = NULL;
+		size_t i;
+
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			size_t n = strlen(kinds[i].header);
+
+			if (strcmp(kinds[i].header, header) == 0)
+				want = kinds[i].what;
+			else if ((size_t)(end - p) > n &&
+			    memcmp(p, kinds[i].header, n) == 0 && p[n] == '\n')
+				got = kinds[i].what;
+		}
+		if (got != NULL)
+			util_seterr(err, errlen, "is %s; %s is needed", got,
+			    want);
+		else
+			util_seterr(err, errlen, "not a %s file", header);
 		return -EINVAL;
 	}
 	p += hlen + 1;
@@ -290,8 +313,18 @@ open_secret(const char *path, char *err, size_t errlen)
 		util_seterr(err, errlen, "not a regular file");
 		rc = -EINVAL;
 	} else if ((st.st_mode & 077) != 0) {
-		util_seterr(err, errlen, "key file %s has mode %04o; must be "
-		    "0600 or stricter", path, (unsigned)(st.st_mode & 07777));
+		char head[sizeof(PUBLIC_HEADER)];
+
+		/* A public key named where a secret one belongs is the likelier
+		 * mistake than a secret key left readable: say so. */
+		if (read(fd, head, sizeof(head)) == (ssize_t)sizeof(head) &&
+		    memcmp(head, PUBLIC_HEADER "\n", sizeof(head)) == 0)
+			util_seterr(err, errlen, "is a public key; a secret key "
+			    "is needed");
+		else
+			util_seterr(err, errlen, "key file %s has mode %04o; "
+			    "must be 0600 or stricter", path,
+			    (unsigned)(st.st_mode & 07777));
 		rc = -EPERM;
 	} else if (st.st_size >= KEY_FILE_MAX) {
 		util_seterr(err, errlen, "not a key file (too large)");

@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -78,6 +80,22 @@ log_stats(const struct recv *r, const char *what)
 			    " drop_%s=%" PRIu64, recv_drop_name(i),
 			    r->stats.drop[i]);
 	log_info("%s", line);
+}
+
+/* Makes the directory a file setting lives in, or exits naming it. */
+static void
+make_parent(const struct recv_conf *c, const char *setting, const char *file)
+{
+	char copy[PATH_MAX], where[PATH_MAX + 64];
+	int rc;
+
+	if (file == NULL)
+		return;
+	snprintf(copy, sizeof(copy), "%s", file);
+	if ((rc = util_mkdirs(dirname(copy), 0750)) != 0) {
+		recv_conf_where(c, setting, where, sizeof(where));
+		fatalx("%s: %s: %s", where, copy, strerror(-rc));
+	}
 }
 
 /* Folds the rx thread's counters into the main thread's stats. */
@@ -170,16 +188,26 @@ main(int argc, char **argv)
 	conf = recv_conf_load(conf_path, err, sizeof(err));
 	if (conf == NULL)
 		fatalx("%s", err);
-	if (print)
+	if (print) {
 		recv_conf_print(conf, stdout);
-	if (check_only || print) {
-		if (check_only)
-			fprintf(stderr, "%s: configuration OK\n", conf_path);
 		recv_conf_free(conf);
 		return 0;
 	}
 	if (sign_init() != 0)
 		fatalx("libsodium failed to initialise");
+	/* The same checks for -n (the unit's ExecStartPre) and at start. */
+	if ((i = preflight(conf)) != 0) {
+		fprintf(stderr, "%s: %u problem%s; %s\n", conf_path, i,
+		    i == 1 ? "" : "s", check_only ? "configuration NOT OK" :
+		    "not starting");
+		recv_conf_free(conf);
+		return 1;
+	}
+	if (check_only) {
+		fprintf(stderr, "%s: configuration OK\n", conf_path);
+		recv_conf_free(conf);
+		return 0;
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.conf = conf;
@@ -207,6 +235,11 @@ main(int argc, char **argv)
 		log_info("link key %s (%s): datagrams without its tag are "
 		    "dropped before any other check", hex, conf->link_key);
 	}
+	/* The directories it owns: made here (they may not exist yet on a
+	 * fresh machine), with the modes they need. */
+	make_parent(conf, "quarantine_log", conf->quarantine_log);
+	make_parent(conf, "audit_log", conf->audit_log);
+	make_parent(conf, "metrics_file", conf->metrics_file);
 	r.qlog = qlog_open(conf->quarantine_log, &rc);
 	if (r.qlog == NULL)
 		fatalx("quarantine log %s: %s", conf->quarantine_log,

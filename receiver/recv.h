@@ -257,6 +257,10 @@ struct recv {
 	volatile int stopping;   /* set once shutdown has begun */
 };
 
+/* preflight.c: every start-up check that can be made before anything is
+ * opened for good; one line per problem on stderr.  Returns how many. */
+unsigned preflight(const struct recv_conf *c);
+
 /* Test-only crash points: SLUICE_FAILPOINT=name SIGKILLs the receiver
  * when it reaches that point (tests/e2e/34_crash.sh). */
 void recv_failpoint(const char *name);

@@ -1058,6 +1058,7 @@ cmp_list(const char **pa, const char **pb)
 int
 manifest_version_cmp(const char *a, const char *b)
 {
+	const char *whole_a = a, *whole_b = b;
 	int c = cmp_list(&a, &b);
 	bool apre, bpre;
 
@@ -1074,8 +1075,13 @@ manifest_version_cmp(const char *a, const char *b)
 		if (c != 0)
 			return c;
 	}
-	/* Build metadata ("+...") and anything left: bytewise, for a total
-	 * order (two different strings are never "equal"). */
-	c = strcmp(a, b);
+	/*
+	 * A tie (build metadata, or numbers spelt with leading zeros:
+	 * 1.01 and 1.1) is broken by the whole strings, bytewise: the order
+	 * is (value, bytes) lexicographically, so it stays total and two
+	 * different strings never compare equal.  Comparing only what is
+	 * left after the last identifier would call 1.01 and 1.1 equal.
+	 */
+	c = strcmp(whole_a, whole_b);
 	return c < 0 ? -1 : c > 0;
 }

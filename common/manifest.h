@@ -156,8 +156,9 @@ int manifest_write_bundle(const struct manifest *m, const char *dir);
 /*
  * Orders two versions: numeric dot/dash-separated identifiers compare as
  * numbers, others as bytes, numbers before words; a version with a
- * pre-release part ("1.0-rc1") sorts before the same version without it.
- * <0, 0, >0 as strcmp.  See PROTOCOL.md "Version order".
+ * pre-release part ("1.0-rc1") sorts before the same version without it;
+ * a tie is broken by the whole strings bytewise (1.01 < 1.1), so only
+ * identical strings compare equal.  <0, 0, >0 as strcmp.  See PROTOCOL.md "Version order".
  */
 int manifest_version_cmp(const char *a, const char *b);
 

@@ -284,6 +284,38 @@ test_build_dir(void **state)
 	assert_int_equal(util_rmtree(dir), 0);
 }
 
+/*
+ * Version order (PROTOCOL.md 7.8): numbers by value, then the whole
+ * strings bytewise, so different strings never compare equal and the
+ * order stays total: antisymmetric and transitive over the list below,
+ * which is sorted.
+ */
+static void
+test_version_order(void **state)
+{
+	static const char *const sorted[] = {
+		"0", "00", "1.0-rc1", "1.0", "1.0+a", "1.0+b", "1.00",
+		"1.0.1", "01.1", "1.01", "1.1", "1.1.0", "1.2", "1.10",
+		"1.a", "2", "20261123T052547Z",
+	};
+	size_t n = sizeof(sorted) / sizeof(sorted[0]), i, j;
+
+	assert_true(manifest_version_cmp("1.01", "1.1") != 0);
+	assert_true(manifest_version_cmp("1.0", "1.00") != 0);
+	assert_true(manifest_version_cmp("0", "00") != 0);
+	assert_int_equal(manifest_version_cmp("1.1", "1.1"), 0);
+	assert_true(manifest_version_cmp("1.10", "1.9") > 0);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++) {
+			int c = manifest_version_cmp(sorted[i], sorted[j]);
+			int want = i < j ? -1 : i > j;
+
+			if (c != want)
+				fail_msg("cmp(%s, %s) = %d, want %d",
+				    sorted[i], sorted[j], c, want);
+		}
+}
+
 int
 main(void)
 {
@@ -296,6 +328,7 @@ main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_escape_roundtrip),
 		cmocka_unit_test(test_build_dir),
+		cmocka_unit_test(test_version_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

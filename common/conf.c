@@ -6,6 +6,7 @@
  * setting.
  */
 #include "common/conf.h"
+#include "common/sign.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -132,7 +133,7 @@ static int cerr(struct ctx *c, int line, const char *name, const char *fmt,
 static int
 cerr(struct ctx *c, int line, const char *name, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -564,8 +565,68 @@ check_int_literals(struct ctx *c, const char *file, const char *text,
 	return 0;
 }
 
+/* Line of a top-level setting, 0 if absent (errors then omit the line). */
 static int
-load(const char *path, const struct setting *table, void *out, char *err,
+line_of(config_setting_t *root, const char *name)
+{
+	config_setting_t *cs = config_setting_lookup(root, name);
+
+	return cs != NULL ? (int)config_setting_source_line(cs) : 0;
+}
+
+/*
+ * The approval quorum counts people, so it must fail closed: listed
+ * approvers need an explicit approval_threshold of 1..n, and every listed
+ * file must hold a different key (the same key twice, under two names,
+ * would let one person count twice).  Keys are compared by their bytes,
+ * not their file names; loading them here also makes -n report a
+ * missing or malformed approver key.
+ */
+static int
+check_approvers(struct ctx *c, config_setting_t *root, void *base)
+{
+	struct recv_conf *rc = base;
+	struct sign_pubkey keys[CONF_MAX_KEYS];
+	int aline = line_of(root, "approvers");
+	int tline = line_of(root, "approval_threshold");
+	char kerr[128], hex[2 * SIGN_KEYID_LEN + 1];
+	unsigned i, j;
+
+	if (rc->n_approvers > 0 && tline == 0)
+		return cerr(c, aline, "approval_threshold", "required when "
+		    "approvers are listed (how many of the %u must approve)",
+		    rc->n_approvers);
+	if (rc->n_approvers > 0 && rc->approval_threshold == 0)
+		return cerr(c, tline, "approval_threshold", "must be at least "
+		    "1 when approvers are listed");
+	if (rc->approval_threshold > rc->n_approvers)
+		return cerr(c, tline, "approval_threshold", "%u exceeds the %u "
+		    "approver keys listed", rc->approval_threshold,
+		    rc->n_approvers);
+	for (i = 0; i < rc->n_approvers; i++) {
+		if (sign_pubkey_load(rc->approvers[i], &keys[i], kerr,
+		    sizeof(kerr)) != 0)
+			return cerr(c, aline, "approvers", "%s: %s",
+			    rc->approvers[i], kerr);
+		for (j = 0; j < i; j++) {
+			if (memcmp(keys[i].pk, keys[j].pk, SIGN_PK_LEN) != 0)
+				continue;
+			sign_keyid_hex(hex, keys[i].id);
+			return cerr(c, aline, "approvers", "%s and %s hold the "
+			    "same public key (id %s); list each approver once",
+			    rc->approvers[j], rc->approvers[i], hex);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Loads path against table into out; check (if not NULL) then validates
+ * settings that depend on each other, while line numbers are known.
+ */
+static int
+load(const char *path, const struct setting *table, void *out,
+    int (*check)(struct ctx *, config_setting_t *, void *), char *err,
     size_t errlen)
 {
 	struct ctx c = { path, err, errlen };
@@ -624,6 +685,8 @@ load(const char *path, const struct setting *table, void *out, char *err,
 		else if (cs != NULL || s->def != NULL)
 			rc = store(&c, s, cs, out);
 	}
+	if (rc == 0 && check != NULL)
+		rc = check(&c, root, out);
 	config_destroy(&cfg);
 	return rc;
 }
@@ -657,7 +720,7 @@ sender_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, sender_settings, c, err, errlen) != 0) {
+	if (load(path, sender_settings, c, NULL, err, errlen) != 0) {
 		sender_conf_free(c);
 		return NULL;
 	}
@@ -697,7 +760,8 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, recv_settings, c, err, errlen) != 0) {
+	if (load(path, recv_settings, c, check_approvers, err, errlen) !=
+	    0) {
 		recv_conf_free(c);
 		return NULL;
 	}
@@ -710,13 +774,6 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		}
 		snprintf(c->state_dir, n, "%s/.state", c->staging_dir);
-	}
-	if (c->approval_threshold > c->n_approvers) {
-		snprintf(err, errlen, "%s: approval_threshold: %u exceeds the "
-		    "%u approver keys listed", path, c->approval_threshold,
-		    c->n_approvers);
-		recv_conf_free(c);
-		return NULL;
 	}
 	if (c->receiver_key == NULL && c->audit_log != NULL) {
 		snprintf(err, errlen, "%s: receiver_key: required when "

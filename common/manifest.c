@@ -802,6 +802,14 @@ manifest_count_approvals(const struct manifest *m,
 	if (msg == NULL)
 		return 0;
 	for (k = 0; k < n; k++) {
+		/* A key listed again (a copied .pub file) is one person:
+		 * compare the key bytes, not the file it came from. */
+		for (i = 0; i < k; i++)
+			if (memcmp(keys[i].pk, keys[k].pk, sizeof(keys[k].pk)) ==
+			    0)
+				break;
+		if (i < k)
+			continue;
 		for (i = 0; i < m->n_approvals; i++) {
 			const struct manifest_approval *a = &m->approvals[i];
 

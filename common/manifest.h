@@ -118,8 +118,8 @@ int manifest_approve(struct manifest *m, const struct sign_seckey *sk);
 
 /*
  * Counts the distinct keys among keys[0..n) with a valid approval of
- * m->text: a key counts once however often it signed; approvals by keys
- * not in the list are ignored.  ids (if not NULL) receives the counted
+ * m->text: a key counts once however often it signed or is listed (keys
+ * compare by their bytes); approvals by keys not in the list are ignored.  ids (if not NULL) receives the counted
  * key ids, comma separated.
  */
 unsigned manifest_count_approvals(const struct manifest *m,

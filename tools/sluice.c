@@ -281,10 +281,33 @@ bundle_sign(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/*
+ * As the receiver's configuration does: the same key under two file names
+ * is one approver, so listing it twice is an error (keys[n] is new).
+ */
+static int
+same_key(const struct sign_pubkey *keys, const char *const *files, size_t n)
+{
+	char hex[2 * SIGN_KEYID_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (memcmp(keys[i].pk, keys[n].pk, SIGN_PK_LEN) != 0)
+			continue;
+		sign_keyid_hex(hex, keys[n].id);
+		log_warnx("--approvers: %s and %s hold the same public key "
+		    "(id %s); list each approver once", files[i], files[n],
+		    hex);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 bundle_verify(int argc, char **argv)
 {
 	struct sign_pubkey keys[64];
+	const char *key_files[64];
 	const char *dir = NULL;
 	unsigned n_keys = 0, threshold = 0, got;
 	struct manifest *m;
@@ -310,6 +333,9 @@ bundle_verify(int argc, char **argv)
 				log_warnx("%s: %s", argv[i], err);
 				return 1;
 			}
+			key_files[n_keys] = argv[i];
+			if (same_key(keys, key_files, n_keys) != 0)
+				return 1;
 			n_keys++;
 		} else if (dir == NULL) {
 			dir = argv[i];

@@ -6,12 +6,30 @@
 
 keys sender
 keys a1; keys a2; keys a3; keys stranger; keys receiver
+cp "$T/a1.pub" "$T/a1copy.pub"
+
+# The quorum counts keys, not files: one key listed under two names is
+# refused at load, naming the setting and both files...
+receiver_conf 'approvers = [ "a1.pub", "a1copy.pub", "a2.pub" ]' \
+    'approval_threshold = 2'
+out=$("$RECV" -n -c "$T/receiver.conf" 2>&1) && die "one key twice accepted"
+echo "$out" | grep -q "receiver.conf:[0-9]*: approvers: .*/a1.pub and .*/a1copy.pub hold the same public key" ||
+	die "one key twice: $out"
+# ... and approvers without a threshold (which meant 0: release all) too.
+receiver_conf 'approvers = [ "a1.pub", "a2.pub" ]'
+out=$("$RECV" -n -c "$T/receiver.conf" 2>&1) && die "no threshold accepted"
+echo "$out" | grep -q "approval_threshold: required" || die "no threshold: $out"
+receiver_conf 'approvers = [ "a1.pub", "a2.pub" ]' 'approval_threshold = 3'
+"$RECV" -n -c "$T/receiver.conf" 2>/dev/null && die "threshold 3 of 2 accepted"
+
 receiver_conf 'approvers = [ "a1.pub", "a2.pub", "a3.pub" ]' \
     'approval_threshold = 2' 'audit_log = "audit.log"' \
     'receiver_key = "receiver.key"' 'audit_checkpoint = 4'
 chmod 600 "$T/receiver.key"
 sender_conf "passes = 1"
 start_recv
+grep -q "policy: 2 of 3 approvers (ids [0-9a-f]\{16\},[0-9a-f]\{16\},[0-9a-f]\{16\})" \
+    "$T/recv.err" || die "effective policy not logged"
 
 # bundle NAME VERSION [create options]: a small bundle directory
 bundle() {
@@ -40,6 +58,9 @@ expect() {
 }
 
 d=$(bundle model 1.0.0); sign "$d" a1
+out=$("$SLUICE" bundle verify "$d" --approvers "$T/a1.pub" "$T/a1copy.pub" \
+    --threshold 2 2>&1) && die "bundle verify: one key twice met a quorum of 2"
+echo "$out" | grep -q "hold the same public key" || die "verify: $out"
 send "$d"; expect 1.0.0 QUARANTINED approvals
 
 d=$(bundle model 1.0.1); sign "$d" a1

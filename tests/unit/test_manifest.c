@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/manifest.h"
+#include "common/sign.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -316,6 +317,40 @@ test_version_order(void **state)
 		}
 }
 
+/*
+ * A quorum counts keys, not list entries: the same public key listed
+ * twice (a copied .pub file) counts once.
+ */
+static void
+test_count_distinct_keys(void **state)
+{
+	char tmpl[] = "/tmp/sluice-test-approve.XXXXXX", prefix[64];
+	struct sign_pubkey keys[3];
+	struct sign_seckey *sk;
+	struct manifest *m = parse_ok(good);
+	char ids[64];
+	int rc;
+
+	assert_int_equal(sign_init(), 0);
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(prefix, sizeof(prefix), "%s/a", tmpl);
+	assert_int_equal(sign_keygen(prefix, &keys[0]), 0);
+	snprintf(prefix, sizeof(prefix), "%s/a.key", tmpl);
+	sk = sign_seckey_load(prefix, &rc, NULL, 0);
+	assert_non_null(sk);
+	assert_int_equal(manifest_approve(m, sk), 0);
+	keys[1] = keys[0];
+	keys[2] = keys[0];
+	assert_int_equal(manifest_count_approvals(m, keys, 1, ids,
+	    sizeof(ids)), 1);
+	assert_int_equal(manifest_count_approvals(m, keys, 3, ids,
+	    sizeof(ids)), 1);
+	assert_int_equal(strlen(ids), 16);
+	sign_seckey_free(sk);
+	manifest_free(m);
+	assert_int_equal(util_rmtree(tmpl), 0);
+}
+
 int
 main(void)
 {
@@ -329,6 +364,7 @@ main(void)
 		cmocka_unit_test(test_escape_roundtrip),
 		cmocka_unit_test(test_build_dir),
 		cmocka_unit_test(test_version_order),
+		cmocka_unit_test(test_count_distinct_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

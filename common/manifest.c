@@ -53,6 +53,7 @@ manifest_free(struct manifest *m)
 	free(m->rollback_to);
 	free(m->changes);
 	free(m->reason);
+	free(m->destination);
 	for (i = 0; i < m->n_meta; i++) {
 		free(m->meta[i].key);
 		free(m->meta[i].value);
@@ -81,6 +82,8 @@ field_slot(struct manifest *m, const char *field)
 		return &m->changes;
 	if (strcmp(field, "reason") == 0)
 		return &m->reason;
+	if (strcmp(field, "destination") == 0)
+		return &m->destination;
 	return NULL;
 }
 
@@ -513,6 +516,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 	sb_field(&b, "rollback-to", m->rollback_to);
 	sb_field(&b, "changes", m->changes);
 	sb_field(&b, "reason", m->reason);
+	sb_field(&b, "destination", m->destination);
 	for (i = 0; i < m->n_meta; i++) {
 		sb_str(&b, "meta ");
 		sb_esc(&b, m->meta[i].key);

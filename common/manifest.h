@@ -40,6 +40,7 @@ struct manifest {
 	char *rollback_to;
 	char *changes;
 	char *reason;
+	char *destination; /* receiver_name it is for; NULL: any receiver */
 	struct manifest_meta *meta;
 	size_t n_meta;
 	struct manifest_file *files;

@@ -351,6 +351,41 @@ test_count_distinct_keys(void **state)
 	assert_int_equal(util_rmtree(tmpl), 0);
 }
 
+/*
+ * destination: optional, signed, in its place between reason and meta;
+ * a manifest without it renders exactly as before.
+ */
+static void
+test_destination(void **state)
+{
+	static const char *const with =
+	    "sluice-manifest 1\nname n\nversion 1\nreason r\n"
+	    "destination lab%20b\nmeta a=1\nend\n";
+	struct manifest *m = parse_ok(with), *m2;
+	char err[128];
+
+	assert_string_equal(m->destination, "lab b");
+	assert_string_equal(m->text, with);
+	manifest_free(m);
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\nmeta a=1\ndestination x\nend\n"), "manifest_order");
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\ndestination x\nreason r\nend\n"), "manifest_order");
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\ndestination x\ndestination x\nend\n"),
+	    "manifest_order");
+	m2 = manifest_new("n", "1");
+	assert_int_equal(manifest_set(m2, "reason", "r"), 0);
+	assert_int_equal(manifest_set(m2, "destination", "lab b"), 0);
+	assert_int_equal(manifest_add_meta(m2, "a", "1"), 0);
+	assert_int_equal(manifest_finish(m2, err, sizeof(err)), 0);
+	assert_string_equal(m2->text, with);
+	manifest_free(m2);
+	m = parse_ok(good);
+	assert_null(m->destination);
+	manifest_free(m);
+}
+
 int
 main(void)
 {
@@ -365,6 +400,7 @@ main(void)
 		cmocka_unit_test(test_build_dir),
 		cmocka_unit_test(test_version_order),
 		cmocka_unit_test(test_count_distinct_keys),
+		cmocka_unit_test(test_destination),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,8 @@ struct setting {
 	size_t count_off; /* K_PATHS: where the count goes */
 };
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define S(field) offsetof(struct sender_conf, field)
 #define R(field) offsetof(struct recv_conf, field)
 
@@ -90,12 +92,16 @@ static const struct setting recv_settings[] = {
 	{ "approval_threshold", K_UINT, R(approval_threshold), false, 0,
 	    CONF_MAX_KEYS, "0", 0 },
 	{ "max_bundle_bytes", K_SIZE, R(max_bundle_bytes), false, 1, 1e15,
-	    "64G", 0 },
-	{ "max_files", K_UINT, R(max_files), false, 1, 1000000, "100000", 0 },
-	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096, "1024",
-	    0 },
+	    CONF_DEFAULT_MAX_BUNDLE_BYTES, 0 },
+	{ "max_files", K_UINT, R(max_files), false, 1, 1000000,
+	    STR(CONF_DEFAULT_MAX_FILES), 0 },
+	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096,
+	    STR(CONF_DEFAULT_MAX_PATH_LEN), 0 },
 	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
 	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	{ "max_bundle_age", K_UINT, R(max_bundle_age), false, 0, 315360000,
+	    "0", 0 },
+	{ "receiver_name", K_STRING, R(receiver_name), false, 0, 0, NULL, 0 },
 	{ "state_dir", K_PATH, R(state_dir), false, 0, 0, NULL, 0 },
 	{ "scan_hook", K_STRING, R(scan_hook), false, 0, 0, NULL, 0 },
 	{ "release_hooks", K_STRINGS, R(release_hooks), false, 1,
@@ -799,6 +805,7 @@ recv_conf_free(struct recv_conf *c)
 		free(c->release_hooks[i]);
 	}
 	free(c->name_pattern);
+	free(c->receiver_name);
 	free(c->state_dir);
 	free(c->scan_hook);
 	free(c->audit_log);

@@ -55,6 +55,18 @@ test_recv_defaults(void **state)
 	assert_int_equal(c->max_transfers_in_flight, 4);
 	assert_int_equal(c->file_mode, 0644);
 	assert_int_equal(c->dir_mode, 0755);
+	assert_int_equal(c->max_bundle_age, 0);
+	assert_null(c->receiver_name);
+	assert_int_equal(c->max_files, CONF_DEFAULT_MAX_FILES);
+	assert_int_equal(c->max_path_len, CONF_DEFAULT_MAX_PATH_LEN);
+	assert_int_equal(c->max_bundle_bytes, 64000000000ull);
+	recv_conf_free(c);
+	write_conf(RECV_BASE "max_bundle_age = 86400;\n"
+	    "receiver_name = \"lab-b\";\n");
+	c = recv_conf_load(path, expect, sizeof(expect));
+	assert_non_null(c);
+	assert_int_equal(c->max_bundle_age, 86400);
+	assert_string_equal(c->receiver_name, "lab-b");
 	recv_conf_free(c);
 	recv_conf_free(NULL);
 }
@@ -153,6 +165,10 @@ test_errors(void **state)
 	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
 	    "max_transfer_bytes:", false);
 	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",
+	    false);
+	expect_error(RECV_BASE, "max_bundle_age = -1;", "max_bundle_age:",
+	    false);
+	expect_error(RECV_BASE, "receiver_name = \"\";", "receiver_name:",
 	    false);
 }
 

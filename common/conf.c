@@ -6,6 +6,7 @@
  * setting.
  */
 #include "common/conf.h"
+#include "common/sign.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -41,6 +42,8 @@ struct setting {
 	size_t count_off; /* K_PATHS: where the count goes */
 };
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define S(field) offsetof(struct sender_conf, field)
 #define R(field) offsetof(struct recv_conf, field)
 
@@ -91,12 +94,16 @@ static const struct setting recv_settings[] = {
 	{ "approval_threshold", K_UINT, R(approval_threshold), false, 0,
 	    CONF_MAX_KEYS, "0", 0 },
 	{ "max_bundle_bytes", K_SIZE, R(max_bundle_bytes), false, 1, 1e15,
-	    "64G", 0 },
-	{ "max_files", K_UINT, R(max_files), false, 1, 1000000, "100000", 0 },
-	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096, "1024",
-	    0 },
+	    CONF_DEFAULT_MAX_BUNDLE_BYTES, 0 },
+	{ "max_files", K_UINT, R(max_files), false, 1, 1000000,
+	    STR(CONF_DEFAULT_MAX_FILES), 0 },
+	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096,
+	    STR(CONF_DEFAULT_MAX_PATH_LEN), 0 },
 	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
 	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	{ "max_bundle_age", K_UINT, R(max_bundle_age), false, 0, 315360000,
+	    "0", 0 },
+	{ "receiver_name", K_STRING, R(receiver_name), false, 0, 0, NULL, 0 },
 	{ "state_dir", K_PATH, R(state_dir), false, 0, 0, NULL, 0 },
 	{ "scan_hook", K_STRING, R(scan_hook), false, 0, 0, NULL, 0 },
 	{ "release_hooks", K_STRINGS, R(release_hooks), false, 1,
@@ -135,7 +142,7 @@ static int cerr(struct ctx *c, int line, const char *name, const char *fmt,
 static int
 cerr(struct ctx *c, int line, const char *name, const char *fmt, ...)
 {
-	char msg[256];
+	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -567,9 +574,69 @@ check_int_literals(struct ctx *c, const char *file, const char *text,
 	return 0;
 }
 
+/* Line of a top-level setting, 0 if absent (errors then omit the line). */
+static int
+root_line(config_setting_t *root, const char *name)
+{
+	config_setting_t *cs = config_setting_lookup(root, name);
+
+	return cs != NULL ? (int)config_setting_source_line(cs) : 0;
+}
+
+/*
+ * The approval quorum counts people, so it must fail closed: listed
+ * approvers need an explicit approval_threshold of 1..n, and every listed
+ * file must hold a different key (the same key twice, under two names,
+ * would let one person count twice).  Keys are compared by their bytes,
+ * not their file names; loading them here also makes -n report a
+ * missing or malformed approver key.
+ */
+static int
+check_approvers(struct ctx *c, config_setting_t *root, void *base)
+{
+	struct recv_conf *rc = base;
+	struct sign_pubkey keys[CONF_MAX_KEYS];
+	int aline = root_line(root, "approvers");
+	int tline = root_line(root, "approval_threshold");
+	char kerr[128], hex[2 * SIGN_KEYID_LEN + 1];
+	unsigned i, j;
+
+	if (rc->n_approvers > 0 && tline == 0)
+		return cerr(c, aline, "approval_threshold", "required when "
+		    "approvers are listed (how many of the %u must approve)",
+		    rc->n_approvers);
+	if (rc->n_approvers > 0 && rc->approval_threshold == 0)
+		return cerr(c, tline, "approval_threshold", "must be at least "
+		    "1 when approvers are listed");
+	if (rc->approval_threshold > rc->n_approvers)
+		return cerr(c, tline, "approval_threshold", "%u exceeds the %u "
+		    "approver keys listed", rc->approval_threshold,
+		    rc->n_approvers);
+	for (i = 0; i < rc->n_approvers; i++) {
+		if (sign_pubkey_load(rc->approvers[i], &keys[i], kerr,
+		    sizeof(kerr)) != 0)
+			return cerr(c, aline, "approvers", "%s: %s",
+			    rc->approvers[i], kerr);
+		for (j = 0; j < i; j++) {
+			if (memcmp(keys[i].pk, keys[j].pk, SIGN_PK_LEN) != 0)
+				continue;
+			sign_keyid_hex(hex, keys[i].id);
+			return cerr(c, aline, "approvers", "%s and %s hold the "
+			    "same public key (id %s); list each approver once",
+			    rc->approvers[j], rc->approvers[i], hex);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Loads path against table into out; check (if not NULL) then validates
+ * settings that depend on each other, while line numbers are known.
+ */
 static int
 load(const char *path, const struct setting *table, void *out,
-    unsigned *lines, char *err, size_t errlen)
+    unsigned *lines, int (*check)(struct ctx *, config_setting_t *, void *),
+    char *err, size_t errlen)
 {
 	struct ctx c = { path, err, errlen };
 	config_t cfg;
@@ -631,6 +698,8 @@ load(const char *path, const struct setting *table, void *out,
 		else if (cs != NULL || s->def != NULL)
 			rc = store(&c, s, cs, out);
 	}
+	if (rc == 0 && check != NULL)
+		rc = check(&c, root, out);
 	config_destroy(&cfg);
 	return rc;
 }
@@ -701,7 +770,8 @@ sender_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, sender_settings, c, c->lines, err, errlen) != 0) {
+	if (load(path, sender_settings, c, c->lines, NULL, err, errlen) !=
+	    0) {
 		sender_conf_free(c);
 		return NULL;
 	}
@@ -742,7 +812,8 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (load(path, recv_settings, c, c->lines, err, errlen) != 0) {
+	if (load(path, recv_settings, c, c->lines, check_approvers, err,
+	    errlen) != 0) {
 		recv_conf_free(c);
 		return NULL;
 	}
@@ -755,13 +826,6 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		}
 		snprintf(c->state_dir, n, "%s/.state", c->staging_dir);
-	}
-	if (c->approval_threshold > c->n_approvers) {
-		snprintf(err, errlen, "%s: approval_threshold: %u exceeds the "
-		    "%u approver keys listed", path, c->approval_threshold,
-		    c->n_approvers);
-		recv_conf_free(c);
-		return NULL;
 	}
 	if (c->receiver_key == NULL && c->audit_log != NULL) {
 		snprintf(err, errlen, "%s: receiver_key: required when "
@@ -787,6 +851,7 @@ recv_conf_free(struct recv_conf *c)
 		free(c->release_hooks[i]);
 	}
 	free(c->name_pattern);
+	free(c->receiver_name);
 	free(c->state_dir);
 	free(c->scan_hook);
 	free(c->audit_log);

@@ -72,6 +72,9 @@ struct recv_conf {
 	unsigned max_files;           /* default 100000 */
 	unsigned max_path_len;        /* default 1024 */
 	char *name_pattern;           /* POSIX ERE, anchored; default below */
+	unsigned max_bundle_age;      /* seconds since created, 0 (default):
+	                                 no limit */
+	char *receiver_name;          /* a manifest's destination must match */
 	char *state_dir;              /* default <staging_dir>/.state */
 	char *scan_hook;              /* command run on the staged bundle */
 	char *release_hooks[CONF_MAX_KEYS]; /* commands run after release */
@@ -95,6 +98,11 @@ struct recv_conf {
 };
 
 #define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
+/* Limits on a bundle, also applied by `sluice bundle verify` without a
+ * receiver configuration. */
+#define CONF_DEFAULT_MAX_FILES 100000
+#define CONF_DEFAULT_MAX_PATH_LEN 1024
+#define CONF_DEFAULT_MAX_BUNDLE_BYTES "64G"
 
 
 /*

@@ -53,6 +53,7 @@ manifest_free(struct manifest *m)
 	free(m->rollback_to);
 	free(m->changes);
 	free(m->reason);
+	free(m->destination);
 	for (i = 0; i < m->n_meta; i++) {
 		free(m->meta[i].key);
 		free(m->meta[i].value);
@@ -81,6 +82,8 @@ field_slot(struct manifest *m, const char *field)
 		return &m->changes;
 	if (strcmp(field, "reason") == 0)
 		return &m->reason;
+	if (strcmp(field, "destination") == 0)
+		return &m->destination;
 	return NULL;
 }
 
@@ -513,6 +516,7 @@ manifest_finish(struct manifest *m, char *err, size_t errlen)
 	sb_field(&b, "rollback-to", m->rollback_to);
 	sb_field(&b, "changes", m->changes);
 	sb_field(&b, "reason", m->reason);
+	sb_field(&b, "destination", m->destination);
 	for (i = 0; i < m->n_meta; i++) {
 		sb_str(&b, "meta ");
 		sb_esc(&b, m->meta[i].key);
@@ -802,6 +806,14 @@ manifest_count_approvals(const struct manifest *m,
 	if (msg == NULL)
 		return 0;
 	for (k = 0; k < n; k++) {
+		/* A key listed again (a copied .pub file) is one person:
+		 * compare the key bytes, not the file it came from. */
+		for (i = 0; i < k; i++)
+			if (memcmp(keys[i].pk, keys[k].pk, sizeof(keys[k].pk)) ==
+			    0)
+				break;
+		if (i < k)
+			continue;
 		for (i = 0; i < m->n_approvals; i++) {
 			const struct manifest_approval *a = &m->approvals[i];
 
@@ -1058,6 +1070,7 @@ cmp_list(const char **pa, const char **pb)
 int
 manifest_version_cmp(const char *a, const char *b)
 {
+	const char *whole_a = a, *whole_b = b;
 	int c = cmp_list(&a, &b);
 	bool apre, bpre;
 
@@ -1074,8 +1087,13 @@ manifest_version_cmp(const char *a, const char *b)
 		if (c != 0)
 			return c;
 	}
-	/* Build metadata ("+...") and anything left: bytewise, for a total
-	 * order (two different strings are never "equal"). */
-	c = strcmp(a, b);
+	/*
+	 * A tie (build metadata, or numbers spelt with leading zeros:
+	 * 1.01 and 1.1) is broken by the whole strings, bytewise: the order
+	 * is (value, bytes) lexicographically, so it stays total and two
+	 * different strings never compare equal.  Comparing only what is
+	 * left after the last identifier would call 1.01 and 1.1 equal.
+	 */
+	c = strcmp(whole_a, whole_b);
 	return c < 0 ? -1 : c > 0;
 }

@@ -40,6 +40,7 @@ struct manifest {
 	char *rollback_to;
 	char *changes;
 	char *reason;
+	char *destination; /* receiver_name it is for; NULL: any receiver */
 	struct manifest_meta *meta;
 	size_t n_meta;
 	struct manifest_file *files;
@@ -118,8 +119,8 @@ int manifest_approve(struct manifest *m, const struct sign_seckey *sk);
 
 /*
  * Counts the distinct keys among keys[0..n) with a valid approval of
- * m->text: a key counts once however often it signed; approvals by keys
- * not in the list are ignored.  ids (if not NULL) receives the counted
+ * m->text: a key counts once however often it signed or is listed (keys
+ * compare by their bytes); approvals by keys not in the list are ignored.  ids (if not NULL) receives the counted
  * key ids, comma separated.
  */
 unsigned manifest_count_approvals(const struct manifest *m,
@@ -156,8 +157,9 @@ int manifest_write_bundle(const struct manifest *m, const char *dir);
 /*
  * Orders two versions: numeric dot/dash-separated identifiers compare as
  * numbers, others as bytes, numbers before words; a version with a
- * pre-release part ("1.0-rc1") sorts before the same version without it.
- * <0, 0, >0 as strcmp.  See PROTOCOL.md "Version order".
+ * pre-release part ("1.0-rc1") sorts before the same version without it;
+ * a tie is broken by the whole strings bytewise (1.01 < 1.1), so only
+ * identical strings compare equal.  <0, 0, >0 as strcmp.  See PROTOCOL.md "Version order".
  */
 int manifest_version_cmp(const char *a, const char *b);
 

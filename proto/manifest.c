@@ -38,6 +38,7 @@ static const char *const field_names[PMAN_F_COUNT] = {
 	[PMAN_F_ROLLBACK_TO] = "rollback-to",
 	[PMAN_F_CHANGES] = "changes",
 	[PMAN_F_REASON] = "reason",
+	[PMAN_F_DESTINATION] = "destination",
 	[PMAN_F_META] = "meta",
 };
 

@@ -41,6 +41,7 @@ enum pman_field {
 	PMAN_F_ROLLBACK_TO,
 	PMAN_F_CHANGES,
 	PMAN_F_REASON,
+	PMAN_F_DESTINATION, /* the receiver_name it is for (policy, signed) */
 	PMAN_F_META,  /* may repeat; value "key=value", keys strictly sorted */
 	PMAN_F_COUNT
 };

@@ -157,6 +157,29 @@ drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
 	}
 }
 
+/* The effective release policy, once at start (approver keys are loaded
+ * by lifecycle_init, after the sender keys above). */
+static void
+log_policy(const struct recv *r)
+{
+	char ids[CONF_MAX_KEYS * 17 + 1] = "";
+	size_t off = 0;
+	unsigned i;
+
+	if (r->conf->approval_threshold == 0) {
+		log_info("policy: no approvals required");
+		return;
+	}
+	for (i = 0; i < r->n_approvers; i++) {
+		if (i > 0)
+			ids[off++] = ',';
+		sign_keyid_hex(ids + off, r->approvers[i].id);
+		off += 2 * SIGN_KEYID_LEN;
+	}
+	log_info("policy: %u of %u approvers (ids %s)",
+	    r->conf->approval_threshold, r->n_approvers, ids);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -251,6 +274,7 @@ main(int argc, char **argv)
 	check_same_fs(conf);
 	if (lifecycle_init(&r, err, sizeof(err)) != 0)
 		fatalx("%s", err);
+	log_policy(&r);
 	if (verify_init(&r) != 0 || hooks_init(&r) != 0)
 		fatalx("cannot start the verifier and hook threads");
 	if (progress_init(&r) != 0)

@@ -1,7 +1,8 @@
 /*
  * Policy: what the receiver admits and what it releases.  Every decision
  * about a bundle's fate that does not depend on the bytes being intact is
- * here, in one place, as functions that look and never act: lifecycle.c
+ * here, in one place (the checks that need no receiver state are in
+ * common/rules.c, shared with `sluice bundle verify`), as functions that look and never act: lifecycle.c
  * asks at the first descriptor and when the manifest is known, verify.c
  * asks again just before release (another transfer may have released the
  * same bundle meanwhile).  Each answer is a state (TS_FREE: go on) with a
@@ -12,6 +13,7 @@
  * (atomically), read by both the main and the verifier thread.
  */
 #include "receiver/recv.h"
+#include "common/rules.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -59,15 +61,25 @@ policy_admit_transfer(const struct recv *r, const struct proto_descriptor *d,
 		    r->conf->max_transfer_bytes);
 }
 
-/* A bundle name or version becomes one directory name in the store. */
-static bool
-safe_component(const char *s)
+/* The receiver's side of the rules shared with `sluice bundle verify`. */
+static void
+rules_of(const struct recv *r, struct rules *out)
 {
-	size_t len = strlen(s);
+	rules_from_conf(out, r->conf);
+	out->name_re = &r->name_re;
+	out->approvers = r->approvers;
+	out->n_approvers = r->n_approvers;
+}
 
-	return strchr(s, '/') == NULL &&
-	    pman_path_check(s, len, PMAN_MAX_COMPONENT) == PMAN_OK &&
-	    s[0] != '.';
+/* RULES_REJECT is for what the bundle is, RULES_HOLD for policy. */
+static bool
+ruled(const struct rules_result *res, struct policy_verdict *v)
+{
+	if (res->outcome == RULES_PASS)
+		return false;
+	say(v, res->outcome == RULES_REJECT ? TS_REJECTED : TS_QUARANTINED,
+	    res->reason, "%s", res->detail);
+	return true;
 }
 
 void
@@ -75,18 +87,14 @@ policy_admit_manifest(const struct recv *r, const struct manifest *m,
     struct policy_verdict *v)
 {
 	char latest[PMAN_MAX_VALUE + 1];
+	struct rules rules;
+	struct rules_result res;
 
 	go_on(v);
-	if (!safe_component(m->name) || !safe_component(m->version)) {
-		say(v, TS_REJECTED, "unsafe_name", "bundle name or version is "
-		    "not a safe directory name");
+	rules_of(r, &rules);
+	rules_check_names(&rules, m, &res);
+	if (ruled(&res, v))
 		return;
-	}
-	if (regexec(&r->name_re, m->name, 0, NULL, 0) != 0) {
-		say(v, TS_REJECTED, "name_pattern", "bundle name does not "
-		    "match name_pattern");
-		return;
-	}
 	/* The same version again: say so once, and stop receiving it. */
 	if (policy_latest(r, m->name, latest, sizeof(latest)) &&
 	    manifest_version_cmp(m->version, latest) == 0)
@@ -94,47 +102,19 @@ policy_admit_manifest(const struct recv *r, const struct manifest *m,
 		    "already released", latest);
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" to seconds since the epoch; -1 if malformed. */
-static int64_t
-parse_utc(const char *s)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
 void
 policy_release(const struct recv *r, const struct manifest *m,
     struct policy_verdict *v, char *approvers, size_t approvers_len)
 {
-	const struct recv_conf *c = r->conf;
 	char latest[PMAN_MAX_VALUE + 1];
-	unsigned got;
+	struct rules rules;
+	struct rules_result res;
 
 	go_on(v);
-	got = manifest_count_approvals(m, r->approvers, r->n_approvers,
-	    approvers, approvers_len);
-	if (got < c->approval_threshold) {
-		say(v, TS_QUARANTINED, "approvals", "%u of %u required "
-		    "approvals (%zu signatures present)", got,
-		    c->approval_threshold, m->n_approvals);
+	rules_of(r, &rules);
+	rules_check_release(&rules, m, &res, approvers, approvers_len);
+	if (ruled(&res, v))
 		return;
-	}
-	if (m->expires != NULL) {
-		int64_t exp = parse_utc(m->expires);
-
-		if (exp < 0 || exp <= (int64_t)(util_realtime_ns() /
-		    1000000000)) {
-			say(v, TS_QUARANTINED, "expired", "manifest expired "
-			    "at %s", m->expires);
-			return;
-		}
-	}
 	if (policy_latest(r, m->name, latest, sizeof(latest))) {
 		int cmp = manifest_version_cmp(m->version, latest);
 

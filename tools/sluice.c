@@ -6,6 +6,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/manifest.h"
+#include "common/rules.h"
 #include "common/sign.h"
 #include "common/spool.h"
 #include "common/util.h"
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <regex.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <stdio.h>
@@ -40,9 +42,12 @@ static const struct command commands[] = {
 	{ "key", "show FILE", cmd_key },
 	{ "bundle", "create DIR --name NAME --version VERSION [--expires "
 	    "RFC3339]\n\t\t[--changes TEXT] [--reason TEXT] [--rollback-to "
-	    "VERSION]\n\t\t[--priority N] [--meta KEY=VALUE]...\n"
+	    "VERSION]\n\t\t[--priority N] [--meta KEY=VALUE]... "
+	    "[--destination RECEIVER_NAME]\n"
 	    "  sluice bundle sign DIR --key APPROVER.key\n"
-	    "  sluice bundle verify DIR --approvers PUB... --threshold N",
+	    "  sluice bundle verify DIR --approvers PUB... --threshold N "
+	    "[--receiver-name NAME]\n"
+	    "  sluice bundle verify DIR -c RECEIVER.conf",
 	    cmd_bundle },
 	{ "audit", "verify FILE --key RECEIVER.pub", cmd_audit },
 	{ "status", "-c RECEIVER.conf", cmd_status },
@@ -176,12 +181,13 @@ bundle_create(int argc, char **argv)
 		{ "rollback-to", required_argument, NULL, 'b' },
 		{ "priority", required_argument, NULL, 'p' },
 		{ "meta", required_argument, NULL, 'm' },
+		{ "destination", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *version = NULL, *dir;
-	const char *fields[5][2] = { { "expires", NULL }, { "changes", NULL },
+	const char *fields[6][2] = { { "expires", NULL }, { "changes", NULL },
 		{ "reason", NULL }, { "rollback-to", NULL },
-		{ "priority", NULL } };
+		{ "priority", NULL }, { "destination", NULL } };
 	const char *metas[64];
 	unsigned n_meta = 0, i;
 	char err[512] = "", now[32];
@@ -198,6 +204,7 @@ bundle_create(int argc, char **argv)
 		case 'r': fields[2][1] = optarg; break;
 		case 'b': fields[3][1] = optarg; break;
 		case 'p': fields[4][1] = optarg; break;
+		case 'd': fields[5][1] = optarg; break;
 		case 'm':
 			if (n_meta == UTIL_ARRAY_LEN(metas))
 				return usage();
@@ -306,24 +313,103 @@ bundle_sign(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+/*
+ * As the receiver's configuration does: the same key under two file names
+ * is one approver, so listing it twice is an error (keys[n] is new).
+ */
+static int
+same_key(const struct sign_pubkey *keys, const char *const *files, size_t n)
+{
+	char hex[2 * SIGN_KEYID_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (memcmp(keys[i].pk, keys[n].pk, SIGN_PK_LEN) != 0)
+			continue;
+		sign_keyid_hex(hex, keys[n].id);
+		log_warnx("--approvers: %s and %s hold the same public key "
+		    "(id %s); list each approver once", files[i], files[n],
+		    hex);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The rules a receiver applies (common/rules.c): those of -c
+ * RECEIVER.conf, or the default limits and name pattern with the
+ * approvers and threshold given.  conf may be NULL.
+ */
+static int
+verify_rules(const struct recv_conf *conf, struct sign_pubkey *keys,
+    size_t *n_keys, struct rules *rules, regex_t *re)
+{
+	char err[256];
+	uint64_t bytes;
+	size_t i;
+
+	rules->now = (int64_t)(util_realtime_ns() / 1000000000);
+	if (conf == NULL) {
+		if (util_parse_si(CONF_DEFAULT_MAX_BUNDLE_BYTES, &bytes) != 0 ||
+		    rules_compile_name(re, CONF_DEFAULT_NAME_PATTERN) != 0)
+			fatalx("bad built-in defaults");
+		rules->name_re = re;
+		rules->max_files = CONF_DEFAULT_MAX_FILES;
+		rules->max_path_len = CONF_DEFAULT_MAX_PATH_LEN;
+		rules->max_bytes = bytes;
+		return 0;
+	}
+	for (i = 0; i < conf->n_approvers; i++) {
+		if (sign_pubkey_load(conf->approvers[i], &keys[i], err,
+		    sizeof(err)) != 0) {
+			log_warnx("%s: %s", conf->approvers[i], err);
+			return -EINVAL;
+		}
+	}
+	*n_keys = conf->n_approvers;
+	if (rules_compile_name(re, conf->name_pattern) != 0) {
+		log_warnx("%s: name_pattern: not a valid extended regular "
+		    "expression", conf->path);
+		return -EINVAL;
+	}
+	rules_from_conf(rules, conf);
+	rules->name_re = re;
+	return 0;
+}
+
 static int
 bundle_verify(int argc, char **argv)
 {
 	struct sign_pubkey keys[64];
-	const char *dir = NULL;
-	unsigned n_keys = 0, threshold = 0, got;
-	struct manifest *m;
-	char err[512] = "", ids[64 * 18];
+	const char *key_files[64];
+	const char *dir = NULL, *conf_path = NULL, *receiver_name = NULL;
+	size_t n_keys = 0;
+	unsigned threshold = 0;
+	struct recv_conf *conf = NULL;
+	struct manifest *m = NULL;
+	struct rules rules;
+	struct rules_result res;
+	regex_t re;
+	char err[512] = "", ids[64 * 18], *end;
 	bool in_keys = false, have_threshold = false;
-	int i;
+	int i, rc = 1;
 
 	for (i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--approvers") == 0) {
 			in_keys = true;
 		} else if (strcmp(argv[i], "--threshold") == 0 &&
 		    i + 1 < argc) {
-			threshold = (unsigned)strtoul(argv[++i], NULL, 10);
+			threshold = (unsigned)strtoul(argv[++i], &end, 10);
+			if (*argv[i] == '\0' || *end != '\0')
+				return usage();
 			have_threshold = true;
+			in_keys = false;
+		} else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf_path = argv[++i];
+			in_keys = false;
+		} else if (strcmp(argv[i], "--receiver-name") == 0 &&
+		    i + 1 < argc) {
+			receiver_name = argv[++i];
 			in_keys = false;
 		} else if (argv[i][0] == '-') {
 			return usage();
@@ -335,6 +421,9 @@ bundle_verify(int argc, char **argv)
 				log_warnx("%s: %s", argv[i], err);
 				return 1;
 			}
+			key_files[n_keys] = argv[i];
+			if (same_key(keys, key_files, n_keys) != 0)
+				return 1;
 			n_keys++;
 		} else if (dir == NULL) {
 			dir = argv[i];
@@ -342,26 +431,50 @@ bundle_verify(int argc, char **argv)
 			return usage();
 		}
 	}
-	if (dir == NULL || !have_threshold)
+	/* Either a receiver's configuration or approvers and threshold. */
+	if (dir == NULL || (conf_path != NULL) == (have_threshold ||
+	    n_keys > 0) || (conf_path == NULL && !have_threshold) ||
+	    (conf_path != NULL && receiver_name != NULL))
 		return usage();
-	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
-		printf("FAIL %s\n", err);
+	if (conf_path != NULL &&
+	    (conf = recv_conf_load(conf_path, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
 		return 1;
 	}
-	got = manifest_count_approvals(m, keys, n_keys, ids, sizeof(ids));
-	if (got < threshold) {
-		printf("FAIL %s version %s: %u of %u required approvals "
-		    "(valid: %s; %zu signature%s present)\n", m->name,
-		    m->version, got, threshold, got ? ids : "none",
-		    m->n_approvals, m->n_approvals == 1 ? "" : "s");
-		manifest_free(m);
-		return 1;
+	memset(&rules, 0, sizeof(rules));
+	if (verify_rules(conf, keys, &n_keys, &rules, &re) != 0)
+		goto out;
+	if (conf == NULL) {
+		rules.threshold = threshold;
+		rules.receiver_name = receiver_name;
+	}
+	rules.approvers = keys;
+	rules.n_approvers = n_keys;
+	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
+		printf("FAIL %s\n", err);
+		goto out_re;
+	}
+	/* The receiver's checks, in its order: names and limits, then
+	 * approvals, expiry, age and destination. */
+	rules_check_names(&rules, m, &res);
+	if (res.outcome == RULES_PASS)
+		rules_check_release(&rules, m, &res, ids, sizeof(ids));
+	if (res.outcome != RULES_PASS) {
+		printf("FAIL %s version %s: %s: %s\n", m->name, m->version,
+		    res.reason, res.detail);
+		goto out_re;
 	}
 	printf("OK %s version %s: %zu files match the manifest; %u of %u "
 	    "required approvals (%s)\n", m->name, m->version, m->n_files,
-	    got, threshold, got ? ids : "none needed");
+	    res.approvals, rules.threshold, res.approvals ? ids :
+	    "none needed");
+	rc = 0;
+out_re:
+	regfree(&re);
+out:
 	manifest_free(m);
-	return 0;
+	recv_conf_free(conf);
+	return rc;
 }
 
 static int

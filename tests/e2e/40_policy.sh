@@ -6,12 +6,31 @@
 
 keys sender
 keys a1; keys a2; keys a3; keys stranger; keys receiver
+cp "$T/a1.pub" "$T/a1copy.pub"
+
+# The quorum counts keys, not files: one key listed under two names is
+# refused at load, naming the setting and both files...
+receiver_conf 'approvers = [ "a1.pub", "a1copy.pub", "a2.pub" ]' \
+    'approval_threshold = 2'
+out=$("$RECV" -n -c "$T/receiver.conf" 2>&1) && die "one key twice accepted"
+echo "$out" | grep -q "receiver.conf:[0-9]*: approvers: .*/a1.pub and .*/a1copy.pub hold the same public key" ||
+	die "one key twice: $out"
+# ... and approvers without a threshold (which meant 0: release all) too.
+receiver_conf 'approvers = [ "a1.pub", "a2.pub" ]'
+out=$("$RECV" -n -c "$T/receiver.conf" 2>&1) && die "no threshold accepted"
+echo "$out" | grep -q "approval_threshold: required" || die "no threshold: $out"
+receiver_conf 'approvers = [ "a1.pub", "a2.pub" ]' 'approval_threshold = 3'
+"$RECV" -n -c "$T/receiver.conf" 2>/dev/null && die "threshold 3 of 2 accepted"
+
 receiver_conf 'approvers = [ "a1.pub", "a2.pub", "a3.pub" ]' \
     'approval_threshold = 2' 'audit_log = "audit.log"' \
-    'receiver_key = "receiver.key"' 'audit_checkpoint = 4'
+    'receiver_key = "receiver.key"' 'audit_checkpoint = 4' \
+    'max_bundle_age = 86400' 'receiver_name = "lab-b"'
 chmod 600 "$T/receiver.key"
 sender_conf "passes = 1"
 start_recv
+grep -q "policy: 2 of 3 approvers (ids [0-9a-f]\{16\},[0-9a-f]\{16\},[0-9a-f]\{16\})" \
+    "$T/recv.err" || die "effective policy not logged"
 
 # bundle NAME VERSION [create options]: a small bundle directory
 bundle() {
@@ -40,6 +59,9 @@ expect() {
 }
 
 d=$(bundle model 1.0.0); sign "$d" a1
+out=$("$SLUICE" bundle verify "$d" --approvers "$T/a1.pub" "$T/a1copy.pub" \
+    --threshold 2 2>&1) && die "bundle verify: one key twice met a quorum of 2"
+echo "$out" | grep -q "hold the same public key" || die "verify: $out"
 send "$d"; expect 1.0.0 QUARANTINED approvals
 
 d=$(bundle model 1.0.1); sign "$d" a1
@@ -85,6 +107,46 @@ id=$(echo "$list" | grep rollback | cut -d' ' -f1)
 [ ! -e "$T/staging/quarantine/$id" ] || die "not purged"
 [ "$("$SLUICE" quarantine list -c "$T/receiver.conf" | grep -c .)" = 4 ] ||
 	die "purge did not remove it from the list"
+
+# Old approvals do not stay good: max_bundle_age holds a manifest created
+# too long ago, or without a created time.  The approvers sign the edited
+# text, so only the age is wrong.
+verify_c() { "$SLUICE" bundle verify "$1" -c "$T/${2:-receiver}.conf"; }
+d=$(bundle model 3.0.0)
+sed -i 's/^created .*/created 2020-01-01T00:00:00Z/' "$d/.sluice/manifest"
+sign "$d" a1; sign "$d" a2
+out=$(verify_c "$d") && die "verify: old bundle passed"
+echo "$out" | grep -q "FAIL model version 3.0.0: expired: created at 2020-01-01T00:00:00Z, older than max_bundle_age" ||
+	die "verify old: $out"
+send "$d"; expect 3.0.0 QUARANTINED expired
+grep "version=3.0.0 state=QUARANTINED" "$T/quarantine.log" |
+	grep -q "older than max_bundle_age" || die "no age in the detail"
+d=$(bundle model 3.0.1)
+sed -i '/^created /d' "$d/.sluice/manifest"
+sign "$d" a1; sign "$d" a2
+verify_c "$d" >/dev/null && die "verify: bundle without created passed"
+send "$d"; expect 3.0.1 QUARANTINED expired
+
+# destination is signed and must be this receiver's receiver_name.
+d=$(bundle model 3.0.2 --destination lab-c); sign "$d" a1; sign "$d" a3
+grep -q "^destination lab-c$" "$d/.sluice/manifest" || die "no destination"
+out=$(verify_c "$d") && die "verify: other destination passed"
+echo "$out" | grep -q ": destination: " || die "verify destination: $out"
+"$SLUICE" bundle verify "$d" --approvers "$T/a1.pub" "$T/a3.pub" \
+    --threshold 2 --receiver-name lab-c >/dev/null || die "verify for lab-c"
+send "$d"; expect 3.0.2 QUARANTINED destination
+d=$(bundle model 3.0.3 --destination lab-b); sign "$d" a1; sign "$d" a3
+verify_c "$d" || die "verify for lab-b"
+send "$d"; expect 3.0.3 RELEASED verified
+
+# bundle verify applies the receiver's names and limits too.
+cp "$T/receiver.conf" "$T/strict.conf"
+echo 'max_files = 1;' >>"$T/strict.conf"
+out=$(verify_c "$d" strict) && die "verify: max_files ignored"
+echo "$out" | grep -q ": too_many_files: " || die "verify limits: $out"
+sed 's/^max_files = 1;$/name_pattern = "other";/' "$T/strict.conf" >"$T/named.conf"
+out=$(verify_c "$d" named) && die "verify: name_pattern ignored"
+echo "$out" | grep -q ": name_pattern: " || die "verify name: $out"
 
 stop_recv
 cat "$T/audit.log" | cut -c1-160

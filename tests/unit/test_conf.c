@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/sign.h"
 #include "common/util.h"
 
 static char dir[] = "/tmp/sluice-test-conf.XXXXXX";
 static char path[300];
+static char last_err[512]; /* expect_error's */
 
 static void
 write_conf(const char *text)
@@ -53,6 +55,18 @@ test_recv_defaults(void **state)
 	assert_int_equal(c->max_transfers_in_flight, 4);
 	assert_int_equal(c->file_mode, 0644);
 	assert_int_equal(c->dir_mode, 0755);
+	assert_int_equal(c->max_bundle_age, 0);
+	assert_null(c->receiver_name);
+	assert_int_equal(c->max_files, CONF_DEFAULT_MAX_FILES);
+	assert_int_equal(c->max_path_len, CONF_DEFAULT_MAX_PATH_LEN);
+	assert_int_equal(c->max_bundle_bytes, 64000000000ull);
+	recv_conf_free(c);
+	write_conf(RECV_BASE "max_bundle_age = 86400;\n"
+	    "receiver_name = \"lab-b\";\n");
+	c = recv_conf_load(path, expect, sizeof(expect));
+	assert_non_null(c);
+	assert_int_equal(c->max_bundle_age, 86400);
+	assert_string_equal(c->receiver_name, "lab-b");
 	recv_conf_free(c);
 	recv_conf_free(NULL);
 }
@@ -87,7 +101,7 @@ static void
 expect_error(const char *base, const char *line, const char *needle,
     bool sender)
 {
-	char text[1024], err[256], where[400];
+	char text[1024], err[512], where[400];
 	void *c;
 
 	snprintf(text, sizeof(text), "%s%s\n", base, line);
@@ -101,6 +115,7 @@ expect_error(const char *base, const char *line, const char *needle,
 	snprintf(where, sizeof(where), "%s:3: %s", path, needle);
 	if (strstr(err, where) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, where);
+	snprintf(last_err, sizeof(last_err), "%s", err);
 }
 
 static void
@@ -150,6 +165,10 @@ test_errors(void **state)
 	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
 	    "max_transfer_bytes:", false);
 	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",
+	    false);
+	expect_error(RECV_BASE, "max_bundle_age = -1;", "max_bundle_age:",
+	    false);
+	expect_error(RECV_BASE, "receiver_name = \"\";", "receiver_name:",
 	    false);
 }
 
@@ -310,10 +329,76 @@ test_print_reload_escapes(void **state)
 	recv_conf_free(b);
 }
 
+/* Copies dir/from to dir/to: the same key under another file name. */
+static void
+copy_key(const char *from, const char *to)
+{
+	char a[400], b[400];
+	uint8_t *data;
+	size_t len;
+
+	snprintf(a, sizeof(a), "%s/%s", dir, from);
+	snprintf(b, sizeof(b), "%s/%s", dir, to);
+	assert_int_equal(util_read_file(a, 4096, &data, &len), 0);
+	assert_int_equal(util_write_file_atomic(b, data, len, 0644), 0);
+	free(data);
+}
+
+/*
+ * The approval quorum counts people, so the configuration must name each
+ * key once and must say how many are needed: the same key under two file
+ * names, approvers without approval_threshold (fail open: 0), a threshold
+ * of 0 or above the number of keys are all errors naming file, line and
+ * setting.
+ */
+static void
+test_approvers(void **state)
+{
+	struct sign_pubkey pub;
+	struct recv_conf *c;
+	char prefix[400], err[512], want[400];
+
+	snprintf(prefix, sizeof(prefix), "%s/a", dir);
+	assert_int_equal(sign_keygen(prefix, &pub), 0);
+	snprintf(prefix, sizeof(prefix), "%s/b", dir);
+	assert_int_equal(sign_keygen(prefix, &pub), 0);
+	copy_key("a.pub", "a2.pub");
+
+	expect_error(RECV_BASE, "approvers = [\"a.pub\", \"b.pub\", "
+	    "\"a2.pub\"]; approval_threshold = 2;", "approvers: ", false);
+	snprintf(want, sizeof(want), "%s/a.pub and %s/a2.pub", dir, dir);
+	if (strstr(last_err, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", last_err, want);
+	expect_error(RECV_BASE, "approvers = [\"a.pub\", \"b.pub\"];",
+	    "approval_threshold: required", false);
+	expect_error(RECV_BASE, "approvers = [\"a.pub\"]; "
+	    "approval_threshold = 0;", "approval_threshold: ", false);
+	expect_error(RECV_BASE, "approvers = [\"a.pub\", \"b.pub\"]; "
+	    "approval_threshold = 3;", "approval_threshold: ", false);
+	expect_error(RECV_BASE, "approval_threshold = 1;",
+	    "approval_threshold: ", false);
+	expect_error(RECV_BASE, "approvers = [\"a.pub\", \"nokey.pub\"]; "
+	    "approval_threshold = 1;", "approvers: ", false);
+
+	write_conf(RECV_BASE "approvers = [\"a.pub\", \"b.pub\"];\n"
+	    "approval_threshold = 2;\n");
+	c = recv_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->n_approvers, 2);
+	assert_int_equal(c->approval_threshold, 2);
+	recv_conf_free(c);
+	write_conf(RECV_BASE);
+	c = recv_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->approval_threshold, 0);
+	recv_conf_free(c);
+}
+
 static int
 setup(void **state)
 {
-	if (mkdtemp(dir) == NULL)
+	if (sign_init() != 0 || mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "%s/test.conf", dir);
 	return 0;
@@ -336,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_missing_and_syntax),
 		cmocka_unit_test(test_print_reload),
 		cmocka_unit_test(test_print_reload_escapes),
+		cmocka_unit_test(test_approvers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/manifest.h"
+#include "common/sign.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -284,6 +285,107 @@ test_build_dir(void **state)
 	assert_int_equal(util_rmtree(dir), 0);
 }
 
+/*
+ * Version order (PROTOCOL.md 7.8): numbers by value, then the whole
+ * strings bytewise, so different strings never compare equal and the
+ * order stays total: antisymmetric and transitive over the list below,
+ * which is sorted.
+ */
+static void
+test_version_order(void **state)
+{
+	static const char *const sorted[] = {
+		"0", "00", "1.0-rc1", "1.0", "1.0+a", "1.0+b", "1.00",
+		"1.0.1", "01.1", "1.01", "1.1", "1.1.0", "1.2", "1.10",
+		"1.a", "2", "20261123T052547Z",
+	};
+	size_t n = sizeof(sorted) / sizeof(sorted[0]), i, j;
+
+	assert_true(manifest_version_cmp("1.01", "1.1") != 0);
+	assert_true(manifest_version_cmp("1.0", "1.00") != 0);
+	assert_true(manifest_version_cmp("0", "00") != 0);
+	assert_int_equal(manifest_version_cmp("1.1", "1.1"), 0);
+	assert_true(manifest_version_cmp("1.10", "1.9") > 0);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < n; j++) {
+			int c = manifest_version_cmp(sorted[i], sorted[j]);
+			int want = i < j ? -1 : i > j;
+
+			if (c != want)
+				fail_msg("cmp(%s, %s) = %d, want %d",
+				    sorted[i], sorted[j], c, want);
+		}
+}
+
+/*
+ * A quorum counts keys, not list entries: the same public key listed
+ * twice (a copied .pub file) counts once.
+ */
+static void
+test_count_distinct_keys(void **state)
+{
+	char tmpl[] = "/tmp/sluice-test-approve.XXXXXX", prefix[64];
+	struct sign_pubkey keys[3];
+	struct sign_seckey *sk;
+	struct manifest *m = parse_ok(good);
+	char ids[64];
+	int rc;
+
+	assert_int_equal(sign_init(), 0);
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(prefix, sizeof(prefix), "%s/a", tmpl);
+	assert_int_equal(sign_keygen(prefix, &keys[0]), 0);
+	snprintf(prefix, sizeof(prefix), "%s/a.key", tmpl);
+	sk = sign_seckey_load(prefix, &rc, NULL, 0);
+	assert_non_null(sk);
+	assert_int_equal(manifest_approve(m, sk), 0);
+	keys[1] = keys[0];
+	keys[2] = keys[0];
+	assert_int_equal(manifest_count_approvals(m, keys, 1, ids,
+	    sizeof(ids)), 1);
+	assert_int_equal(manifest_count_approvals(m, keys, 3, ids,
+	    sizeof(ids)), 1);
+	assert_int_equal(strlen(ids), 16);
+	sign_seckey_free(sk);
+	manifest_free(m);
+	assert_int_equal(util_rmtree(tmpl), 0);
+}
+
+/*
+ * destination: optional, signed, in its place between reason and meta;
+ * a manifest without it renders exactly as before.
+ */
+static void
+test_destination(void **state)
+{
+	static const char *const with =
+	    "sluice-manifest 1\nname n\nversion 1\nreason r\n"
+	    "destination lab%20b\nmeta a=1\nend\n";
+	struct manifest *m = parse_ok(with), *m2;
+	char err[128];
+
+	assert_string_equal(m->destination, "lab b");
+	assert_string_equal(m->text, with);
+	manifest_free(m);
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\nmeta a=1\ndestination x\nend\n"), "manifest_order");
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\ndestination x\nreason r\nend\n"), "manifest_order");
+	assert_string_equal(parse_reason("sluice-manifest 1\nname n\n"
+	    "version 1\ndestination x\ndestination x\nend\n"),
+	    "manifest_order");
+	m2 = manifest_new("n", "1");
+	assert_int_equal(manifest_set(m2, "reason", "r"), 0);
+	assert_int_equal(manifest_set(m2, "destination", "lab b"), 0);
+	assert_int_equal(manifest_add_meta(m2, "a", "1"), 0);
+	assert_int_equal(manifest_finish(m2, err, sizeof(err)), 0);
+	assert_string_equal(m2->text, with);
+	manifest_free(m2);
+	m = parse_ok(good);
+	assert_null(m->destination);
+	manifest_free(m);
+}
+
 int
 main(void)
 {
@@ -296,6 +398,9 @@ main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_escape_roundtrip),
 		cmocka_unit_test(test_build_dir),
+		cmocka_unit_test(test_version_order),
+		cmocka_unit_test(test_count_distinct_keys),
+		cmocka_unit_test(test_destination),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

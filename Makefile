@@ -40,7 +40,8 @@ COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
               common/qlog.c common/audit.c common/spool.c \
               common/rules.c
-SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c
+SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c \
+              sender/preflight.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
               receiver/verify.c receiver/hooks.c receiver/metrics.c \

@@ -5,6 +5,7 @@
  * for as long as it runs.  It never reads from the network.
  */
 #include "sender/daemon.h"
+#include "sender/preflight.h"
 #include "sender/send.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -70,8 +71,24 @@ run_daemon(struct sender_conf *conf)
 	char err[512] = "";
 	int rc;
 
-	if (sign_init() != 0)
-		fatalx("libsodium failed to initialise");
+	/* The directories the daemon owns, made if need be (preflight
+	 * found they can be). */
+	{
+		const char *const names[] = { "spool_dir", "sent_dir",
+			"failed_dir" };
+		const char *const dirs[] = { conf->spool_dir, conf->sent_dir,
+			conf->failed_dir };
+		char where[600];
+		unsigned i;
+
+		for (i = 0; i < 3; i++) {
+			if ((rc = util_mkdirs(dirs[i], 0750)) == 0)
+				continue;
+			sender_conf_where(conf, names[i], where,
+			    sizeof(where));
+			fatalx("%s: %s: %s", where, dirs[i], strerror(-rc));
+		}
+	}
 	key = sign_seckey_load(conf->key, &rc, err, sizeof(err));
 	if (key == NULL)
 		fatalx("%s: %s", conf->key, err);
@@ -153,9 +170,22 @@ main(int argc, char **argv)
 	}
 	if (daemon && conf->spool_dir == NULL)
 		fatalx("%s: --daemon needs spool_dir", conf_path);
-	if (check_only || print) {
-		if (check_only)
-			fprintf(stderr, "%s: configuration OK\n", conf_path);
+	if (print) {
+		sender_conf_free(conf);
+		return 0;
+	}
+	if (sign_init() != 0)
+		fatalx("libsodium failed to initialise");
+	/* The same checks for -n (the unit's ExecStartPre) and at start. */
+	if ((i = (int)sender_preflight(conf)) != 0) {
+		fprintf(stderr, "%s: %d problem%s; %s\n", conf_path, i,
+		    i == 1 ? "" : "s", check_only ? "configuration NOT OK" :
+		    "not starting");
+		sender_conf_free(conf);
+		return 1;
+	}
+	if (check_only) {
+		fprintf(stderr, "%s: configuration OK\n", conf_path);
 		sender_conf_free(conf);
 		return 0;
 	}
@@ -177,8 +207,6 @@ main(int argc, char **argv)
 		if (version == NULL)
 			version = fversion;
 	}
-	if (sign_init() != 0)
-		fatalx("libsodium failed to initialise");
 	key = sign_seckey_load(conf->key, &rc, err, sizeof(err));
 	if (key == NULL)
 		fatalx("%s: %s", conf->key, err);

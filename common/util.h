@@ -13,6 +13,9 @@
 #include <sys/socket.h>
 
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The release, printed by every program's --version. */
+#define SLUICE_VERSION_STRING "0.10.0"
 #define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define UTIL_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -40,15 +40,19 @@ on_signal(int sig)
 		quit = 1;
 }
 
+/* --help: exit 0, on stdout; a usage error: exit 2, on stderr. */
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: sluice-recv -c receiver.conf [-n] [-p] [-v]\n"
-	    "  -c FILE  configuration file\n"
-	    "  -n       check the configuration and exit\n"
-	    "  -p       print the effective configuration and exit\n"
-	    "  -v       more diagnostics (repeat for debug)\n");
-	exit(2);
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: sluice-recv -c receiver.conf [-n] [-p] [-v]\n"
+	    "  -c FILE    configuration file (see sluice.conf(5))\n"
+	    "  -n         check the configuration, as at start, and exit\n"
+	    "  -p         print the effective configuration and exit\n"
+	    "  -v         more diagnostics (repeat for debug)\n"
+	    "  --help     this text\n"
+	    "  --version  the release\n");
+	exit(status);
 }
 
 /* One logfmt line of every counter, for the diagnostic log. */
@@ -183,6 +187,11 @@ log_policy(const struct recv *r)
 int
 main(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct recv r;
 	struct recv_conf *conf;
 	const char *conf_path = NULL;
@@ -196,17 +205,21 @@ main(int argc, char **argv)
 	struct sigaction sa;
 
 	log_init("sluice-recv", 0);
-	while ((ch = getopt(argc, argv, "c:npvh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:npvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': conf_path = optarg; break;
 		case 'n': check_only = true; break;
 		case 'p': print = true; break;
 		case 'v': verbosity++; break;
-		default: usage();
+		case 'h': usage(0); break;
+		case 'V':
+			printf("sluice-recv %s\n", SLUICE_VERSION_STRING);
+			return 0;
+		default: usage(2);
 		}
 	}
 	if (conf_path == NULL || optind != argc)
-		usage();
+		usage(2);
 	log_set_verbosity(verbosity);
 	conf = recv_conf_load(conf_path, err, sizeof(err));
 	if (conf == NULL)

@@ -29,10 +29,12 @@ on_signal(int sig)
 	stop = 1;
 }
 
+/* --help: exit 0, on stdout; a usage error: exit 2, on stderr. */
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: sluice-send -c sender.conf [--name NAME] "
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: sluice-send -c sender.conf [--name NAME] "
 	    "[--version VERSION] [--resend MISSING] PATH...\n"
 	    "       sluice-send -c sender.conf --daemon\n"
 	    "       sluice-send -c sender.conf -n | -p\n"
@@ -41,8 +43,9 @@ usage(void)
 	    "  --daemon send the bundles queued in spool_dir, until stopped\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -p       print the effective configuration and geometry\n"
-	    "  -v       more diagnostics\n");
-	exit(2);
+	    "  -v       more diagnostics\n"
+	    "  --help   this text;  sluice-send --version: the release\n");
+	exit(status);
 }
 
 static char *
@@ -119,6 +122,7 @@ main(int argc, char **argv)
 		{ "version", required_argument, NULL, 'V' },
 		{ "resend", required_argument, NULL, 'R' },
 		{ "daemon", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sender_conf *conf;
@@ -140,6 +144,11 @@ main(int argc, char **argv)
 	const struct sender_stats *ss;
 
 	log_init("sluice-send", 0);
+	/* --version alone is the program's; with -c it names a bundle's. */
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("sluice-send %s\n", SLUICE_VERSION_STRING);
+		return 0;
+	}
 	while ((ch = getopt_long(argc, argv, "c:npvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': conf_path = optarg; break;
@@ -150,11 +159,12 @@ main(int argc, char **argv)
 		case 'V': version = optarg; break;
 		case 'R': resend = optarg; break;
 		case 'D': daemon = true; break;
-		default: usage();
+		case 'h': usage(0); break;
+		default: usage(2);
 		}
 	}
 	if (conf_path == NULL)
-		usage();
+		usage(2);
 	log_set_verbosity(verbosity);
 	conf = sender_conf_load(conf_path, err, sizeof(err));
 	if (conf == NULL)
@@ -192,11 +202,11 @@ main(int argc, char **argv)
 	if (daemon) {
 		if (optind != argc || resend != NULL || name != NULL ||
 		    version != NULL)
-			usage();
+			usage(2);
 		return run_daemon(conf);
 	}
 	if (optind >= argc)
-		usage();
+		usage(2);
 	if (resend != NULL) {
 		filter = sender_filter_load(resend, &want_id, &fname,
 		    &fversion, err, sizeof(err));

@@ -428,17 +428,20 @@ parse_prob(const char *opt, const char *s)
 	return v;
 }
 
+/* --help: exit 0, on stdout; a usage error: exit 2, on stderr. */
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: sluice-link --listen ADDR:PORT --forward "
+	fprintf(status == 0 ? stdout : stderr,
+	    "usage: sluice-link --listen ADDR:PORT --forward "
 	    "ADDR:PORT [--loss P]\n"
 	    "           [--burst-rate P --burst-len N] [--reorder P "
 	    "--reorder-depth N]\n"
 	    "           [--duplicate P] [--corrupt P] [--truncate P] "
 	    "[--rate R] [--seed S]\n"
-	    "           [--stats-file FILE] [--quiet]\n");
-	exit(2);
+	    "           [--stats-file FILE] [--quiet]\n"
+	    "       sluice-link --help | --version\n");
+	exit(status);
 }
 
 int
@@ -459,6 +462,8 @@ main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "stats-file", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct link l;
@@ -484,6 +489,10 @@ main(int argc, char **argv)
 	l.reorder_depth = 1;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'h': usage(0); break;
+		case 'V':
+			printf("sluice-link %s\n", SLUICE_VERSION_STRING);
+			return 0;
 		case 'l': listen_s = optarg; break;
 		case 'f': forward_s = optarg; break;
 		case 'L': l.loss = parse_prob("loss", optarg); break;
@@ -504,13 +513,13 @@ main(int argc, char **argv)
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'S': l.stats_file = optarg; break;
 		case 'q': quiet = true; break;
-		default: usage();
+		default: usage(2);
 		}
 	}
 	if (listen_s == NULL || forward_s == NULL || optind != argc ||
 	    l.burst_len == 0 || l.burst_len > 1000000 ||
 	    l.reorder_depth == 0 || l.reorder_depth > 100000)
-		usage();
+		usage(2);
 	if (util_parse_addr(listen_s, &la, &lal) != 0 ||
 	    util_parse_addr(forward_s, &fa, &fal) != 0)
 		fatalx("bad address");

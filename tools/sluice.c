@@ -58,15 +58,22 @@ static const struct command commands[] = {
 	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
 };
 
-static int
-usage(void)
+static void
+help(FILE *fp)
 {
 	size_t i;
 
-	fprintf(stderr, "usage:\n");
+	fprintf(fp, "usage:\n");
 	for (i = 0; i < UTIL_ARRAY_LEN(commands); i++)
-		fprintf(stderr, "  sluice %s %s\n", commands[i].name,
+		fprintf(fp, "  sluice %s %s\n", commands[i].name,
 		    commands[i].args);
+	fprintf(fp, "  sluice --help | --version\n");
+}
+
+static int
+usage(void)
+{
+	help(stderr);
 	return 2;
 }
 
@@ -880,6 +887,15 @@ main(int argc, char **argv)
 	log_init("sluice", 0);
 	if (argc < 2)
 		return usage();
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("sluice %s\n", SLUICE_VERSION_STRING);
+		return 0;
+	}
 	if (sign_init() != 0)
 		fatalx("libsodium failed to initialise");
 	for (i = 0; i < UTIL_ARRAY_LEN(commands); i++)

@@ -20,7 +20,8 @@
 enum kind {
 	K_STRING,   /* char * */
 	K_PATH,     /* char *, resolved relative to the file */
-	K_ADDR,     /* char *, host:port */
+	K_ADDR,     /* char *, numeric address:port */
+	K_HOSTPORT, /* char *, host name or address, and port */
 	K_UINT,     /* unsigned */
 	K_SIZE,     /* uint64_t, integer or "64G" */
 	K_RATE,     /* uint64_t, integer or "800M" */
@@ -48,7 +49,7 @@ struct setting {
 #define R(field) offsetof(struct recv_conf, field)
 
 static const struct setting sender_settings[] = {
-	{ "destination", K_ADDR, S(destination), true, 0, 0, NULL, 0 },
+	{ "destination", K_HOSTPORT, S(destination), true, 0, 0, NULL, 0 },
 	{ "key", K_PATH, S(key), true, 0, 0, NULL, 0 },
 	{ "rate", K_RATE, S(rate_bps), false, 1e5, 1e11, "800M", 0 },
 	{ "datagram_size", K_UINT, S(datagram_size), false, 256, 65507,
@@ -192,6 +193,7 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 	switch (s->kind) {
 	case K_STRING:
 	case K_PATH:
+	case K_HOSTPORT:
 	case K_ADDR: {
 		struct sockaddr_storage ss;
 		socklen_t sl;
@@ -204,6 +206,10 @@ store(struct ctx *c, const struct setting *s, config_setting_t *cs,
 		if (s->kind == K_ADDR && util_parse_addr(str, &ss, &sl) != 0)
 			return cerr(c, line, s->name, "\"%s\" is not an "
 			    "address:port (e.g. \"127.0.0.1:7700\")", str);
+		if (s->kind == K_HOSTPORT && util_check_hostport(str) != 0)
+			return cerr(c, line, s->name, "\"%s\" is not host:port "
+			    "(e.g. \"diode-rx.example:7700\" or "
+			    "\"192.0.2.10:7700\")", str);
 		v = s->kind == K_PATH ? util_path_relative_to(c->file, str) :
 		    strdup(str);
 		if (v == NULL)
@@ -899,6 +905,7 @@ print(const struct setting *table, const void *base, FILE *fp)
 		switch (s->kind) {
 		case K_STRING:
 		case K_PATH:
+		case K_HOSTPORT:
 		case K_ADDR: {
 			char *const v = *(char *const *)p;
 

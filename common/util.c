@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -190,6 +191,69 @@ util_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *sslen)
 		sin6->sin6_port = htons((uint16_t)port);
 		*sslen = sizeof(*sin6);
 	}
+	return 0;
+}
+
+int
+util_check_hostport(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	size_t i, n;
+
+	if (util_parse_addr(s, &ss, &sl) == 0)
+		return 0;
+	if (colon == NULL || colon == s || (size_t)(colon - s) > 253)
+		return -EINVAL;
+	n = (size_t)(colon - s);
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-')
+			return -EINVAL;
+	if (s[0] == '-' || s[0] == '.')
+		return -EINVAL;
+	/* The port part: util_parse_addr's rules, on a numeric stand-in. */
+	{
+		char probe[32];
+
+		if (snprintf(probe, sizeof(probe), "0.0.0.0%s", colon) >=
+		    (int)sizeof(probe))
+			return -EINVAL;
+		return util_parse_addr(probe, &ss, &sl);
+	}
+}
+
+int
+util_resolve_addr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *sslen, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256];
+	const char *colon;
+	int rc;
+
+	if (util_parse_addr(s, ss, sslen) == 0)
+		return 0;
+	if (util_check_hostport(s) != 0) {
+		util_seterr(err, errlen, "\"%s\" is not host:port", s);
+		return -EINVAL;
+	}
+	colon = strrchr(s, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		util_seterr(err, errlen, "cannot resolve %s: %s", host,
+		    rc != 0 ? gai_strerror(rc) : "no address");
+		if (res != NULL)
+			freeaddrinfo(res);
+		return -EHOSTUNREACH;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
 	return 0;
 }
 

@@ -41,6 +41,12 @@ int util_unhex(void *out, size_t n, const char *in);
 int util_parse_si(const char *s, uint64_t *out);
 
 /* "127.0.0.1:7700" or "[::1]:7700" into a sockaddr; 0 or -EINVAL. */
+/* "host:port" with a host name or a numeric address: syntax only. */
+int util_check_hostport(const char *s);
+/* util_parse_addr, or a host name resolved (getaddrinfo, first answer);
+ * 0 or -errno with a reason in err. */
+int util_resolve_addr(const char *s, struct sockaddr_storage *ss,
+    socklen_t *sslen, char *err, size_t errlen);
 int util_parse_addr(const char *s, struct sockaddr_storage *ss,
     socklen_t *sslen);
 void util_format_addr(char *buf, size_t len, const struct sockaddr *sa);

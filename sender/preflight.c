@@ -4,6 +4,7 @@
  * start alike.  One line per problem on stderr, naming the file, the line
  * and the setting.
  *
+ *   destination a host name resolves
  *   key         loads as a secret key (0600; a public key named there is
  *               said to be one)
  *   link_key    loads, when set
@@ -20,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,6 +88,15 @@ sender_preflight(const struct sender_conf *c)
 	dev_t spool, other;
 	int rc;
 
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (util_resolve_addr(c->destination, &ss, &sl, err,
+		    sizeof(err)) != 0)
+			problem(&pf, "destination", "%s", err);
+		err[0] = '\0';
+	}
 	sk = sign_seckey_load(c->key, &rc, err, sizeof(err));
 	if (sk == NULL)
 		problem(&pf, "key", "%s: %s", c->key, err);

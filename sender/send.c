@@ -192,14 +192,19 @@ sender_geometry(const struct sender_conf *c, struct sender_geometry *g)
 static int
 open_socket(struct sender *s, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
+	struct sockaddr_storage ss, ss2;
+	socklen_t sl, sl2;
 	int v = 8 << 20;
 
-	if (util_parse_addr(s->conf->destination, &ss, &sl) != 0) {
-		snprintf(err, errlen, "bad destination %s",
-		    s->conf->destination);
+	/* A host name is resolved once, here, and the address logged. */
+	if (util_resolve_addr(s->conf->destination, &ss, &sl, err,
+	    errlen) != 0)
 		return -EINVAL;
+	if (util_parse_addr(s->conf->destination, &ss2, &sl2) != 0) {
+		char a[80];
+
+		util_format_addr(a, sizeof(a), (struct sockaddr *)&ss);
+		log_info("destination %s is %s", s->conf->destination, a);
 	}
 	s->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)

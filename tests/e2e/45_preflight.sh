@@ -107,4 +107,19 @@ sed -i 's/^key = "sender.key";/key = "sender.pub";/' "$T/sender.conf"
 grep -q "key: .*sender.pub: is a public key; a secret key is needed" "$T/n.out" || die "sender pub: $(cat "$T/n.out")"
 expect_send_fail "sender.conf:[0-9]*: spool_dir: .*afile.*[Nn]ot a directory" 'spool_dir = "afile/out"'
 expect_send_fail "sender.conf:[0-9]*: link_key: .*nolink.key" 'link_key = "nolink.key"'
+sender_conf
+sed -i "s#^destination = .*#destination = \"no-such-host.invalid:7700\";#" "$T/sender.conf"
+"$SEND" -n -c "$T/sender.conf" >"$T/n.out" 2>&1 && die "unresolvable destination accepted"
+grep -q "sender.conf:[0-9]*: destination: cannot resolve no-such-host.invalid" "$T/n.out" ||
+	die "destination: $(cat "$T/n.out")"
+# A host name is resolved once and the address logged.
+receiver_conf
+start_recv
+sender_conf "passes = 1"
+sed -i "s#^destination = .*#destination = \"localhost:$RECV_PORT\";#" "$T/sender.conf"
+rand_file "$T/h/a" 10000
+send --version 1 "$T/h"
+grep -q "destination localhost:$RECV_PORT is 127.0.0.1:$RECV_PORT" "$T/send.err" || die "resolution not logged"
+wait_state RELEASED 20
+stop_recv
 echo "preflight ok"

@@ -82,6 +82,7 @@ struct ingest {
 
 	/* Counters, written by the rx thread only. */
 	_Atomic uint64_t n_datagrams, n_bytes, n_full, n_trunc, n_empty;
+	_Atomic uint64_t n_kdrops;  /* SO_RXQ_OVFL: the kernel's drops */
 	_Atomic uint64_t hwm;
 };
 
@@ -141,6 +142,9 @@ open_socket(struct ingest *in, const char *listen, char *err, size_t errlen)
 	 * for up to 64 KiB instead of one per datagram. */
 	v = 1;
 	in->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) == 0;
+	/* What this socket dropped for want of room, with each datagram:
+	 * the receiver's own count, not the host's (RcvbufErrors). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &v, sizeof(v));
 	in->fd = fd;
 	return 0;
 }
@@ -289,7 +293,8 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 		goto fail;
 	}
 	memset(&in->msg, 0, sizeof(in->msg));
-	in->msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	in->msg.msg_controllen = CMSG_SPACE(sizeof(int)) +
+	    CMSG_SPACE(sizeof(uint32_t));
 	return in;
 fail:
 	if (err[0] == '\0')
@@ -397,6 +402,18 @@ handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 		    cm)) {
 			int gso;
 
+			if (cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SO_RXQ_OVFL &&
+			    cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+				uint32_t ovfl;
+
+				/* The socket's own drop count since it was
+				 * opened (it wraps at 2^32). */
+				memcpy(&ovfl, CMSG_DATA(cm), sizeof(ovfl));
+				atomic_store_explicit(&in->n_kdrops, ovfl,
+				    memory_order_relaxed);
+				continue;
+			}
 			if (cm->cmsg_level != SOL_UDP ||
 			    cm->cmsg_type != UDP_GRO ||
 			    cm->cmsg_len < CMSG_LEN(sizeof(gso)))
@@ -554,6 +571,7 @@ ingest_get_stats(const struct ingest *in, struct ingest_stats *st)
 	st->queue_full = atomic_load(&in->n_full);
 	st->truncated = atomic_load(&in->n_trunc);
 	st->empty = atomic_load(&in->n_empty);
+	st->kernel_drops = atomic_load(&in->n_kdrops);
 	st->queued_bytes = atomic_load(&in->tail) - atomic_load(&in->head);
 	st->queue_hwm = atomic_load(&in->hwm);
 	st->queue_cap = in->qcap;

@@ -115,39 +115,12 @@ metrics_tick(struct recv *r, uint64_t now)
 	if (!r->link_up || now - r->last_heartbeat_ns <= limit)
 		return;
 	r->link_up = false;
+	/* The loss ratio is of the link while it is up: start again. */
+	r->seq_count = 0;
 	snprintf(detail, sizeof(detail), "no heartbeat for %" PRIu64 " ms",
 	    (now - r->last_heartbeat_ns) / 1000000);
 	qlog_event(r->qlog, 0, NULL, NULL, "LINK_DOWN", "missed_heartbeats",
 	    detail);
-}
-
-/* RcvbufErrors from the Udp: lines of /proc/net/snmp (system-wide). */
-static long long
-rcvbuf_errors(void)
-{
-	FILE *fp = fopen("/proc/net/snmp", "r");
-	char names[1024], values[1024];
-	long long v = -1;
-
-	if (fp == NULL)
-		return -1;
-	while (fgets(names, sizeof(names), fp) != NULL) {
-		char *n, *val, *sn, *sv;
-		int col = 0;
-
-		if (strncmp(names, "Udp:", 4) != 0 ||
-		    fgets(values, sizeof(values), fp) == NULL)
-			continue;
-		for (n = strtok_r(names, " \n", &sn),
-		    val = strtok_r(values, " \n", &sv); n != NULL && val != NULL;
-		    n = strtok_r(NULL, " \n", &sn),
-		    val = strtok_r(NULL, " \n", &sv), col++)
-			if (strcmp(n, "RcvbufErrors") == 0)
-				v = atoll(val);
-		break;
-	}
-	fclose(fp);
-	return v;
 }
 
 void
@@ -158,7 +131,6 @@ metrics_write(const struct recv *r)
 	size_t off = 0;
 	unsigned i, in_flight = 0;
 	uint64_t expected = r->seq_count ? r->seq_max - r->seq_first + 1 : 0;
-	long long rbe = rcvbuf_errors();
 
 	if (r->conf->metrics_file == NULL)
 		return;
@@ -200,6 +172,10 @@ metrics_write(const struct recv *r)
 		struct ingest_stats is;
 
 		ingest_get_stats(r->in, &is);
+		M("# HELP sluice_socket_drops_total datagrams the kernel "
+		    "dropped for want of room in this receiver's socket "
+		    "(SO_RXQ_OVFL)\n# TYPE sluice_socket_drops_total counter\n"
+		    "sluice_socket_drops_total %" PRIu64 "\n", is.kernel_drops);
 		M("# TYPE sluice_ingest_queue_bytes gauge\n"
 		    "sluice_ingest_queue_bytes %" PRIu64 "\n", is.queued_bytes);
 		M("# TYPE sluice_ingest_queue_max_bytes gauge\n"
@@ -214,9 +190,6 @@ metrics_write(const struct recv *r)
 	M("# TYPE sluice_transfers_preempted_total counter\n"
 	    "sluice_transfers_preempted_total %" PRIu64 "\n",
 	    st->transfers_preempted);
-	if (rbe >= 0)
-		M("# TYPE sluice_kernel_rcvbuf_errors_total counter\n"
-		    "sluice_kernel_rcvbuf_errors_total %lld\n", rbe);
 #undef M
 	if (off < sizeof(buf))
 		(void)util_write_file_atomic(r->conf->metrics_file, buf, off,

@@ -419,6 +419,7 @@ struct ingest_stats {
 	uint64_t queue_full;     /* datagrams dropped: the queue was full */
 	uint64_t truncated;
 	uint64_t empty;
+	uint64_t kernel_drops;   /* this socket's, SO_RXQ_OVFL */
 	uint64_t queued_bytes;   /* in the queue now */
 	uint64_t queue_hwm;      /* the most it held */
 	uint64_t queue_cap;

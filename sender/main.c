@@ -48,6 +48,52 @@ usage(int status)
 	exit(status);
 }
 
+/*
+ * Progress: on a terminal, one line redrawn in place (pass, percent,
+ * MB/s, ETA); otherwise, for logs, one line at the end of each pass.
+ */
+static void
+show_progress(const struct sender_progress *p, void *arg)
+{
+	bool tty = *(bool *)arg;
+	double secs = p->elapsed_ns / 1e9, done, all, rate, eta;
+
+	done = (double)(p->pass - 1) * p->pass_total + p->pass_bytes;
+	all = (double)p->passes * p->pass_total;
+	rate = secs > 0 ? done / secs / 1e6 : 0;
+	eta = rate > 0 ? (all - done) / 1e6 / rate : 0;
+	if (tty) {
+		fprintf(stderr, "\r\033[Kpass %u of %u  %5.1f%%  %7.1f MB/s  "
+		    "ETA %.0f s", p->pass, p->passes, all > 0 ? 100 * done /
+		    all : 100.0, rate, eta);
+		if (p->pass_done && p->pass == p->passes)
+			fputc('\n', stderr);
+		fflush(stderr);
+	} else if (p->pass_done) {
+		log_info("pass %u of %u done at %.2f s (%.1f MB a pass, %.1f "
+		    "MB/s)", p->pass, p->passes, secs, p->pass_total / 1e6,
+		    rate);
+	}
+}
+
+/* "(ids a,b,c)" of a manifest's approvals, or "" without any. */
+static void
+approvals_list(const struct manifest *m, char *buf, size_t len)
+{
+	size_t i, off;
+
+	buf[0] = '\0';
+	if (m->n_approvals == 0 || len < 8)
+		return;
+	off = (size_t)snprintf(buf, len, "(ids ");
+	for (i = 0; i < m->n_approvals && off + 20 < len; i++) {
+		util_hex(buf + off, m->approvals[i].key_id, 8);
+		off += 16;
+		buf[off++] = i + 1 < m->n_approvals ? ',' : ')';
+		buf[off] = '\0';
+	}
+}
+
 static char *
 base_name(const char *path)
 {
@@ -137,7 +183,8 @@ main(int argc, char **argv)
 	char *fname = NULL, *fversion = NULL;
 	uint64_t want_id = 0;
 	char *name = NULL, err[512] = "", ver[32];
-	bool check_only = false, print = false, daemon = false;
+	bool check_only = false, print = false, daemon = false, tty;
+	char approvals[CONF_MAX_KEYS * 17 + 3];
 	int ch, rc, verbosity = 0, i;
 	uint64_t t0;
 	double cpu0, secs;
@@ -274,21 +321,36 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	approvals_list(m, approvals, sizeof(approvals));
 	t0 = util_now_ns();
 	cpu0 = util_cpu_seconds();
-	log_info("sending %s version %s: %zu files, %" PRIu64 " bytes, to %s "
-	    "at %.0f Mbit/s, %u passes", m->name, m->version, m->n_files,
+	log_info("sending %s version %s: %zu file%s, %" PRIu64 " bytes, to %s "
+	    "at %.0f Mbit/s, %u pass%s; %zu approval%s%s%s", m->name,
+	    m->version, m->n_files, m->n_files == 1 ? "" : "s",
 	    m->total_bytes, conf->destination, conf->rate_bps / 1e6,
-	    conf->passes);
+	    conf->passes, conf->passes == 1 ? "" : "es", m->n_approvals,
+	    m->n_approvals == 1 ? "" : "s", approvals[0] ? " " : "",
+	    approvals);
+	if (m->n_approvals == 0)
+		log_warnx("%s %s carries no approvals: a receiver that needs "
+		    "them will hold it in quarantine", m->name, m->version);
+	tty = isatty(STDERR_FILENO) == 1;
+	sender_set_progress(s, show_progress, &tty);
 	rc = sender_send_transfer(s, m, filter, &stop, err, sizeof(err));
 	secs = (util_now_ns() - t0) / 1e9;
 	ss = sender_stats(s);
+	if (rc == 0 && filter != NULL)
+		log_info("resent %" PRIu64 " of %" PRIu64 " chunks of transfer "
+		    "%016" PRIx64, ss->chunks, ss->chunks_total,
+		    sender_transfer_id(s));
 	if (rc == 0)
-		log_info("sent transfer %016" PRIx64 ": %zu files, %" PRIu64
-		    " bytes, %" PRIu64 " chunks, %" PRIu64 " datagrams, %u "
-		    "passes in %.2f s (%.1f MB/s of files per pass, %.2f CPU s)",
-		    sender_transfer_id(s), m->n_files, m->total_bytes,
-		    ss->chunks, ss->datagrams, conf->passes, secs,
+		log_info("sent transfer %016" PRIx64 ": %zu file%s, %" PRIu64
+		    " bytes, %" PRIu64 " chunk%s, %" PRIu64 " datagrams, %u "
+		    "pass%s in %.2f s (%.1f MB/s of files per pass, %.2f CPU "
+		    "s)", sender_transfer_id(s), m->n_files,
+		    m->n_files == 1 ? "" : "s", m->total_bytes, ss->chunks,
+		    ss->chunks == 1 ? "" : "s", ss->datagrams, conf->passes,
+		    conf->passes == 1 ? "" : "es", secs,
 		    secs > 0 ? m->total_bytes * (double)conf->passes / secs /
 		    1e6 : 0, util_cpu_seconds() - cpu0);
 	else if (rc == -EINTR)

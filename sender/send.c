@@ -101,6 +101,10 @@ struct sender {
 	const struct sender_conf *conf;
 	const struct sign_seckey *key;
 	struct sign_linkkey *link;  /* the link envelope's key, or NULL */
+	void (*progress_cb)(const struct sender_progress *, void *);
+	void *progress_arg;
+	struct sender_progress prog;
+	uint64_t prog_t0, prog_last;
 	struct sender_geometry g;
 	int fd;
 	uint64_t session;
@@ -774,12 +778,38 @@ encode_wait(struct sender *s, struct window *win, char *err, size_t errlen)
 		}
 	}
 	for (i = 0; i < win->n && rc == 0; i++) {
-		s->stats.chunks++;
+		/* Chunks are the transfer's, as the receiver counts them:
+		 * the first pass's. */
+		if (s->prog.pass <= 1)
+			s->stats.chunks++;
 		s->stats.file_bytes += win->w[i].plain_len;
-		if (win->w[i].deflated)
+		s->prog.pass_bytes += win->w[i].plain_len;
+		if (win->w[i].deflated && s->prog.pass <= 1)
 			s->stats.chunks_deflated++;
 	}
 	return rc;
+}
+
+static void
+report(struct sender *s, bool pass_done)
+{
+	uint64_t now = util_now_ns();
+
+	if (s->progress_cb == NULL ||
+	    (!pass_done && now - s->prog_last < 200000000ull))
+		return;
+	s->prog_last = now;
+	s->prog.elapsed_ns = now - s->prog_t0;
+	s->prog.pass_done = pass_done;
+	s->progress_cb(&s->prog, s->progress_arg);
+}
+
+void
+sender_set_progress(struct sender *s,
+    void (*cb)(const struct sender_progress *, void *), void *arg)
+{
+	s->progress_cb = cb;
+	s->progress_arg = arg;
 }
 
 /*
@@ -1116,6 +1146,7 @@ send_pass(struct sender *s, const struct sender_filter *filter, char *err,
 			encoding = true;
 		}
 		rc = emit_window(s, cur);
+		report(s, false);
 		tmp = cur;
 		cur = next;
 		next = tmp;
@@ -1276,6 +1307,7 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	uint8_t *obj0;
 	size_t obj0_len;
 	unsigned pass;
+	uint32_t o;
 	int rc;
 
 	rc = manifest_render_object(m, &obj0, &obj0_len);
@@ -1295,12 +1327,30 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	s->object_count = (uint32_t)m->n_files + 1;
 	s->transfer_bytes = obj0_len + m->total_bytes;
 	s->transfer = transfer_id(s);
+	memset(&s->prog, 0, sizeof(s->prog));
+	s->prog.passes = s->conf->passes;
+	s->prog_t0 = s->prog_last = util_now_ns();
+	s->stats.chunks_total = 0;
+	for (o = 0; o < s->object_count; o++) {
+		uint64_t size = o == 0 ? obj0_len : m->files[o - 1].size;
+		uint32_t c, n = proto_chunk_count(size, s->g.chunk_size);
+
+		s->stats.chunks_total += n;
+		for (c = 0; c < n; c++)
+			if (filter_wants(filter, o, c))
+				s->prog.pass_total += proto_chunk_plain_len(
+				    size, s->g.chunk_size, c);
+	}
 	rc = queue_heartbeat(s);
 	for (pass = 0; pass < s->conf->passes && rc == 0; pass++) {
 		log_debug("transfer %016llx: pass %u of %u",
 		    (unsigned long long)s->transfer, pass + 1,
 		    s->conf->passes);
+		s->prog.pass = pass + 1;
+		s->prog.pass_bytes = 0;
 		rc = send_pass(s, filter, err, errlen);
+		if (rc == 0)
+			report(s, true);
 	}
 	if (rc == 0)
 		rc = queue_heartbeat(s);

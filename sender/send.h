@@ -27,9 +27,19 @@ struct sender_stats {
 	uint64_t datagrams;
 	uint64_t wire_bytes;   /* UDP payload bytes */
 	uint64_t file_bytes;   /* plaintext bytes of every object, per pass */
-	uint64_t chunks;
+	uint64_t chunks;       /* chunks of the transfer sent (not x passes) */
 	uint64_t chunks_deflated;
+	uint64_t chunks_total; /* chunks in the transfer (a resend: fewer) */
 	uint64_t heartbeats;
+};
+
+/* Where a transfer is, for a progress display (sender_set_progress). */
+struct sender_progress {
+	unsigned pass, passes;     /* 1-based */
+	uint64_t pass_bytes;       /* plaintext bytes of this pass so far */
+	uint64_t pass_total;       /* ... of the whole pass */
+	uint64_t elapsed_ns;       /* since the transfer started */
+	bool pass_done;            /* the pass just ended */
 };
 
 /* Repair symbols for k source symbols at overhead percent. */
@@ -78,6 +88,11 @@ int sender_idle(struct sender *s, int fd, double seconds,
 struct sender_hb_thread;
 struct sender_hb_thread *sender_heartbeats_start(struct sender *s);
 void sender_heartbeats_stop(struct sender_hb_thread *h);
+
+/* cb is called from the sending thread, at most every 200 ms and at the
+ * end of every pass; NULL stops it. */
+void sender_set_progress(struct sender *s,
+    void (*cb)(const struct sender_progress *, void *), void *arg);
 
 uint64_t sender_transfer_id(const struct sender *s);
 const struct sender_stats *sender_stats(const struct sender *s);

@@ -312,9 +312,9 @@ CONF
 	[ -n "$l" ] && stop "$l"
 	stop "$r"
 	e1=$(rcvbuf_errors)
-	secs=$(sed -n 's/.* passes in \([0-9.]*\) s .*/\1/p' send.err)
+	secs=$(sed -En 's/.* pass(es)? in ([0-9.]*) s .*/\2/p' send.err)
 	scpu=$(sed -n 's/.*, \([0-9.]*\) CPU s).*/\1/p' send.err)
-	sent=$(sed -n 's/.* chunks, \([0-9]*\) datagrams,.*/\1/p' send.err)
+	sent=$(sed -En 's/.* chunks?, ([0-9]*) datagrams,.*/\1/p' send.err)
 	srss=n/a
 	if [ -n "$TIME" ]; then
 		read -r su ss sm <<<"$(tail -n 1 send.time)"

@@ -32,6 +32,10 @@ assert_same_tree "$T/bundle" "$(released bundle 5.0)"
 grep -q "descriptor_conflict" "$T/recv.err" && die "descriptor conflicts"
 again=$(grep -o '[0-9]* datagrams' "$T/send.err" | tail -1 | cut -d' ' -f1)
 echo "first send $total datagrams, resend $again"
+# It says how many of how many chunks it resent: the missing list's.
+want=$(awk '$1 == "chunks" { split($3, r, "-"); n += r[2] - r[1] + 1 } END { print n }' "$T/missing.txt")
+grep -q "resent $want of [0-9]* chunks of transfer $id" "$T/send.err" ||
+	die "resend count: wanted $want: $(grep resent "$T/send.err")"
 [ "$again" -lt "$total" ] || die "resend sent everything again"
 # A list for another transfer is refused.
 sed -i "2s/transfer .*/transfer 0000000000000001/" "$T/missing.txt"

@@ -66,6 +66,8 @@ static const struct setting sender_settings[] = {
 	{ "spool_dir", K_PATH, S(spool_dir), false, 0, 0, NULL, 0 },
 	{ "sent_dir", K_PATH, S(sent_dir), false, 0, 0, NULL, 0 },
 	{ "failed_dir", K_PATH, S(failed_dir), false, 0, 0, NULL, 0 },
+	{ "sent_retention", K_DOUBLE, S(sent_retention), false, 60, 315360000,
+	    "2592000", 0 },
 	{ "link_key", K_PATH, S(link_key), false, 0, 0, NULL, 0 },
 	{ "link_encrypt", K_BOOL, S(link_encrypt), false, 0, 0, "false", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },

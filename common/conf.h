@@ -41,6 +41,8 @@ struct sender_conf {
 	char *spool_dir;        /* bundles are renamed into it */
 	char *sent_dir;         /* default <spool_dir>/../sent */
 	char *failed_dir;       /* default <spool_dir>/../failed */
+	double sent_retention;  /* seconds before a sent bundle's tree is
+	                           removed (its record stays), default 30 d */
 
 	/* The link envelope (proto/link.h): both ends share the key file. */
 	char *link_key;         /* sluice keygen --link; NULL: none */

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,42 @@ int
 spool_failed(struct spool *sp, struct spool_entry *e, const char *reason)
 {
 	return move_out(sp, e, sp->failed, ".reason", reason);
+}
+
+int
+spool_expire_sent(struct spool *sp, double max_age, void (*note)(const char *,
+    void *), void *arg)
+{
+	char path[PATH_MAX], rec[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	int n = 0;
+	DIR *d;
+
+	d = opendir(sp->sent);
+	if (d == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' ||
+		    util_path_join(path, sizeof(path), sp->sent,
+		    de->d_name) != 0 ||
+		    snprintf(rec, sizeof(rec), "%s.record", path) >=
+		    (int)sizeof(rec))
+			continue;
+		/* A bundle tree with its record beside it, the record older
+		 * than max_age: the tree goes, the record stays. */
+		if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    stat(rec, &st) < 0 || difftime(now, st.st_mtime) < max_age)
+			continue;
+		if (util_rmtree(path) == 0) {
+			n++;
+			if (note != NULL)
+				note(de->d_name, arg);
+		}
+	}
+	closedir(d);
+	return n;
 }
 
 /* ---- sluice spool add --------------------------------------------------- */

@@ -79,4 +79,13 @@ int spool_failed(struct spool *sp, struct spool_entry *e, const char *reason);
 int spool_add(const char *dir, const char *bundle, bool move, char *entry,
     size_t entrylen, char *err, size_t errlen);
 
+/*
+ * sent_retention: removes the bundle trees in sent/ whose NAME.record is
+ * older than max_age seconds (the records stay, for the audit trail);
+ * note (may be NULL) is told each name.  How many were removed, or
+ * -errno.
+ */
+int spool_expire_sent(struct spool *sp, double max_age,
+    void (*note)(const char *, void *), void *arg);
+
 #endif

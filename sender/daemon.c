@@ -137,6 +137,14 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 	return 0;
 }
 
+static void
+expired(const char *name, void *arg)
+{
+	(void)arg;
+	log_info("sent/%s: removed after sent_retention; its record stays",
+	    name);
+}
+
 int
 sender_daemon(const struct sender_conf *c, struct sender *s,
     volatile sig_atomic_t *stop)
@@ -182,6 +190,9 @@ sender_daemon(const struct sender_conf *c, struct sender *s,
 			}
 			next_scan = util_now_ns() +
 			    (uint64_t)(RESCAN_SECONDS * 1e9);
+			if (spool_expire_sent(&sp, c->sent_retention,
+			    expired, NULL) < 0)
+				log_warn("%s: sent_retention", c->sent_dir);
 		}
 		e = spool_next(&sp);
 		if (e == NULL) {

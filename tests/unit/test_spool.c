@@ -207,6 +207,40 @@ test_sent_and_failed(void **state)
 	assert_non_null(strstr(err, "different file systems"));
 }
 
+/* sent_retention: old trees go, their records and new trees stay. */
+static void
+test_sent_retention(void **state)
+{
+	struct timespec old[2] = { { 0, 0 }, { 0, 0 } };
+	struct spool sp;
+	char path[PATH_MAX], err[512];
+	const char *names[] = { "old-1", "new-1", "norecord-1" };
+	unsigned i;
+
+	assert_int_equal(spool_open(&sp, spool, sent, failed, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s/sub", sent, names[i]);
+		assert_int_equal(util_mkdirs(path, 0755), 0);
+		if (i == 2)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.record", sent, names[i]);
+		assert_int_equal(util_write_file_atomic(path, "r\n", 2,
+		    0644), 0);
+	}
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 40 * 86400;
+	snprintf(path, sizeof(path), "%s/old-1.record", sent);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(spool_expire_sent(&sp, 30 * 86400.0, NULL, NULL), 1);
+	assert_false(exists(sent, "old-1"));
+	assert_true(exists(sent, "old-1.record"));
+	assert_true(exists(sent, "new-1/sub"));
+	assert_true(exists(sent, "norecord-1/sub"));
+	/* Nothing more to do a second time. */
+	assert_int_equal(spool_expire_sent(&sp, 30 * 86400.0, NULL, NULL), 0);
+	spool_close(&sp);
+}
+
 static int
 setup(void **state)
 {
@@ -231,6 +265,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_and_refusals),
 		cmocka_unit_test(test_sent_and_failed),
+		cmocka_unit_test(test_sent_retention),
 	};
 
 	log_init("test_spool", 0);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,4 +27,17 @@ recv_failpoint(const char *name)
 		log_warnx("failpoint %s: killing myself", name);
 		raise(SIGKILL);
 	}
+}
+
+bool
+recv_failpoint_hit(const char *name)
+{
+	static _Atomic bool done;
+	const char *want = getenv("SLUICE_FAILPOINT");
+
+	if (want == NULL || strcmp(want, name) != 0 || atomic_exchange(&done,
+	    true))
+		return false;
+	log_warnx("failpoint %s: simulating the fault once", name);
+	return true;
 }

@@ -1035,6 +1035,18 @@ lifecycle_poll(struct recv *r)
 	unsigned i, n;
 
 	progress_poll(r);
+	for (i = 0; i < r->n_transfers; i++) {
+		struct transfer *t = &r->transfers[i];
+
+		if (t->sync_failed == 0 || (t->state != TS_RECEIVING &&
+		    t->state != TS_INCOMPLETE))
+			continue;
+		t->sync_failed = 0;
+		r->stats.transfers_retried++;
+		set_state(r, t, TS_INCOMPLETE, "retry", "a staged file could "
+		    "not be synced to disk (fdatasync failed): its bytes are "
+		    "not trusted and are received again");
+	}
 	while ((n = verify_poll(r, v, 16)) > 0) {
 		for (i = 0; i < n; i++) {
 			struct transfer *t = v[i].t;

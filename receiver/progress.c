@@ -54,9 +54,11 @@ struct progress_job {
 	uint32_t n_objs;
 	char *text;               /* the progress file, as of the snapshot */
 	size_t len;
-	bool sync;                /* fdatasync and record; else hash only */
+	bool sync;                /* also record (the progress file) */
 	uint32_t object_count;
 	uint64_t *prefix;         /* per object: bytes written from 0 */
+	uint32_t *bad;            /* objects whose fdatasync failed */
+	uint32_t n_bad;
 	bool ok;
 };
 
@@ -100,6 +102,7 @@ job_free(struct progress_job *j)
 	free(j->objs);
 	free(j->text);
 	free(j->prefix);
+	free(j->bad);
 	free(j);
 }
 
@@ -216,6 +219,11 @@ job_prehash(struct recv *r, struct progress_job *j)
 		fd = openat(j->dirfd, obj, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			goto fail;
+		/* These bytes are durable (synced by this job or an earlier
+		 * one): drop them from the page cache so that they are hashed
+		 * as the disk has them, not as they were written. */
+		(void)posix_fadvise(fd, (off_t)ph->o[i].off,
+		    (off_t)(j->prefix[i] - ph->o[i].off), POSIX_FADV_DONTNEED);
 		rc = hash_fd_range(fd, ph->o[i].ctx, &ph->o[i].off,
 		    j->prefix[i]);
 		close(fd);
@@ -229,43 +237,63 @@ fail:
 
 /*
  * The progress thread's part: make the listed objects durable, and only
- * then replace the progress file.  Every chunk the snapshot lists was
- * written (its write completed) before the snapshot was taken, so after
- * these fdatasyncs its bytes are on disk.
+ * then (for a recording job) replace the progress file, and hash forward
+ * what is durable.  Every chunk the snapshot lists was written before
+ * the snapshot was taken, so after these fdatasyncs its bytes are on
+ * disk.  A failed fdatasync makes an object's bytes untrusted: the error
+ * was consumed by this call, and a later fsync that succeeds proves
+ * nothing.  The object is then received again (progress_poll), and no
+ * progress file is written that could vouch for it.
  */
 static void
 job_run(struct recv *r, struct progress_job *j)
 {
+	struct prehash *ph;
 	char obj[32];
 	uint32_t i;
 	int fd;
 
-	if (!j->sync) {
-		job_prehash(r, j);
-		j->ok = true;
-		return;
-	}
 	for (i = 0; i < j->n_objs; i++) {
 		snprintf(obj, sizeof(obj), "o%u", j->objs[i]);
 		fd = openat(j->dirfd, obj, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fdatasync(fd) < 0) {
-			log_warn("transfer %s: syncing %s", j->name, obj);
-			if (fd >= 0)
-				close(fd);
-			return; /* keep the old record */
+		if (fd < 0 || fdatasync(fd) < 0 ||
+		    recv_failpoint_hit("fdatasync_eio")) {
+			log_warn("transfer %s: syncing %s; its bytes are not "
+			    "trusted and are received again", j->name, obj);
+			j->bad[j->n_bad++] = j->objs[i];
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
-	fd = openat(j->dirfd, PROGRESS_FILE ".tmp", O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0 && util_write_all(fd, j->text, j->len) == 0 &&
-	    fsync(fd) == 0 && renameat(j->dirfd, PROGRESS_FILE ".tmp",
-	    j->dirfd, PROGRESS_FILE) == 0 && fsync(j->dirfd) == 0)
+	if (j->n_bad > 0) {
+		/* Nothing hashed of a bad object counts either. */
+		pthread_mutex_lock(&r->progress->lock);
+		for (ph = r->progress->prehash; ph != NULL; ph = ph->next)
+			if (ph->id == j->id)
+				break;
+		for (i = 0; ph != NULL && i < j->n_bad; i++)
+			if (j->bad[i] < ph->n && ph->o[j->bad[i]].ctx != NULL) {
+				hash_free(ph->o[j->bad[i]].ctx);
+				ph->o[j->bad[i]].ctx = NULL;
+				ph->o[j->bad[i]].off = 0;
+			}
+		pthread_mutex_unlock(&r->progress->lock);
+		return;
+	}
+	if (j->sync) {
+		fd = openat(j->dirfd, PROGRESS_FILE ".tmp", O_WRONLY |
+		    O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0 && util_write_all(fd, j->text, j->len) == 0 &&
+		    fsync(fd) == 0 && renameat(j->dirfd, PROGRESS_FILE ".tmp",
+		    j->dirfd, PROGRESS_FILE) == 0 && fsync(j->dirfd) == 0)
+			j->ok = true;
+		else
+			log_warn("transfer %s: saving progress", j->name);
+		if (fd >= 0)
+			close(fd);
+	} else {
 		j->ok = true;
-	else
-		log_warn("transfer %s: saving progress", j->name);
-	if (fd >= 0)
-		close(fd);
+	}
 	if (j->ok)
 		job_prehash(r, j);
 }
@@ -360,11 +388,17 @@ progress_poll(struct recv *r)
 
 		next = done->next;
 		if (t->state != TS_FREE && t->id == done->id) {
-			t->progress_busy = false;
-			if (!done->ok) {
-				/* Not recorded: sync everything next time. */
-				uint32_t i;
+			uint32_t i;
 
+			t->progress_busy = false;
+			/* Untrusted bytes: those objects are received again;
+			 * lifecycle.c logs it (sync_failed). */
+			for (i = 0; i < done->n_bad; i++) {
+				transfer_reset_object(t, done->bad[i]);
+				t->sync_failed++;
+			}
+			if (!done->ok && done->n_bad == 0) {
+				/* Not recorded: sync everything next time. */
 				for (i = 0; i < t->object_count; i++)
 					if (t->objects[i].n_done > 0)
 						t->objects[i].dirty = true;
@@ -452,20 +486,21 @@ progress_save(struct recv *r, struct transfer *t, bool sync)
 
 	if (t->progress_busy || !r->progress->started)
 		return;
-	if (sync ? !t->unsaved : t->prefix_bytes == t->prefix_queued)
+	for (i = 0; i < t->object_count; i++)
+		if (t->objects[i].dirty)
+			n++;
+	if (sync ? !t->unsaved : n == 0 && t->prefix_bytes == t->prefix_queued)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return;
-	for (i = 0; i < t->object_count; i++)
-		if (t->objects[i].dirty)
-			n++;
 	j->objs = calloc(n + 1, sizeof(*j->objs));
+	j->bad = calloc(n + 1, sizeof(*j->bad));
 	j->prefix = calloc(t->object_count, sizeof(*j->prefix));
 	j->text = sync ? snapshot(t, &j->len) : NULL;
 	j->dirfd = fcntl(t->dirfd, F_DUPFD_CLOEXEC, 0);
-	if (j->objs == NULL || j->prefix == NULL || (sync && j->text == NULL) ||
-	    j->dirfd < 0) {
+	if (j->objs == NULL || j->bad == NULL || j->prefix == NULL ||
+	    (sync && j->text == NULL) || j->dirfd < 0) {
 		job_free(j);
 		return;
 	}
@@ -477,7 +512,7 @@ progress_save(struct recv *r, struct transfer *t, bool sync)
 		if (o->size != UINT64_MAX)
 			j->prefix[i] = UTIL_MIN((uint64_t)o->prefix *
 			    t->chunk_size, o->size);
-		if (!sync || !o->dirty)
+		if (!o->dirty)
 			continue;
 		j->objs[j->n_objs++] = i;
 		t->objects[i].dirty = false;

@@ -193,6 +193,8 @@ struct transfer {
 	uint64_t session;        /* the sender session of that datagram */
 	unsigned retries;        /* verifications that ended in retry */
 	uint64_t retry_ns;       /* verify again from then on (0: no) */
+	unsigned sync_failed;    /* objects reset after a failed fdatasync,
+	                            not yet logged (lifecycle_poll) */
 	bool waiting_space;      /* staging lacks room: nothing written */
 	uint64_t space_checked_ns;
 };
@@ -264,6 +266,9 @@ unsigned preflight(const struct recv_conf *c);
 /* Test-only crash points: SLUICE_FAILPOINT=name SIGKILLs the receiver
  * when it reaches that point (tests/e2e/34_crash.sh). */
 void recv_failpoint(const char *name);
+/* The same test switch without the kill: true once, at the named point,
+ * when SLUICE_FAILPOINT names it (a simulated fault). */
+bool recv_failpoint_hit(const char *name);
 
 /* ---- assemble.c (main thread) ------------------------------------------ */
 int assemble_init(struct recv *r);

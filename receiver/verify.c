@@ -256,6 +256,10 @@ verify_files(struct recv *r, struct transfer *t, struct verdict *v)
 			goto out;
 		}
 		rc = fdatasync(fd) < 0 ? -errno : 0;
+		/* Hash what the disk holds, not the pages as written: drop
+		 * them (what the progress thread hashed was dropped too). */
+		if (rc == 0)
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 		if (rc == 0 && !prehash_finish(ph, (uint32_t)i + 1, fd, digest,
 		    &size, &rc))
 			rc = hash_fd(fd, digest, &size);

@@ -76,65 +76,6 @@ qlog_close(struct qlog *q)
 	free(q);
 }
 
-static bool
-plain_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || strchr("._:/+@-,", c) != NULL;
-}
-
-size_t
-logfmt_escape(char *out, size_t cap, const char *val)
-{
-	const unsigned char *p = (const unsigned char *)val;
-	bool plain = *p != '\0';
-	size_t o = 0, i;
-
-	if (cap < 8) {
-		if (cap > 0)
-			out[0] = '\0';
-		return 0;
-	}
-	for (i = 0; p[i] != '\0'; i++)
-		if (!plain_char(p[i]))
-			plain = false;
-	if (!plain)
-		out[o++] = '"';
-	for (i = 0; p[i] != '\0'; i++) {
-		char esc[5];
-		size_t n;
-
-		if (plain || (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
-		    p[i] != '\\')) {
-			esc[0] = (char)p[i];
-			n = 1;
-		} else if (p[i] == '"' || p[i] == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)p[i];
-			n = 2;
-		} else if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
-			esc[0] = '\\';
-			esc[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
-			n = 2;
-		} else {
-			snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			n = 4;
-		}
-		/* Room for this, "...", the closing quote and NUL. */
-		if (cap - o < n + 5) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		memcpy(out + o, esc, n);
-		o += n;
-	}
-	if (!plain)
-		out[o++] = '"';
-	out[o] = '\0';
-	return o;
-}
-
 void
 qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
     const char *version, const char *state, const char *reason,

@@ -531,7 +531,7 @@ static void
 finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 {
 	char from[PATH_MAX], to[PATH_MAX], info[2048], ts[32], b[300],
-	    ver[300], d[600];
+	    ver[300], d[600], rs[160];
 	size_t n;
 	int fd;
 
@@ -541,9 +541,10 @@ finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 	logfmt_escape(b, sizeof(b), t->manifest->name);
 	logfmt_escape(ver, sizeof(ver), t->manifest->version);
 	logfmt_escape(d, sizeof(d), v->detail);
+	logfmt_escape(rs, sizeof(rs), v->reason);
 	n = (size_t)snprintf(info, sizeof(info), "transfer=%s\nbundle=%s\n"
 	    "version=%s\nreason=%s\ndetail=%s\nquarantined=%s\n", t->name,
-	    b, ver, v->reason, d, ts);
+	    b, ver, rs, d, ts);
 	fd = openat(t->dirfd, "info", O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {

@@ -95,6 +95,8 @@ static const struct setting recv_settings[] = {
 	    0 },
 	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
 	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	{ "version_pattern", K_STRING, R(version_pattern), false, 0, 0,
+	    CONF_DEFAULT_VERSION_PATTERN, 0 },
 	{ "state_dir", K_PATH, R(state_dir), false, 0, 0, NULL, 0 },
 	{ "scan_hook", K_STRING, R(scan_hook), false, 0, 0, NULL, 0 },
 	{ "release_hooks", K_STRINGS, R(release_hooks), false, 1,
@@ -742,6 +744,7 @@ recv_conf_free(struct recv_conf *c)
 		free(c->release_hooks[i]);
 	}
 	free(c->name_pattern);
+	free(c->version_pattern);
 	free(c->state_dir);
 	free(c->scan_hook);
 	free(c->audit_log);

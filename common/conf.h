@@ -65,6 +65,7 @@ struct recv_conf {
 	unsigned max_files;           /* default 100000 */
 	unsigned max_path_len;        /* default 1024 */
 	char *name_pattern;           /* POSIX ERE, anchored; default below */
+	char *version_pattern;        /* POSIX ERE, anchored; default below */
 	char *state_dir;              /* default <staging_dir>/.state */
 	char *scan_hook;              /* command run on the staged bundle */
 	char *release_hooks[CONF_MAX_KEYS]; /* commands run after release */
@@ -86,6 +87,8 @@ struct recv_conf {
 };
 
 #define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
+/* A version becomes a store directory and SLUICE_VERSION for hooks. */
+#define CONF_DEFAULT_VERSION_PATTERN "[0-9A-Za-z][0-9A-Za-z.+-]{0,63}"
 
 
 /*

@@ -107,6 +107,7 @@ static const char *const reason_codes[] = {
 	"hash_mismatch", "unsafe_name", "name_pattern", "too_large",
 	"manifest_mismatch", "manifest_syntax", "too_many_files",
 	"unsafe_path", "too_many_approvals", "case_collision", "store_io",
+	"version_pattern",
 };
 
 static uint8_t
@@ -1378,6 +1379,13 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 		    "regular expression", c->path);
 		return -EINVAL;
 	}
+	snprintf(pattern, sizeof(pattern), "^(%s)$", c->version_pattern);
+	if (regcomp(&r->version_re, pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+		regfree(&r->name_re);
+		snprintf(err, errlen, "%s: version_pattern: not a valid "
+		    "extended regular expression", c->path);
+		return -EINVAL;
+	}
 	r->staging_fd = open(c->staging_dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
 	r->store_fd = open(c->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1460,6 +1468,7 @@ lifecycle_fini(struct recv *r)
 	audit_close(r->audit);
 	sign_seckey_free(r->rkey);
 	regfree(&r->name_re);
+	regfree(&r->version_re);
 	if (r->staging_fd >= 0)
 		close(r->staging_fd);
 	if (r->store_fd >= 0)

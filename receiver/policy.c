@@ -87,6 +87,11 @@ policy_admit_manifest(const struct recv *r, const struct manifest *m,
 		    "match name_pattern");
 		return;
 	}
+	if (regexec(&r->version_re, m->version, 0, NULL, 0) != 0) {
+		say(v, TS_REJECTED, "version_pattern", "bundle version does "
+		    "not match version_pattern");
+		return;
+	}
 	/* The same version again: say so once, and stop receiving it. */
 	if (policy_latest(r, m->name, latest, sizeof(latest)) &&
 	    manifest_version_cmp(m->version, latest) == 0)

@@ -38,7 +38,7 @@ endif
 PROTO_SRCS  = proto/wire.c proto/manifest.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
-              common/logfmt.c common/qlog.c common/audit.c common/spool.c
+              common/limits.c common/logfmt.c common/qlog.c common/audit.c common/spool.c
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \

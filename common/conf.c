@@ -6,6 +6,7 @@
  * setting.
  */
 #include "common/conf.h"
+#include "common/limits.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -88,15 +89,17 @@ static const struct setting recv_settings[] = {
 	    R(n_approvers) },
 	{ "approval_threshold", K_UINT, R(approval_threshold), false, 0,
 	    CONF_MAX_KEYS, "0", 0 },
+	/* The manifest limits: defaults from the table the sender checks. */
 	{ "max_bundle_bytes", K_SIZE, R(max_bundle_bytes), false, 1, 1e15,
-	    "64G", 0 },
-	{ "max_files", K_UINT, R(max_files), false, 1, 1000000, "100000", 0 },
-	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096, "1024",
-	    0 },
+	    LIMITS_STR(LIMITS_MAX_BUNDLE_BYTES), 0 },
+	{ "max_files", K_UINT, R(max_files), false, 1, 1000000,
+	    LIMITS_STR(LIMITS_MAX_FILES), 0 },
+	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096,
+	    LIMITS_STR(LIMITS_MAX_PATH_LEN), 0 },
 	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
-	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	    LIMITS_NAME_PATTERN, 0 },
 	{ "version_pattern", K_STRING, R(version_pattern), false, 0, 0,
-	    CONF_DEFAULT_VERSION_PATTERN, 0 },
+	    LIMITS_VERSION_PATTERN, 0 },
 	{ "state_dir", K_PATH, R(state_dir), false, 0, 0, NULL, 0 },
 	{ "scan_hook", K_STRING, R(scan_hook), false, 0, 0, NULL, 0 },
 	{ "release_hooks", K_STRINGS, R(release_hooks), false, 1,

@@ -61,11 +61,12 @@ struct recv_conf {
 	char *approvers[CONF_MAX_KEYS];   /* approver public key files */
 	unsigned n_approvers;
 	unsigned approval_threshold;  /* distinct approvers needed, default 0 */
+	/* Defaults from common/limits.h, shared with the sender. */
 	uint64_t max_bundle_bytes;    /* default 64G */
 	unsigned max_files;           /* default 100000 */
 	unsigned max_path_len;        /* default 1024 */
-	char *name_pattern;           /* POSIX ERE, anchored; default below */
-	char *version_pattern;        /* POSIX ERE, anchored; default below */
+	char *name_pattern;           /* POSIX ERE, anchored */
+	char *version_pattern;        /* POSIX ERE, anchored */
 	char *state_dir;              /* default <staging_dir>/.state */
 	char *scan_hook;              /* command run on the staged bundle */
 	char *release_hooks[CONF_MAX_KEYS]; /* commands run after release */
@@ -86,9 +87,6 @@ struct recv_conf {
 	                                 bundles are kept, default 7 days */
 };
 
-#define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
-/* A version becomes a store directory and SLUICE_VERSION for hooks. */
-#define CONF_DEFAULT_VERSION_PATTERN "[0-9A-Za-z][0-9A-Za-z.+-]{0,63}"
 
 
 /*

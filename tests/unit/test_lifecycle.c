@@ -34,6 +34,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/manifest.h"
+#include "common/limits.h"
 #include "common/logfmt.h"
 #include "common/qlog.h"
 #include "common/sign.h"
@@ -230,7 +231,7 @@ setup(void **state)
 	c->max_files = 1000;
 	c->max_path_len = 1024;
 	c->name_pattern = "[a-z][a-z0-9._+-]{0,127}";
-	c->version_pattern = CONF_DEFAULT_VERSION_PATTERN;
+	c->version_pattern = LIMITS_VERSION_PATTERN;
 	c->staging_retention = 7 * 86400;
 	c->file_mode = 0644;
 	c->dir_mode = 0755;

@@ -111,32 +111,38 @@ qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
 int
 qlog_find(const char *path, uint64_t transfer, const char *state)
 {
-	char id[32], st[64];
+	struct logfmt_record *rec;
+	char id[32];
 	uint8_t *buf;
 	size_t len, off = 0;
 	int rc, found = 0;
 
-	snprintf(id, sizeof(id), " transfer=%016llx ",
-	    (unsigned long long)transfer);
-	snprintf(st, sizeof(st), " state=%s ", state);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)transfer);
 	rc = util_read_file(path, (size_t)1 << 30, &buf, &len);
 	if (rc != 0)
 		return rc == -ENOENT ? 0 : rc;
+	rec = malloc(sizeof(*rec));
+	if (rec == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	/* Each line with the one logfmt parser: a value that holds
+	 * " transfer=" or " state=" cannot fake a match, and a malformed
+	 * line (torn by a crash) counts as no line. */
 	while (off < len && !found) {
 		const char *line = (const char *)buf + off;
 		const char *nl = memchr(line, '\n', len - off);
 		size_t n = nl != NULL ? (size_t)(nl - line) : len - off;
-		const char *t = memmem(line, n, id, strlen(id));
-		const char *s = memmem(line, n, st, strlen(st));
+		const char *t, *s;
 
-		/* ts=, transfer=, bundle=, version=, state=: escaped values
-		 * never hold a space, so the first " state=" is the field. */
-		if (t != NULL && s != NULL && t < s && t == (const char *)
-		    memchr(line, ' ', n) &&
-		    s == memmem(line, n, " state=", 7))
+		if (logfmt_parse(rec, line, n) == 0 &&
+		    (t = logfmt_get(rec, "transfer")) != NULL &&
+		    (s = logfmt_get(rec, "state")) != NULL &&
+		    strcmp(t, id) == 0 && strcmp(s, state) == 0)
 			found = 1;
 		off += n + 1;
 	}
+	free(rec);
 	free(buf);
 	return found;
 }

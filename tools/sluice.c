@@ -4,6 +4,7 @@
  */
 #include "common/audit.h"
 #include "common/conf.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/logfmt.h"
 #include "common/manifest.h"
@@ -219,6 +220,13 @@ bundle_create(int argc, char **argv)
 	if (manifest_add_dir(m, dir, err, sizeof(err)) != 0 ||
 	    manifest_finish(m, err, sizeof(err)) != 0) {
 		log_warnx("%s", err);
+		manifest_free(m);
+		return 1;
+	}
+	/* sluice-send would refuse it: say so now, not at sending. */
+	if (limits_check_manifest(m, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s; sluice-send refuses a bundle past the "
+		    "receiver's default limits", dir, err);
 		manifest_free(m);
 		return 1;
 	}

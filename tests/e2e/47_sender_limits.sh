@@ -37,6 +37,11 @@ refused "name with a space" name_pattern --name "bad name" --version 1 \
 refused "version with shell text" version_pattern --name ok \
     --version '2.0 $(touch${IFS}pwned) *' "$T/ok"
 
+"$SLUICE" bundle create "$T/ok" --name ok --version '1 2' >/dev/null 2>&1 &&
+	die "sluice bundle create accepted version '1 2'"
+[ -e "$T/ok/.sluice" ] && die "sluice bundle create wrote a refused bundle"
+echo "ok: sluice bundle create refuses it too"
+
 sleep 0.5
 grep -q 'state=RECEIVING' "$T/quarantine.log" 2>/dev/null &&
 	die "the receiver saw a transfer of a refused bundle"

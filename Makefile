@@ -38,8 +38,8 @@ endif
 PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
-              common/qlog.c common/audit.c common/spool.c \
-              common/rules.c
+              common/limits.c common/logfmt.c common/qlog.c common/audit.c \
+              common/spool.c common/rules.c
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c \
               sender/preflight.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
@@ -214,8 +214,8 @@ clean:
 # Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
-FUZZ_NAMES  = wire manifest
-FUZZ_SRCS   = $(PROTO_SRCS) common/manifest.c common/hash.c common/sign.c \
+FUZZ_NAMES  = wire manifest logfmt
+FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c common/sign.c \
               common/util.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 

@@ -6,6 +6,7 @@
  * setting.
  */
 #include "common/conf.h"
+#include "common/limits.h"
 #include "common/sign.h"
 #include "common/util.h"
 
@@ -96,14 +97,17 @@ static const struct setting recv_settings[] = {
 	    R(n_approvers) },
 	{ "approval_threshold", K_UINT, R(approval_threshold), false, 0,
 	    CONF_MAX_KEYS, "0", 0 },
+	/* The manifest limits: defaults from the table the sender checks. */
 	{ "max_bundle_bytes", K_SIZE, R(max_bundle_bytes), false, 1, 1e15,
-	    CONF_DEFAULT_MAX_BUNDLE_BYTES, 0 },
+	    LIMITS_STR(LIMITS_MAX_BUNDLE_BYTES), 0 },
 	{ "max_files", K_UINT, R(max_files), false, 1, 1000000,
-	    STR(CONF_DEFAULT_MAX_FILES), 0 },
+	    LIMITS_STR(LIMITS_MAX_FILES), 0 },
 	{ "max_path_len", K_UINT, R(max_path_len), false, 16, 4096,
-	    STR(CONF_DEFAULT_MAX_PATH_LEN), 0 },
+	    LIMITS_STR(LIMITS_MAX_PATH_LEN), 0 },
 	{ "name_pattern", K_STRING, R(name_pattern), false, 0, 0,
-	    CONF_DEFAULT_NAME_PATTERN, 0 },
+	    LIMITS_NAME_PATTERN, 0 },
+	{ "version_pattern", K_STRING, R(version_pattern), false, 0, 0,
+	    LIMITS_VERSION_PATTERN, 0 },
 	{ "max_bundle_age", K_UINT, R(max_bundle_age), false, 0, 315360000,
 	    "0", 0 },
 	{ "receiver_name", K_STRING, R(receiver_name), false, 0, 0, NULL, 0 },
@@ -860,6 +864,7 @@ recv_conf_free(struct recv_conf *c)
 	}
 	free(c->name_pattern);
 	free(c->receiver_name);
+	free(c->version_pattern);
 	free(c->state_dir);
 	free(c->scan_hook);
 	free(c->audit_log);

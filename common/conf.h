@@ -70,10 +70,12 @@ struct recv_conf {
 	char *approvers[CONF_MAX_KEYS];   /* approver public key files */
 	unsigned n_approvers;
 	unsigned approval_threshold;  /* distinct approvers needed, default 0 */
+	/* Defaults from common/limits.h, shared with the sender. */
 	uint64_t max_bundle_bytes;    /* default 64G */
 	unsigned max_files;           /* default 100000 */
 	unsigned max_path_len;        /* default 1024 */
-	char *name_pattern;           /* POSIX ERE, anchored; default below */
+	char *name_pattern;           /* POSIX ERE, anchored */
+	char *version_pattern;        /* POSIX ERE, anchored */
 	unsigned max_bundle_age;      /* seconds since created, 0 (default):
 	                                 no limit */
 	char *receiver_name;          /* a manifest's destination must match */
@@ -99,12 +101,6 @@ struct recv_conf {
 	                                 bundles are kept, default 7 days */
 };
 
-#define CONF_DEFAULT_NAME_PATTERN "[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
-/* Limits on a bundle, also applied by `sluice bundle verify` without a
- * receiver configuration. */
-#define CONF_DEFAULT_MAX_FILES 100000
-#define CONF_DEFAULT_MAX_PATH_LEN 1024
-#define CONF_DEFAULT_MAX_BUNDLE_BYTES "64G"
 
 
 /*

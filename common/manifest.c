@@ -14,9 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -336,80 +338,141 @@ cmp_meta(const void *a, const void *b)
 	return strcmp(ma->key, mb->key);
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-cmp_strp(const void *key, const void *elem)
-{
-	return strcmp(key, *(char *const *)elem);
-}
-
 /*
  * Duplicate paths, paths equal after ASCII case folding (which a
  * case-insensitive store would merge), and a file that is also another
  * file's parent directory are refused.
+ *
+ * Linear in the bytes of the paths, whatever their depth: the folded
+ * paths go into a hash set, then every directory prefix of every path is
+ * looked up in it, each prefix's hash being the running hash of its path
+ * (a binary search per prefix took 1.9 s for 20,000 files 500
+ * directories deep).  The hash is polynomial modulo 2^61 - 1 with a base
+ * drawn at random for each check, so a sender cannot choose paths that
+ * collide or crowd one bucket.
  */
+#define COLL_MOD ((UINT64_C(1) << 61) - 1)
+
+struct coll_slot {
+	uint64_t h;
+	size_t file; /* index + 1; 0: empty */
+};
+
+struct coll_set {
+	struct coll_slot *slot;
+	size_t mask;
+	char **folded;
+	size_t *len;
+};
+
+static uint64_t
+coll_mul(uint64_t a, uint64_t b)
+{
+	unsigned __int128 p = (unsigned __int128)a * b;
+	uint64_t r = (uint64_t)(p & COLL_MOD) + (uint64_t)(p >> 61);
+
+	return r >= COLL_MOD ? r - COLL_MOD : r;
+}
+
+static uint64_t
+coll_step(uint64_t h, uint64_t base, unsigned char c)
+{
+	h = coll_mul(h, base) + c + 1;
+	return h >= COLL_MOD ? h - COLL_MOD : h;
+}
+
+/* The file whose folded path is s[0..len) (hash h), or -1. */
+static long
+coll_find(const struct coll_set *cs, uint64_t h, const char *s, size_t len)
+{
+	size_t i = (size_t)((h * UINT64_C(0x9e3779b97f4a7c15)) >> 20) &
+	    cs->mask;
+
+	for (; cs->slot[i].file != 0; i = (i + 1) & cs->mask) {
+		size_t f = cs->slot[i].file - 1;
+
+		if (cs->slot[i].h == h && cs->len[f] == len &&
+		    memcmp(cs->folded[f], s, len) == 0)
+			return (long)f;
+	}
+	return -1;
+}
+
+static void
+coll_add(struct coll_set *cs, uint64_t h, size_t file)
+{
+	size_t i = (size_t)((h * UINT64_C(0x9e3779b97f4a7c15)) >> 20) &
+	    cs->mask;
+
+	while (cs->slot[i].file != 0)
+		i = (i + 1) & cs->mask;
+	cs->slot[i].h = h;
+	cs->slot[i].file = file + 1;
+}
+
 static int
 check_collisions(const struct manifest *m, char *err, size_t errlen)
 {
-	char **folded;
-	size_t i, j;
+	struct coll_set cs = { NULL, 0, NULL, NULL };
+	uint64_t base = 0, h;
+	size_t i, j, cap = 16;
 	int rc = 0;
 
 	if (m->n_files < 2)
 		return 0;
-	folded = calloc(m->n_files, sizeof(*folded));
-	if (folded == NULL)
-		return -ENOMEM;
+	while (cap < 2 * m->n_files)
+		cap *= 2;
+	cs.mask = cap - 1;
+	cs.slot = calloc(cap, sizeof(*cs.slot));
+	cs.folded = calloc(m->n_files, sizeof(*cs.folded));
+	cs.len = calloc(m->n_files, sizeof(*cs.len));
+	if (cs.slot == NULL || cs.folded == NULL || cs.len == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (getrandom(&base, sizeof(base), 0) != (ssize_t)sizeof(base))
+		base = util_now_ns() ^ (uint64_t)(uintptr_t)&base;
+	base = (base % (COLL_MOD - 257)) + 257;
 	for (i = 0; i < m->n_files; i++) {
-		folded[i] = strdup(m->files[i].path);
-		if (folded[i] == NULL) {
+		char *f = strdup(m->files[i].path);
+
+		if ((cs.folded[i] = f) == NULL) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		for (j = 0; folded[i][j] != '\0'; j++)
-			folded[i][j] = (char)tolower((unsigned char)folded[i][j]);
-	}
-	qsort(folded, m->n_files, sizeof(*folded), cmp_str);
-	for (i = 1; i < m->n_files; i++) {
-		if (strcmp(folded[i - 1], folded[i]) == 0) {
-			util_seterr(err, errlen,
-			    "two files named \"%s\" when case "
-			    "is ignored", folded[i]);
+		for (h = 0, j = 0; f[j] != '\0'; j++) {
+			f[j] = (char)tolower((unsigned char)f[j]);
+			h = coll_step(h, base, (unsigned char)f[j]);
+		}
+		cs.len[i] = j;
+		if (coll_find(&cs, h, f, j) >= 0) {
+			util_seterr(err, errlen, "two files named \"%s\" when "
+			    "case is ignored", f);
 			rc = -EINVAL;
 			goto out;
 		}
+		coll_add(&cs, h, i);
 	}
-	for (i = 0; i < m->n_files && rc == 0; i++) {
-		char prefix[PMAN_MAX_VALUE + 1];
-		const char *slash;
+	for (i = 0; i < m->n_files; i++) {
+		const char *f = cs.folded[i];
 
-		for (slash = strchr(folded[i], '/'); slash != NULL;
-		    slash = strchr(slash + 1, '/')) {
-			size_t plen = (size_t)(slash - folded[i]);
-
-			if (plen >= sizeof(prefix))
-				break;
-			memcpy(prefix, folded[i], plen);
-			prefix[plen] = '\0';
-			if (bsearch(prefix, folded, m->n_files,
-			    sizeof(*folded), cmp_strp) != NULL) {
-				util_seterr(err, errlen,
-				    "\"%s\" is both a file "
-				    "and a directory", prefix);
+		for (h = 0, j = 0; j < cs.len[i]; j++) {
+			if (f[j] == '/' && coll_find(&cs, h, f, j) >= 0) {
+				util_seterr(err, errlen, "\"%.*s\" is both a "
+				    "file and a directory", (int)j, f);
 				rc = -EINVAL;
-				break;
+				goto out;
 			}
+			h = coll_step(h, base, (unsigned char)f[j]);
 		}
 	}
 out:
-	for (i = 0; i < m->n_files; i++)
-		free(folded[i]);
-	free(folded);
+	if (cs.folded != NULL)
+		for (i = 0; i < m->n_files; i++)
+			free(cs.folded[i]);
+	free(cs.folded);
+	free(cs.len);
+	free(cs.slot);
 	return rc;
 }
 

@@ -76,65 +76,6 @@ qlog_close(struct qlog *q)
 	free(q);
 }
 
-static bool
-plain_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || strchr("._:/+@-,", c) != NULL;
-}
-
-size_t
-logfmt_escape(char *out, size_t cap, const char *val)
-{
-	const unsigned char *p = (const unsigned char *)val;
-	bool plain = *p != '\0';
-	size_t o = 0, i;
-
-	if (cap < 8) {
-		if (cap > 0)
-			out[0] = '\0';
-		return 0;
-	}
-	for (i = 0; p[i] != '\0'; i++)
-		if (!plain_char(p[i]))
-			plain = false;
-	if (!plain)
-		out[o++] = '"';
-	for (i = 0; p[i] != '\0'; i++) {
-		char esc[5];
-		size_t n;
-
-		if (plain || (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' &&
-		    p[i] != '\\')) {
-			esc[0] = (char)p[i];
-			n = 1;
-		} else if (p[i] == '"' || p[i] == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)p[i];
-			n = 2;
-		} else if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
-			esc[0] = '\\';
-			esc[1] = p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't';
-			n = 2;
-		} else {
-			snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			n = 4;
-		}
-		/* Room for this, "...", the closing quote and NUL. */
-		if (cap - o < n + 5) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		memcpy(out + o, esc, n);
-		o += n;
-	}
-	if (!plain)
-		out[o++] = '"';
-	out[o] = '\0';
-	return o;
-}
-
 void
 qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
     const char *version, const char *state, const char *reason,
@@ -170,32 +111,38 @@ qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
 int
 qlog_find(const char *path, uint64_t transfer, const char *state)
 {
-	char id[32], st[64];
+	struct logfmt_record *rec;
+	char id[32];
 	uint8_t *buf;
 	size_t len, off = 0;
 	int rc, found = 0;
 
-	snprintf(id, sizeof(id), " transfer=%016llx ",
-	    (unsigned long long)transfer);
-	snprintf(st, sizeof(st), " state=%s ", state);
+	snprintf(id, sizeof(id), "%016llx", (unsigned long long)transfer);
 	rc = util_read_file(path, (size_t)1 << 30, &buf, &len);
 	if (rc != 0)
 		return rc == -ENOENT ? 0 : rc;
+	rec = malloc(sizeof(*rec));
+	if (rec == NULL) {
+		free(buf);
+		return -ENOMEM;
+	}
+	/* Each line with the one logfmt parser: a value that holds
+	 * " transfer=" or " state=" cannot fake a match, and a malformed
+	 * line (torn by a crash) counts as no line. */
 	while (off < len && !found) {
 		const char *line = (const char *)buf + off;
 		const char *nl = memchr(line, '\n', len - off);
 		size_t n = nl != NULL ? (size_t)(nl - line) : len - off;
-		const char *t = memmem(line, n, id, strlen(id));
-		const char *s = memmem(line, n, st, strlen(st));
+		const char *t, *s;
 
-		/* ts=, transfer=, bundle=, version=, state=: escaped values
-		 * never hold a space, so the first " state=" is the field. */
-		if (t != NULL && s != NULL && t < s && t == (const char *)
-		    memchr(line, ' ', n) &&
-		    s == memmem(line, n, " state=", 7))
+		if (logfmt_parse(rec, line, n) == 0 &&
+		    (t = logfmt_get(rec, "transfer")) != NULL &&
+		    (s = logfmt_get(rec, "state")) != NULL &&
+		    strcmp(t, id) == 0 && strcmp(s, state) == 0)
 			found = 1;
 		off += n + 1;
 	}
+	free(rec);
 	free(buf);
 	return found;
 }

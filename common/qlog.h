@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/logfmt.h" /* logfmt_escape(), for the callers */
+
 struct qlog;
 
 /* Opens (creates, mode 0640) for appending.  NULL with *rc = -errno. */
@@ -36,13 +38,5 @@ void qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
 /* 1 if the log at path has a line of that state for that transfer, 0 if
  * not, or -errno.  For recovery at start only: it reads the whole file. */
 int qlog_find(const char *path, uint64_t transfer, const char *state);
-
-/*
- * Escapes one logfmt value into out (cap bytes, NUL terminated, truncated
- * with "..." if it does not fit).  Plain values ([A-Za-z0-9._:/+@-]) are
- * written as they are; anything else is quoted, with \" \\ \n \r \t and
- * \xHH for other bytes outside 0x20..0x7e.  Returns the length written.
- */
-size_t logfmt_escape(char *out, size_t cap, const char *val);
 
 #endif

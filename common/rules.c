@@ -96,6 +96,12 @@ rules_check_names(const struct rules *r, const struct manifest *m,
 		    "match name_pattern");
 		return;
 	}
+	if (r->version_re != NULL && regexec(r->version_re, m->version, 0,
+	    NULL, 0) != 0) {
+		say(out, RULES_REJECT, "version_pattern", "bundle version does "
+		    "not match version_pattern");
+		return;
+	}
 	if (m->n_files > r->max_files) {
 		say(out, RULES_REJECT, "too_many_files", "%zu files, limit %zu",
 		    m->n_files, r->max_files);

@@ -22,6 +22,7 @@ struct sign_pubkey;
 
 struct rules {
 	const regex_t *name_re;       /* rules_compile_name's, or NULL: any */
+	const regex_t *version_re;    /* the same for versions */
 	const struct sign_pubkey *approvers; /* distinct keys */
 	size_t n_approvers;
 	unsigned threshold;           /* approvals needed, 0: none */

@@ -107,6 +107,7 @@ static const char *const reason_codes[] = {
 	"hash_mismatch", "unsafe_name", "name_pattern", "too_large",
 	"manifest_mismatch", "manifest_syntax", "too_many_files",
 	"unsafe_path", "too_many_approvals", "case_collision", "store_io",
+	"version_pattern",
 };
 
 static uint8_t
@@ -531,7 +532,7 @@ static void
 finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 {
 	char from[PATH_MAX], to[PATH_MAX], info[2048], ts[32], b[300],
-	    ver[300], d[600];
+	    ver[300], d[600], rs[160];
 	size_t n;
 	int fd;
 
@@ -541,9 +542,10 @@ finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 	logfmt_escape(b, sizeof(b), t->manifest->name);
 	logfmt_escape(ver, sizeof(ver), t->manifest->version);
 	logfmt_escape(d, sizeof(d), v->detail);
+	logfmt_escape(rs, sizeof(rs), v->reason);
 	n = (size_t)snprintf(info, sizeof(info), "transfer=%s\nbundle=%s\n"
 	    "version=%s\nreason=%s\ndetail=%s\nquarantined=%s\n", t->name,
-	    b, ver, v->reason, d, ts);
+	    b, ver, rs, d, ts);
 	fd = openat(t->dirfd, "info", O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
@@ -1389,6 +1391,13 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 		    "regular expression", c->path);
 		return -EINVAL;
 	}
+	snprintf(pattern, sizeof(pattern), "^(%s)$", c->version_pattern);
+	if (regcomp(&r->version_re, pattern, REG_EXTENDED | REG_NOSUB) != 0) {
+		regfree(&r->name_re);
+		snprintf(err, errlen, "%s: version_pattern: not a valid "
+		    "extended regular expression", c->path);
+		return -EINVAL;
+	}
 	r->staging_fd = open(c->staging_dir, O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
 	r->store_fd = open(c->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1471,6 +1480,7 @@ lifecycle_fini(struct recv *r)
 	audit_close(r->audit);
 	sign_seckey_free(r->rkey);
 	regfree(&r->name_re);
+	regfree(&r->version_re);
 	if (r->staging_fd >= 0)
 		close(r->staging_fd);
 	if (r->store_fd >= 0)

@@ -67,6 +67,7 @@ rules_of(const struct recv *r, struct rules *out)
 {
 	rules_from_conf(out, r->conf);
 	out->name_re = &r->name_re;
+	out->version_re = &r->version_re;
 	out->approvers = r->approvers;
 	out->n_approvers = r->n_approvers;
 }

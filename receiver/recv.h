@@ -218,6 +218,7 @@ struct recv {
 	struct sign_pubkey approvers[CONF_MAX_KEYS];
 	unsigned n_approvers;
 	regex_t name_re;
+	regex_t version_re;
 	struct qlog *qlog;
 	struct audit *audit;
 	struct sign_seckey *rkey;

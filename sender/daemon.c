@@ -13,6 +13,7 @@
  * released (DUPLICATE), so nothing is released twice.
  */
 #include "sender/daemon.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/manifest.h"
 #include "common/qlog.h"
@@ -88,6 +89,8 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 	hb = sender_heartbeats_start(s);
 	rc = manifest_load_bundle(dir, &m, err, sizeof(err));
 	sender_heartbeats_stop(hb);
+	if (rc == 0 && (rc = limits_check_manifest(m, err, sizeof(err))) != 0)
+		manifest_free(m);
 	if (rc != 0) {
 		fail(sp, e, err);
 		return 0;

@@ -7,6 +7,7 @@
 #include "sender/daemon.h"
 #include "sender/preflight.h"
 #include "sender/send.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -307,6 +308,12 @@ main(int argc, char **argv)
 		if (manifest_finish(m, err, sizeof(err)) != 0)
 			fatalx("%s", err);
 	}
+
+	/* Not sent only to be REJECTED: the receiver's default limits. */
+	if (limits_check_manifest(m, err, sizeof(err)) != 0)
+		fatalx("refusing to send %s: %s (the sender checks the "
+		    "receiver's default limits; it cannot know configured ones)",
+		    argv[optind], err);
 
 	s = sender_new(conf, key, err, sizeof(err));
 	if (s == NULL)

@@ -4,7 +4,9 @@
  */
 #include "common/audit.h"
 #include "common/conf.h"
+#include "common/limits.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/manifest.h"
 #include "common/rules.h"
 #include "common/sign.h"
@@ -260,6 +262,13 @@ bundle_create(int argc, char **argv)
 		manifest_free(m);
 		return 1;
 	}
+	/* sluice-send would refuse it: say so now, not at sending. */
+	if (limits_check_manifest(m, err, sizeof(err)) != 0) {
+		log_warnx("%s: %s; sluice-send refuses a bundle past the "
+		    "receiver's default limits", dir, err);
+		manifest_free(m);
+		return 1;
+	}
 	if (manifest_write_bundle(m, dir) != 0) {
 		log_warn("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
 		manifest_free(m);
@@ -352,18 +361,18 @@ verify_rules(const struct recv_conf *conf, struct sign_pubkey *keys,
     size_t *n_keys, struct rules *rules, regex_t *re)
 {
 	char err[256];
-	uint64_t bytes;
 	size_t i;
 
 	rules->now = (int64_t)(util_realtime_ns() / 1000000000);
 	if (conf == NULL) {
-		if (util_parse_si(CONF_DEFAULT_MAX_BUNDLE_BYTES, &bytes) != 0 ||
-		    rules_compile_name(re, CONF_DEFAULT_NAME_PATTERN) != 0)
+		if (rules_compile_name(re, LIMITS_NAME_PATTERN) != 0 ||
+		    rules_compile_name(re + 1, LIMITS_VERSION_PATTERN) != 0)
 			fatalx("bad built-in defaults");
 		rules->name_re = re;
-		rules->max_files = CONF_DEFAULT_MAX_FILES;
-		rules->max_path_len = CONF_DEFAULT_MAX_PATH_LEN;
-		rules->max_bytes = bytes;
+		rules->version_re = re + 1;
+		rules->max_files = LIMITS_MAX_FILES;
+		rules->max_path_len = LIMITS_MAX_PATH_LEN;
+		rules->max_bytes = (uint64_t)LIMITS_MAX_BUNDLE_BYTES;
 		return 0;
 	}
 	for (i = 0; i < conf->n_approvers; i++) {
@@ -374,13 +383,15 @@ verify_rules(const struct recv_conf *conf, struct sign_pubkey *keys,
 		}
 	}
 	*n_keys = conf->n_approvers;
-	if (rules_compile_name(re, conf->name_pattern) != 0) {
-		log_warnx("%s: name_pattern: not a valid extended regular "
-		    "expression", conf->path);
+	if (rules_compile_name(re, conf->name_pattern) != 0 ||
+	    rules_compile_name(re + 1, conf->version_pattern) != 0) {
+		log_warnx("%s: name_pattern or version_pattern: not a valid "
+		    "extended regular expression", conf->path);
 		return -EINVAL;
 	}
 	rules_from_conf(rules, conf);
 	rules->name_re = re;
+	rules->version_re = re + 1;
 	return 0;
 }
 
@@ -396,7 +407,7 @@ bundle_verify(int argc, char **argv)
 	struct manifest *m = NULL;
 	struct rules rules;
 	struct rules_result res;
-	regex_t re;
+	regex_t re[2];
 	char err[512] = "", ids[64 * 18], *end;
 	bool in_keys = false, have_threshold = false;
 	int i, rc = 1;
@@ -449,7 +460,7 @@ bundle_verify(int argc, char **argv)
 		return 1;
 	}
 	memset(&rules, 0, sizeof(rules));
-	if (verify_rules(conf, keys, &n_keys, &rules, &re) != 0)
+	if (verify_rules(conf, keys, &n_keys, &rules, re) != 0)
 		goto out;
 	if (conf == NULL) {
 		rules.threshold = threshold;
@@ -477,7 +488,8 @@ bundle_verify(int argc, char **argv)
 	    "none needed");
 	rc = 0;
 out_re:
-	regfree(&re);
+	regfree(&re[0]);
+	regfree(&re[1]);
 out:
 	manifest_free(m);
 	recv_conf_free(conf);
@@ -553,35 +565,22 @@ receiver_conf(int *argc, char **argv)
 	exit(usage());
 }
 
-/* Value of key= in a logfmt or key=value line (unquoted values only
- * unescaped minimally: quotes are stripped). */
-static void
-lf_get(const char *line, const char *key, char *out, size_t len)
+/*
+ * The value of key in a parsed record, escaped again for the terminal: a
+ * value holding a space, a newline or an escape sequence is shown quoted
+ * and cannot fake a column or another field.  "-" when absent.
+ */
+static const char *
+lf_show(const struct logfmt_record *r, const char *key, char *out,
+    size_t len)
 {
-	char pat[64];
-	const char *p;
-	size_t n = 0;
+	const char *v = logfmt_get(r, key);
 
-	snprintf(pat, sizeof(pat), "%s=", key);
-	out[0] = '\0';
-	for (p = strstr(line, pat); p != NULL; p = strstr(p + 1, pat))
-		if (p == line || p[-1] == ' ' || p[-1] == '\n')
-			break;
-	if (p == NULL)
-		return;
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		while (*p != '\0' && *p != '"' && n + 1 < len) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			out[n++] = *p++;
-		}
-	} else {
-		while (*p != '\0' && *p != ' ' && *p != '\n' && n + 1 < len)
-			out[n++] = *p++;
-	}
-	out[n] = '\0';
+	if (v == NULL)
+		snprintf(out, len, "-");
+	else
+		logfmt_escape(out, len, v);
+	return out;
 }
 
 static void
@@ -593,45 +592,65 @@ print_row(const char *id, const char *bundle, const char *version,
 	    version, state, progress, age, reason);
 }
 
-static void
-quarantine_info(const struct recv_conf *c, const char *id, char *info,
-    size_t len)
+/*
+ * Reads and parses <staging>/quarantine/<id>/info (one key=value a line,
+ * written by receiver/lifecycle.c).  0, -ENOENT if there is none, or
+ * -EBADMSG if it is malformed: then nothing of it is used.
+ */
+static int
+quarantine_info(const struct recv_conf *c, const char *id,
+    struct logfmt_record *rec, char *raw, size_t rawlen)
 {
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t n;
+	int rc;
 
-	info[0] = '\0';
-	if (snprintf(path, sizeof(path), "%s/quarantine/%s/info",
-	    c->staging_dir, id) >= (int)sizeof(path) ||
-	    util_read_file(path, 8192, &buf, &n) != 0)
-		return;
-	snprintf(info, len, "%s", (char *)buf);
+	rec->n = 0;
+	if (raw != NULL && rawlen > 0)
+		raw[0] = '\0';
+	if (strchr(id, '/') != NULL || id[0] == '.' ||
+	    snprintf(path, sizeof(path), "%s/quarantine/%s/info",
+	    c->staging_dir, id) >= (int)sizeof(path))
+		return -ENOENT;
+	rc = util_read_file(path, LOGFMT_MAX_TEXT, &buf, &n);
+	if (rc != 0)
+		return rc == -EFBIG ? -EBADMSG : -ENOENT;
+	rc = logfmt_parse(rec, (const char *)buf, n);
+	if (rc == 0 && raw != NULL)
+		snprintf(raw, rawlen, "%.*s", (int)n, (char *)buf);
 	free(buf);
+	return rc;
 }
 
 /* Held bundles: the directories under staging/quarantine. */
 static int
 list_quarantine(const struct recv_conf *c, bool as_rows)
 {
-	char path[PATH_MAX], info[8192], b[256], v[256], reason[128],
-	    when[64];
+	char path[PATH_MAX], b[256], v[256], reason[128], when[64];
+	struct logfmt_record *rec = malloc(sizeof(*rec));
 	struct dirent *de;
 	DIR *d;
 	int n = 0;
 
+	if (rec == NULL)
+		fatalx("out of memory");
 	snprintf(path, sizeof(path), "%s/quarantine", c->staging_dir);
 	d = opendir(path);
-	if (d == NULL)
+	if (d == NULL) {
+		free(rec);
 		return 0;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		quarantine_info(c, de->d_name, info, sizeof(info));
-		lf_get(info, "bundle", b, sizeof(b));
-		lf_get(info, "version", v, sizeof(v));
-		lf_get(info, "reason", reason, sizeof(reason));
-		lf_get(info, "quarantined", when, sizeof(when));
+		if (quarantine_info(c, de->d_name, rec, NULL, 0) == -EBADMSG)
+			log_warnx("%s/%s/info: malformed, not read", path,
+			    de->d_name);
+		lf_show(rec, "bundle", b, sizeof(b));
+		lf_show(rec, "version", v, sizeof(v));
+		lf_show(rec, "reason", reason, sizeof(reason));
+		lf_show(rec, "quarantined", when, sizeof(when));
 		if (as_rows)
 			print_row(de->d_name, b, v, "QUARANTINED", "held",
 			    "-", reason);
@@ -641,6 +660,7 @@ list_quarantine(const struct recv_conf *c, bool as_rows)
 		n++;
 	}
 	closedir(d);
+	free(rec);
 	return n;
 }
 
@@ -648,53 +668,66 @@ static int
 cmd_status(int argc, char **argv)
 {
 	struct recv_conf *c = receiver_conf(&argc, argv);
-	char path[PATH_MAX], id[32], b[256], v[256], st[32], dn[32], tot[32],
-	    age[32], prog[48], ages[40], kept[256] = "";
+	struct logfmt_record *rec = malloc(sizeof(*rec));
+	char path[PATH_MAX], id[40], b[256], v[256], st[40], dn[40], tot[40],
+	    age[40], prog[88], ages[48], kept[256] = "";
 	uint8_t *buf;
-	size_t n;
-	char *line, *save;
+	size_t n, off, len;
+	unsigned bad = 0;
 
 	if (argc != 1)
 		return usage();
+	if (rec == NULL)
+		fatalx("out of memory");
 	print_row("TRANSFER", "BUNDLE", "VERSION", "STATE", "PROGRESS", "AGE",
 	    "REASON");
 	snprintf(path, sizeof(path), "%s/status", c->state_dir);
 	if (util_read_file(path, 1 << 20, &buf, &n) == 0) {
-		for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save)) {
-			if (line[0] == '#')
-				continue;
-			if (strncmp(line, "kept=", 5) == 0) {
-				char cnt[32], bytes[32];
+		for (off = 0; off < n; off += len + 1) {
+			const char *line = (const char *)buf + off;
+			const char *nl = memchr(line, '\n', n - off);
+			const char *kind;
 
-				lf_get(line, "kept", st, sizeof(st));
-				lf_get(line, "count", cnt, sizeof(cnt));
-				lf_get(line, "bytes", bytes, sizeof(bytes));
-				snprintf(kept + strlen(kept), sizeof(kept) -
-				    strlen(kept), "%s%s %s (%.1f MB)",
-				    kept[0] ? ", " : "", cnt, strcmp(st,
-				    "quarantine") == 0 ? "held in quarantine" :
-				    "incomplete set aside",
-				    strtod(bytes, NULL) / 1e6);
+			len = nl != NULL ? (size_t)(nl - line) : n - off;
+			if (len == 0 || line[0] == '#')
+				continue;
+			if (logfmt_parse(rec, line, len) != 0) {
+				bad++;
 				continue;
 			}
-			lf_get(line, "transfer", id, sizeof(id));
-			lf_get(line, "bundle", b, sizeof(b));
-			lf_get(line, "version", v, sizeof(v));
-			lf_get(line, "state", st, sizeof(st));
-			lf_get(line, "chunks_done", dn, sizeof(dn));
-			lf_get(line, "chunks_total", tot, sizeof(tot));
-			lf_get(line, "age", age, sizeof(age));
+			if ((kind = logfmt_get(rec, "kept")) != NULL) {
+				const char *bytes = logfmt_get(rec, "bytes");
+
+				snprintf(kept + strlen(kept), sizeof(kept) -
+				    strlen(kept), "%s%s %s (%.1f MB)",
+				    kept[0] ? ", " : "", lf_show(rec, "count",
+				    dn, sizeof(dn)), strcmp(kind,
+				    "quarantine") == 0 ? "held in quarantine" :
+				    "incomplete set aside", bytes != NULL ?
+				    strtod(bytes, NULL) / 1e6 : 0.0);
+				continue;
+			}
+			lf_show(rec, "transfer", id, sizeof(id));
+			lf_show(rec, "bundle", b, sizeof(b));
+			lf_show(rec, "version", v, sizeof(v));
+			lf_show(rec, "state", st, sizeof(st));
+			lf_show(rec, "chunks_done", dn, sizeof(dn));
+			lf_show(rec, "chunks_total", tot, sizeof(tot));
+			lf_show(rec, "age", age, sizeof(age));
 			snprintf(prog, sizeof(prog), "%s/%s", dn, tot);
 			snprintf(ages, sizeof(ages), "%ss", age);
 			print_row(id, b, v, st, prog, ages, "-");
 		}
 		free(buf);
 	}
+	if (bad > 0)
+		log_warnx("%s: %u malformed line%s not shown", path, bad,
+		    bad == 1 ? "" : "s");
 	list_quarantine(c, true);
 	if (kept[0] != '\0')
 		printf("kept in staging: %s; removed after staging_retention "
 		    "(%.0f s)\n", kept, c->staging_retention);
+	free(rec);
 	recv_conf_free(c);
 	return 0;
 }
@@ -703,16 +736,20 @@ static int
 cmd_quarantine(int argc, char **argv)
 {
 	struct recv_conf *c = receiver_conf(&argc, argv);
-	char path[PATH_MAX], info[8192];
-	int rc = 0;
+	struct logfmt_record *rec = malloc(sizeof(*rec));
+	char path[PATH_MAX], info[LOGFMT_MAX_TEXT + 1];
+	int rc = 0, qi;
 
+	if (rec == NULL)
+		fatalx("out of memory");
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
 		if (list_quarantine(c, false) == 0)
 			printf("no bundles held\n");
 	} else if (argc == 3 && strcmp(argv[1], "show") == 0) {
-		quarantine_info(c, argv[2], info, sizeof(info));
-		if (info[0] == '\0' || strchr(argv[2], '/') != NULL) {
-			log_warnx("%s: not in quarantine", argv[2]);
+		qi = quarantine_info(c, argv[2], rec, info, sizeof(info));
+		if (qi != 0) {
+			log_warnx("%s: %s", argv[2], qi == -EBADMSG ?
+			    "malformed info file" : "not in quarantine");
 			rc = 1;
 		} else {
 			printf("%s", info);
@@ -720,18 +757,22 @@ cmd_quarantine(int argc, char **argv)
 			    argv[2]);
 		}
 	} else if (argc == 3 && strcmp(argv[1], "purge") == 0) {
-		char b[256], v[256], reason[128];
+		const char *b, *v, *reason;
 
-		quarantine_info(c, argv[2], info, sizeof(info));
-		if (info[0] == '\0' || strchr(argv[2], '/') != NULL ||
-		    argv[2][0] == '.') {
+		/* A malformed info file still names a held bundle: it can be
+		 * purged, recorded with what could not be read as "?". */
+		qi = quarantine_info(c, argv[2], rec, NULL, 0);
+		if (qi != 0 && qi != -EBADMSG) {
 			log_warnx("%s: not in quarantine", argv[2]);
 			rc = 1;
 			goto out;
 		}
-		lf_get(info, "bundle", b, sizeof(b));
-		lf_get(info, "version", v, sizeof(v));
-		lf_get(info, "reason", reason, sizeof(reason));
+		b = logfmt_get(rec, "bundle");
+		v = logfmt_get(rec, "version");
+		reason = logfmt_get(rec, "reason");
+		b = b != NULL ? b : "?";
+		v = v != NULL ? v : "?";
+		reason = reason != NULL ? reason : "?";
 		if (c->audit_log != NULL) {
 			struct sign_seckey *sk;
 			struct audit *a;
@@ -763,14 +804,20 @@ cmd_quarantine(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/quarantine/%s",
 		    c->staging_dir, argv[2]);
 		rc = util_rmtree(path) == 0 ? 0 : 1;
-		if (rc == 0)
-			printf("purged %s (%s %s)\n", argv[2], b, v);
-		else
+		if (rc == 0) {
+			char eb[256], ev[256];
+
+			logfmt_escape(eb, sizeof(eb), b);
+			logfmt_escape(ev, sizeof(ev), v);
+			printf("purged %s (%s %s)\n", argv[2], eb, ev);
+		} else {
 			log_warn("removing %s", path);
+		}
 	} else {
 		rc = usage();
 	}
 out:
+	free(rec);
 	recv_conf_free(c);
 	return rc;
 }

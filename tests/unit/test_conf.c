@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/limits.h"
 #include "common/sign.h"
 #include "common/util.h"
 
@@ -57,8 +58,8 @@ test_recv_defaults(void **state)
 	assert_int_equal(c->dir_mode, 0755);
 	assert_int_equal(c->max_bundle_age, 0);
 	assert_null(c->receiver_name);
-	assert_int_equal(c->max_files, CONF_DEFAULT_MAX_FILES);
-	assert_int_equal(c->max_path_len, CONF_DEFAULT_MAX_PATH_LEN);
+	assert_int_equal(c->max_files, LIMITS_MAX_FILES);
+	assert_int_equal(c->max_path_len, LIMITS_MAX_PATH_LEN);
 	assert_int_equal(c->max_bundle_bytes, 64000000000ull);
 	recv_conf_free(c);
 	write_conf(RECV_BASE "max_bundle_age = 86400;\n"

@@ -34,6 +34,8 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/manifest.h"
+#include "common/limits.h"
+#include "common/logfmt.h"
 #include "common/qlog.h"
 #include "common/sign.h"
 #include "common/util.h"
@@ -229,6 +231,7 @@ setup(void **state)
 	c->max_files = 1000;
 	c->max_path_len = 1024;
 	c->name_pattern = "[a-z][a-z0-9._+-]{0,127}";
+	c->version_pattern = LIMITS_VERSION_PATTERN;
 	c->staging_retention = 7 * 86400;
 	c->file_mode = 0644;
 	c->dir_mode = 0755;
@@ -252,21 +255,17 @@ teardown(void **state)
 
 /* ---- what the logs and the disk say ------------------------------------- */
 
-/* Value of key in a logfmt line (plain values only), or "" */
+/* Value of key in a logfmt line, read with the one parser, or "" */
 static void
 field(const char *line, const char *key, char *out, size_t cap)
 {
-	char pat[64];
-	const char *p;
-	size_t n;
+	static struct logfmt_record rec;
+	const char *v;
 
-	snprintf(pat, sizeof(pat), " %s=", key);
 	out[0] = '\0';
-	if ((p = strstr(line, pat)) == NULL)
-		return;
-	p += strlen(pat);
-	n = strcspn(p, " \n");
-	snprintf(out, cap, "%.*s", (int)n, p);
+	if (logfmt_parse(&rec, line, strlen(line)) == 0 &&
+	    (v = logfmt_get(&rec, key)) != NULL)
+		snprintf(out, cap, "%s", v);
 }
 
 /*
@@ -1015,6 +1014,40 @@ test_manifest_rejected(void **state)
 	tx_free(&y);
 }
 
+/*
+ * A version outside version_pattern (the default: no space, no shell
+ * characters) is REJECTED before it can become a store path, a
+ * SLUICE_VERSION or text in the quarantine info file.
+ */
+static void
+test_manifest_version_pattern(void **state)
+{
+	static const char *const bad[] = {
+		"2.0 $(touch${IFS}pwned) *", "2.0 reason=ok", "-1", "1;2",
+		"2.0~rc1",
+	};
+	struct fx *fx = *state;
+	struct tx x;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tx_make(&x, 0xbc00 + i, "model", bad[i], 2, sizes2);
+		assert_non_null(tx_admit(fx, &x));
+		tx_stage_manifest(fx, &x);
+		tx_object(fx, &x, 0);
+		assert_int_equal(qcount(fx, x.id, "REJECTED",
+		    "version_pattern"), 1);
+		assert_int_equal(acount(fx, x.id, "REJECTED",
+		    "version_pattern"), 1);
+		assert_int_equal(finished_verdict(fx, x.id, NULL),
+		    FINISHED_REJECTED);
+		assert_null(lifecycle_find(fx->r, x.id));
+		assert_false(exists("%s/%s", fx->staging, x.hex));
+		tx_free(&x);
+	}
+	assert_int_equal(n_enqueued, 0);
+}
+
 /* ---- answering resends ------------------------------------------------------------- */
 
 static void
@@ -1397,6 +1430,7 @@ main(void)
 		T(test_scanning),
 		T(test_manifest_duplicate),
 		T(test_manifest_rejected),
+		T(test_manifest_version_pattern),
 		T(test_resend_answers),
 		T(test_preempt),
 		T(test_no_slot),

@@ -177,6 +177,9 @@ test_rejections(void **state)
 		{ HDR "file " H64 " 0 - A\nfile " H64 " 0 - a\nend\n", "case_collision" },
 		{ HDR "file " H64 " 0 - a\nfile " H64 " 0 - a/b\nend\n", "case_collision" },
 		{ HDR "file " H64 " 0 - A\nfile " H64 " 0 - a-b\nfile " H64 " 0 - a/b\nend\n", "case_collision" },
+		{ HDR "file " H64 " 0 - A/b\nfile " H64 " 0 - a\nend\n", "case_collision" },
+		{ HDR "file " H64 " 0 - x/Y\nfile " H64 " 0 - x/y/z/w\nend\n", "case_collision" },
+		{ HDR "file " H64 " 0 - d/A/b\nfile " H64 " 0 - d/a/B\nend\n", "case_collision" },
 		{ HDR "file " H64 " 01 - a\nend\n", "manifest_syntax" },
 		{ HDR "file " H64 " -1 - a\nend\n", "manifest_syntax" },
 		{ HDR "file " H64 " 99999999999999999999 - a\nend\n", "manifest_syntax" },
@@ -199,6 +202,103 @@ test_rejections(void **state)
 			fail_msg("case %zu: expected %s, got %s\n%s", i,
 			    cases[i].reason, got, cases[i].text);
 	}
+}
+
+/* What the collision check must let through. */
+static void
+test_no_collision(void **state)
+{
+	static const char *const texts[] = {
+		HDR "file " H64 " 0 - a/b\nfile " H64 " 0 - a/c\nend\n",
+		HDR "file " H64 " 0 - a/b\nfile " H64 " 0 - ab\nend\n",
+		HDR "file " H64 " 0 - a-b\nfile " H64 " 0 - a/b\nend\n",
+		HDR "file " H64 " 0 - a/b/c\nfile " H64 " 0 - a/bc\nend\n",
+		HDR "file " H64 " 0 - A/b\nfile " H64 " 0 - a/c\nend\n",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		manifest_free(parse_ok(texts[i]));
+}
+
+/*
+ * n files whose paths are `depth` directories deep, each path about
+ * 1000 bytes: the same number of bytes whatever the depth.
+ */
+static struct manifest *
+deep_manifest(size_t n, unsigned depth)
+{
+	static const uint8_t zero[32];
+	struct manifest *m = manifest_new("deep", "1");
+	char path[1200], err[256];
+	size_t comp = 1000 / depth - 1, off, i, d;
+
+	assert_non_null(m);
+	for (i = 0; i < n; i++) {
+		off = 0;
+		for (d = 0; d < depth; d++) {
+			memset(path + off, 'd', comp);
+			off += comp;
+			path[off++] = '/';
+		}
+		snprintf(path + off, sizeof(path) - off, "f%06zu", i);
+		assert_int_equal(manifest_add_file(m, path, 0, false, zero,
+		    NULL), 0);
+	}
+	assert_int_equal(manifest_finish(m, err, sizeof(err)), 0);
+	return m;
+}
+
+/* Best of three: the seconds manifest_parse takes on m's text. */
+static double
+parse_seconds(const struct manifest *m)
+{
+	static const struct manifest_limits big = { 1000000, 4096,
+		1ull << 40 };
+	double best = 1e9;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct manifest *p = NULL;
+		const char *reason;
+		char err[256];
+		uint64_t t0 = util_now_ns();
+		double s;
+
+		assert_int_equal(manifest_parse(m->text, m->text_len, &big, &p,
+		    &reason, err, sizeof(err)), 0);
+		s = (double)(util_now_ns() - t0) / 1e9;
+		best = s < best ? s : best;
+		manifest_free(p);
+	}
+	return best;
+}
+
+/*
+ * The review's stall: 20,000 files 500 directories deep took 1.9 s in
+ * the collision check, which looked every prefix of every path up by
+ * binary search (n * depth * log n string compares).  The check must be
+ * linear in the bytes of the paths: parsing the deep manifest may take
+ * no more than a few times as long as parsing one of the same size whose
+ * paths are 4 directories deep.  A ratio, not a wall-clock bound, so a
+ * slow or busy machine does not fail it.
+ */
+static void
+test_collision_check_linear(void **state)
+{
+	struct manifest *deep = deep_manifest(20000, 500);
+	struct manifest *flat = deep_manifest(20000, 4);
+	double td, tf;
+
+	assert_true(deep->text_len > 20000 * 1000);
+	assert_true(flat->text_len > 20000 * 1000);
+	td = parse_seconds(deep);
+	tf = parse_seconds(flat);
+	printf("test_manifest: parse %.3f s at depth 500, %.3f s at depth 4 "
+	    "(%zu and %zu bytes)\n", td, tf, deep->text_len, flat->text_len);
+	assert_true(td < 4 * tf + 0.02);
+	manifest_free(deep);
+	manifest_free(flat);
 }
 
 static void
@@ -401,6 +501,8 @@ main(void)
 		cmocka_unit_test(test_version_order),
 		cmocka_unit_test(test_count_distinct_keys),
 		cmocka_unit_test(test_destination),
+		cmocka_unit_test(test_no_collision),
+		cmocka_unit_test(test_collision_check_linear),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,20 +51,28 @@ test_truncate(void **state)
 	assert_int_equal(out[strlen(out) - 1], '"');
 }
 
-static void
-test_one_line_per_event(void **state)
+/* A fresh log at path (a mkstemp template, filled in). */
+static struct qlog *
+open_temp(char *path)
 {
-	char path[] = "/tmp/sluice-test-qlog.XXXXXX";
 	struct qlog *q;
-	uint8_t *buf;
-	size_t len, i, lines = 0;
-	int fd, rc;
+	int fd = mkstemp(path), rc;
 
-	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
 	q = qlog_open(path, &rc);
 	assert_non_null(q);
+	return q;
+}
+
+static void
+test_one_line_per_event(void **state)
+{
+	char path[] = "/tmp/sluice-test-qlog.XXXXXX";
+	struct qlog *q = open_temp(path);
+	uint8_t *buf;
+	size_t len, i, lines = 0;
+
 	qlog_event(q, 0x0123456789abcdefull, "evil\nts=x state=RELEASED",
 	    "1\r\n", "REJECTED", "unsafe_path", "file \"a\nb\"");
 	qlog_event(q, 0, NULL, NULL, "LINK_UP", "heartbeat", NULL);
@@ -82,6 +90,25 @@ test_one_line_per_event(void **state)
 	unlink(path);
 }
 
+/* qlog_find reads with the one logfmt parser: a bundle name holding
+ * " state=RELEASED" (logged when it was REJECTED) is no RELEASED line. */
+static void
+test_find_not_fooled(void **state)
+{
+	char path[] = "/tmp/sluice-test-qlog.XXXXXX";
+	struct qlog *q = open_temp(path);
+
+	qlog_event(q, 0xabcdull, "x state=RELEASED", "1", "REJECTED",
+	    "name_pattern", NULL);
+	qlog_event(q, 0xabceull, "m", "1", "RELEASED", "verified", NULL);
+	qlog_close(q);
+	assert_int_equal(qlog_find(path, 0xabcdull, "RELEASED"), 0);
+	assert_int_equal(qlog_find(path, 0xabcdull, "REJECTED"), 1);
+	assert_int_equal(qlog_find(path, 0xabceull, "RELEASED"), 1);
+	assert_int_equal(qlog_find(path, 0xabcfull, "RELEASED"), 0);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -89,6 +116,7 @@ main(void)
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_truncate),
 		cmocka_unit_test(test_one_line_per_event),
+		cmocka_unit_test(test_find_not_fooled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,6 +40,7 @@
 struct hook_job {
 	struct hook_job *next;
 	uint64_t id;
+	char dir[64];            /* under staging_dir: removed after */
 	char name[PMAN_MAX_VALUE + 1];
 	char version[PMAN_MAX_VALUE + 1];
 };
@@ -241,7 +242,7 @@ hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
 
 void
 hooks_enqueue(struct recv *r, uint64_t id, const char *name,
-    const char *version)
+    const char *version, const char *dir)
 {
 	struct hooks *h = r->hooks;
 	struct hook_job *j = calloc(1, sizeof(*j));
@@ -252,6 +253,7 @@ hooks_enqueue(struct recv *r, uint64_t id, const char *name,
 		return;
 	}
 	j->id = id;
+	snprintf(j->dir, sizeof(j->dir), "%s", dir);
 	snprintf(j->name, sizeof(j->name), "%s", name);
 	snprintf(j->version, sizeof(j->version), "%s", version);
 	pthread_mutex_lock(&h->lock);
@@ -266,7 +268,7 @@ static void
 run_job(struct recv *r, const struct hook_job *j)
 {
 	struct manifest m;
-	char path[PATH_MAX], why[128], dir[32];
+	char path[PATH_MAX], why[128];
 	unsigned i;
 	bool stopped = false;
 
@@ -291,8 +293,8 @@ run_job(struct recv *r, const struct hook_job *j)
 	}
 	if (stopped)
 		return;
-	snprintf(dir, sizeof(dir), "%016" PRIx64, j->id);
-	if (util_path_join(path, sizeof(path), r->conf->staging_dir, dir) == 0)
+	if (util_path_join(path, sizeof(path), r->conf->staging_dir,
+	    j->dir) == 0)
 		(void)util_rmtree(path);
 }
 

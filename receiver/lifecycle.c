@@ -40,7 +40,9 @@
 #include "common/audit.h"
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/qlog.h"
+#include "common/request.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -575,18 +577,21 @@ finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
  * RELEASED: each record made durable, in order, before any release hook;
  * the failpoints let tests/e2e/34_crash.sh cut the sequence anywhere.
  */
+static void close_superseded(struct recv *r, uint64_t id,
+    const struct manifest *m);
+
 static void
 finish_released(struct recv *r, uint64_t id, const struct manifest *m,
-    const char *detail, const char *approvers, bool qlog_done,
-    bool audit_done)
+    const char *reason, const char *detail, const char *approvers,
+    bool qlog_done, bool audit_done, const char *dir)
 {
 	int rc;
 
 	if (!qlog_done)
-		qlog_id(r, id, m, TS_RELEASED, "verified", detail);
+		qlog_id(r, id, m, TS_RELEASED, reason, detail);
 	recv_failpoint("after_qlog");
 	if (!audit_done)
-		audit_id(r, id, m, TS_RELEASED, "verified", approvers, detail);
+		audit_id(r, id, m, TS_RELEASED, reason, approvers, detail);
 	recv_failpoint("after_audit");
 	if ((rc = policy_record_latest(r, m->name, m->version)) != 0)
 		log_warnx("recording %s %s as released: %s", m->name,
@@ -597,8 +602,373 @@ finish_released(struct recv *r, uint64_t id, const struct manifest *m,
 	log_info("transfer %016" PRIx64 " released: %s", id,
 	    detail != NULL ? detail : "");
 	remove_missing(r, id);
-	/* The hook thread runs the release hooks, then removes staging. */
-	hooks_enqueue(r, id, m->name, m->version);
+	close_superseded(r, id, m);
+	/* The hook thread runs the release hooks, then removes dir. */
+	hooks_enqueue(r, id, m->name, m->version, dir);
+}
+
+/*
+ * What a held bundle's info file says (written by finish_held, one
+ * logfmt pair a line): bundle, version and the reason it is held.
+ */
+static bool
+held_info(struct recv *r, uint64_t id, char *bundle, char *version,
+    char *reason, size_t len)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t n;
+	char *line, *save;
+
+	bundle[0] = version[0] = reason[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR "/%016" PRIx64
+	    "/info", r->conf->staging_dir, id) >= (int)sizeof(path) ||
+	    util_read_file(path, 16384, &buf, &n) != 0)
+		return false;
+	for (line = strtok_r((char *)buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		struct logfmt_record rec;
+		const char *v;
+
+		if (logfmt_parse(&rec, line, strlen(line)) != 0)
+			continue;
+		if ((v = logfmt_get(&rec, "bundle")) != NULL)
+			snprintf(bundle, len, "%s", v);
+		if ((v = logfmt_get(&rec, "version")) != NULL)
+			snprintf(version, len, "%s", v);
+		if ((v = logfmt_get(&rec, "reason")) != NULL)
+			snprintf(reason, len, "%s", v);
+	}
+	free(buf);
+	return bundle[0] != '\0' && version[0] != '\0';
+}
+
+/* Removes a held bundle (purge, retention, superseded): audit, log. */
+static void
+unhold(struct recv *r, uint64_t id, const char *reason, const char *detail,
+    const char *actor)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR "/%016" PRIx64,
+	    r->conf->staging_dir, id) >= (int)sizeof(path) ||
+	    util_rmtree(path) != 0) {
+		log_warn("removing %s", path);
+		return;
+	}
+	(void)actor;
+	audit_id(r, id, NULL, TS_PURGED, reason, NULL, detail);
+	qlog_id(r, id, NULL, TS_PURGED, reason, detail);
+	held_remove(r->lc, id);
+}
+
+/*
+ * A held bundle whose version has now been released (by another
+ * transfer, or by an operator) is closed: nothing is left to decide.
+ */
+static void
+close_superseded(struct recv *r, uint64_t id, const struct manifest *m)
+{
+	char b[PMAN_MAX_VALUE + 1], v[PMAN_MAX_VALUE + 1], why[64],
+	    detail[300];
+	size_t i;
+
+	for (i = 0; i < r->lc->n_held;) {
+		uint64_t h = r->lc->held[i];
+
+		if (h == id || !held_info(r, h, b, v, why, sizeof(b)) ||
+		    strcmp(b, m->name) != 0 ||
+		    manifest_version_cmp(v, m->version) != 0) {
+			i++;
+			continue;
+		}
+		snprintf(detail, sizeof(detail), "held (%s); version %s was "
+		    "released by transfer %016" PRIx64, why, m->version, id);
+		unhold(r, h, "superseded", detail, NULL); /* shifts held[] */
+	}
+}
+
+/* ---- operator requests (common/request.h) ------------------------------ */
+
+static void
+answer_request(struct recv *r, const char *name, bool ok, const char *state,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+answer_request(struct recv *r, const char *name, bool ok, const char *state,
+    const char *fmt, ...)
+{
+	struct request_result res;
+	char dir[PATH_MAX], path[PATH_MAX];
+	va_list ap;
+
+	memset(&res, 0, sizeof(res));
+	res.ok = ok;
+	snprintf(res.state, sizeof(res.state), "%s", state);
+	va_start(ap, fmt);
+	vsnprintf(res.detail, sizeof(res.detail), fmt, ap);
+	va_end(ap);
+	snprintf(dir, sizeof(dir), "%s/" REQUEST_DIR, r->conf->state_dir);
+	if (request_answer(dir, name, &res) != 0)
+		log_warn("answering request %s", name);
+	if (snprintf(path, sizeof(path), "%s/%s.req", dir, name) <
+	    (int)sizeof(path))
+		(void)unlink(path);
+	if (snprintf(path, sizeof(path), "%s/%s.taken", dir, name) <
+	    (int)sizeof(path))
+		(void)unlink(path);
+}
+
+static bool
+is_held(struct recv *r, uint64_t id)
+{
+	char path[64];
+	struct stat st;
+	bool found;
+
+	held_index(r->lc, id, &found);
+	snprintf(path, sizeof(path), QUARANTINE_DIR "/%016" PRIx64, id);
+	return found && fstatat(r->staging_fd, path, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The held bundle's manifest with its approvals, as in its tree. */
+static struct manifest *
+held_manifest(struct recv *r, uint64_t id, const char *extra, char *err,
+    size_t errlen)
+{
+	struct manifest_limits lim = { SIZE_MAX, 65536, UINT64_MAX };
+	char path[PATH_MAX];
+	struct manifest *m = NULL;
+	uint8_t *text = NULL, *appr = NULL, *all;
+	size_t tlen, alen = 0, xlen = extra != NULL ? strlen(extra) : 0;
+	const char *reason;
+
+	snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR "/%016" PRIx64
+	    "/tree/" MANIFEST_BUNDLE_FILE, r->conf->staging_dir, id);
+	if (util_read_file(path, 64u << 20, &text, &tlen) != 0) {
+		util_seterr(err, errlen, "cannot read the held manifest");
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR "/%016" PRIx64
+	    "/tree/" MANIFEST_APPROVALS_FILE, r->conf->staging_dir, id);
+	(void)util_read_file(path, 1u << 20, &appr, &alen);
+	all = malloc(tlen + alen + xlen + 1);
+	if (all != NULL) {
+		memcpy(all, text, tlen);
+		if (alen > 0)
+			memcpy(all + tlen, appr, alen);
+		if (xlen > 0)
+			memcpy(all + tlen + alen, extra, xlen);
+		if (manifest_parse(all, tlen + alen + xlen, &lim, &m, &reason,
+		    err, errlen) != 0)
+			m = NULL;
+	}
+	free(all);
+	free(text);
+	free(appr);
+	return m;
+}
+
+static void
+request_approve(struct recv *r, const char *name, const struct request *rq)
+{
+	char err[256] = "", line[REQUEST_SIG_MAX + 2], ids[CONF_MAX_KEYS * 17
+	    + 1], path[PATH_MAX], detail[600];
+	struct manifest *m;
+	uint8_t *obj = NULL;
+	size_t objlen, i;
+	unsigned got = 0, mine = 0;
+
+	snprintf(line, sizeof(line), "%s\n", rq->signature);
+	m = held_manifest(r, rq->transfer, line, err, sizeof(err));
+	if (m == NULL) {
+		answer_request(r, name, false, "QUARANTINED", "not a valid "
+		    "approval for the held manifest: %s", err);
+		return;
+	}
+	/* The new line must be a valid approval by a configured approver. */
+	for (i = 0; i < r->n_approvers; i++) {
+		if (memcmp(m->approvals[m->n_approvals - 1].key_id,
+		    r->approvers[i].id, PROTO_KEYID_LEN) == 0)
+			mine = manifest_count_approvals(m, &r->approvers[i], 1,
+			    NULL, 0);
+	}
+	if (mine == 0) {
+		manifest_free(m);
+		answer_request(r, name, false, "QUARANTINED", "the signature "
+		    "is not a valid approval of this manifest by a configured "
+		    "approver");
+		return;
+	}
+	got = manifest_count_approvals(m, r->approvers, r->n_approvers, ids,
+	    sizeof(ids));
+	snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR "/%016" PRIx64
+	    "/tree/" MANIFEST_APPROVALS_FILE, r->conf->staging_dir,
+	    rq->transfer);
+	if (manifest_render_object(m, &obj, &objlen) != 0 ||
+	    util_write_file_atomic(path, obj + m->text_len, objlen -
+	    m->text_len, r->conf->file_mode) != 0) {
+		free(obj);
+		manifest_free(m);
+		answer_request(r, name, false, "QUARANTINED", "cannot write "
+		    "the approvals");
+		return;
+	}
+	free(obj);
+	snprintf(detail, sizeof(detail), "approval added by %s (uid %u); %u "
+	    "of %u required approvals (%s)", rq->user, rq->uid, got,
+	    r->conf->approval_threshold, ids);
+	audit_id(r, rq->transfer, m, TS_QUARANTINED, "approval_added", ids,
+	    detail);
+	qlog_id(r, rq->transfer, m, TS_QUARANTINED, "approval_added", detail);
+	answer_request(r, name, true, "QUARANTINED", "%s", detail);
+	manifest_free(m);
+}
+
+static void
+request_release(struct recv *r, const char *name, const struct request *rq)
+{
+	char b[PMAN_MAX_VALUE + 1], v[PMAN_MAX_VALUE + 1], why[64], err[256],
+	    detail[600];
+	struct manifest *m;
+	unsigned got;
+
+	if (!held_info(r, rq->transfer, b, v, why, sizeof(b))) {
+		answer_request(r, name, false, "-", "cannot read the held "
+		    "bundle's info");
+		return;
+	}
+	if (strcmp(why, "approvals") == 0) {
+		/* Only the approvals can lift this one, never an override. */
+		m = held_manifest(r, rq->transfer, NULL, err, sizeof(err));
+		got = m != NULL ? manifest_count_approvals(m, r->approvers,
+		    r->n_approvers, NULL, 0) : 0;
+		manifest_free(m);
+		if (got < r->conf->approval_threshold) {
+			answer_request(r, name, false, "QUARANTINED", "%u of %u "
+			    "required approvals: add them with sluice "
+			    "quarantine approve", got,
+			    r->conf->approval_threshold);
+			return;
+		}
+		snprintf(detail, sizeof(detail), "released from quarantine "
+		    "by %s (uid %u): %u of %u approvals now present", rq->user,
+		    rq->uid, got, r->conf->approval_threshold);
+	} else {
+		/* rollback, expired, destination, scan: a person decides. */
+		if (!rq->override || rq->reason[0] == '\0') {
+			answer_request(r, name, false, "QUARANTINED", "held for "
+			    "%s: releasing it needs --override and --reason",
+			    why);
+			return;
+		}
+		snprintf(detail, sizeof(detail), "released from quarantine "
+		    "(%s) by %s (uid %u), override: %s", why, rq->user,
+		    rq->uid, rq->reason);
+	}
+	verify_enqueue_held(r, rq->transfer, name, detail);
+}
+
+/* INCOMPLETE staging an operator gives up on. */
+static void
+request_purge(struct recv *r, const char *name, const struct request *rq)
+{
+	struct transfer *t = lifecycle_find(r, rq->transfer);
+	char hex[17], path[PATH_MAX], detail[300];
+	struct stat st;
+
+	if (t != NULL && (t->state == TS_VERIFYING ||
+	    t->state == TS_SCANNING || t->state == TS_RECEIVING)) {
+		answer_request(r, name, false, tstate_name(t->state), "the "
+		    "transfer is %s; only an INCOMPLETE one can be purged",
+		    tstate_name(t->state));
+		return;
+	}
+	snprintf(hex, sizeof(hex), "%016" PRIx64, rq->transfer);
+	if (t == NULL && fstatat(r->staging_fd, hex, &st,
+	    AT_SYMLINK_NOFOLLOW) < 0) {
+		answer_request(r, name, false, "-", "no incomplete transfer "
+		    "%s in staging", hex);
+		return;
+	}
+	if (t != NULL)
+		slot_free(r, t);
+	if (util_path_join(path, sizeof(path), r->conf->staging_dir,
+	    hex) == 0)
+		(void)util_rmtree(path);
+	remove_missing(r, rq->transfer);
+	snprintf(detail, sizeof(detail), "incomplete staging purged by %s "
+	    "(uid %u)", rq->user, rq->uid);
+	audit_id(r, rq->transfer, NULL, TS_PURGED, "operator", NULL, detail);
+	qlog_id(r, rq->transfer, NULL, TS_PURGED, "operator", detail);
+	answer_request(r, name, true, "PURGED", "%s", detail);
+}
+
+/* Takes the requests queued in <state_dir>/requests (every second). */
+static void
+requests_poll(struct recv *r)
+{
+	char dir[PATH_MAX], err[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/" REQUEST_DIR, r->conf->state_dir);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char name[NAME_MAX + 1], res[NAME_MAX + 8];
+		size_t n = strlen(de->d_name);
+		struct request rq;
+		struct stat st;
+		uint8_t *buf;
+		size_t len;
+
+		if (n < 5 || n > NAME_MAX || strcmp(de->d_name + n - 4,
+		    ".req") != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 4), de->d_name);
+		snprintf(res, sizeof(res), "%s.taken", name);
+		/* Taken already (a release the verifier is working on)? */
+		if (fstatat(dirfd(d), res, &st, 0) == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+		    0 || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			answer_request(r, name, false, "-", "refused: the "
+			    "request file is owned by uid %u",
+			    (unsigned)st.st_uid);
+			continue;
+		}
+		snprintf(res, sizeof(res), "%s/%s", dir, de->d_name);
+		if (util_read_file(res, 4096, &buf, &len) != 0)
+			continue;
+		if (request_parse((char *)buf, len, &rq, err,
+		    sizeof(err)) != 0) {
+			free(buf);
+			answer_request(r, name, false, "-", "%s", err);
+			continue;
+		}
+		free(buf);
+		/* Marked taken before the work begins. */
+		snprintf(res, sizeof(res), "%s/%s.taken", dir, name);
+		if (util_write_file_atomic(res, "", 0, 0600) != 0)
+			continue;
+		log_info("request %s: %s %016" PRIx64 " by %s (uid %u)", name,
+		    request_action_name(rq.action), rq.transfer, rq.user,
+		    rq.uid);
+		if (rq.action == REQUEST_PURGE)
+			request_purge(r, name, &rq);
+		else if (!is_held(r, rq.transfer))
+			answer_request(r, name, false, "-", "%016" PRIx64 " is "
+			    "not held in quarantine", rq.transfer);
+		else if (rq.action == REQUEST_APPROVE)
+			request_approve(r, name, &rq);
+		else
+			request_release(r, name, &rq);
+	}
+	closedir(d);
 }
 
 /* This machine's fault: back to waiting, and verified again later. */
@@ -1030,6 +1400,27 @@ lifecycle_chunk_done(struct recv *r, struct transfer *t, uint32_t object,
 
 /* ---- verdicts ---------------------------------------------------------------- */
 
+/* The verifier's answer to an operator's release of a held bundle. */
+static void
+held_verdict(struct recv *r, struct verdict *v)
+{
+	char sub[64];
+
+	if (v->state != TS_RELEASED || v->m == NULL) {
+		answer_request(r, v->req, false, "QUARANTINED", "not released: "
+		    "%s: %s", v->reason, v->detail);
+		manifest_free(v->m);
+		return;
+	}
+	snprintf(sub, sizeof(sub), QUARANTINE_DIR "/%016" PRIx64, v->held_id);
+	held_remove(r->lc, v->held_id);
+	ended_in(r, v->held_id, 0);
+	finish_released(r, v->held_id, v->m, "operator", v->detail, NULL,
+	    false, false, sub);
+	answer_request(r, v->req, true, "RELEASED", "%s", v->detail);
+	manifest_free(v->m);
+}
+
 void
 lifecycle_poll(struct recv *r)
 {
@@ -1053,6 +1444,10 @@ lifecycle_poll(struct recv *r)
 		for (i = 0; i < n; i++) {
 			struct transfer *t = v[i].t;
 
+			if (t == NULL) {
+				held_verdict(r, &v[i]);
+				continue;
+			}
 			if (!v[i].final) {
 				set_state(r, t, v[i].state, v[i].reason, NULL);
 				continue;
@@ -1062,7 +1457,8 @@ lifecycle_poll(struct recv *r)
 				t->state = TS_RELEASED;
 				ended_in(r, t->id, t->session);
 				finish_released(r, t->id, t->manifest,
-				    v[i].detail, v[i].approvers, false, false);
+				    "verified", v[i].detail, v[i].approvers,
+				    false, false, t->name);
 				slot_free(r, t);
 				break;
 			case TS_QUARANTINED:
@@ -1226,6 +1622,7 @@ lifecycle_tick(struct recv *r, uint64_t now)
 		write_missing(r, t);
 		set_state(r, t, TS_INCOMPLETE, "timeout", detail);
 	}
+	requests_poll(r);
 	if (now - r->lc->retention_ns >= RETENTION_EVERY_NS ||
 	    r->lc->retention_ns == 0) {
 		r->lc->retention_ns = now;
@@ -1413,6 +1810,9 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 	if (rc == 0 && snprintf(path, sizeof(path), "%s/missing",
 	    c->state_dir) < (int)sizeof(path))
 		rc = util_mkdirs(path, 0755);
+	if (rc == 0 && snprintf(path, sizeof(path), "%s/" REQUEST_DIR,
+	    c->state_dir) < (int)sizeof(path))
+		rc = util_mkdirs(path, 0700);
 	if (rc == 0 && snprintf(path, sizeof(path), "%s/" QUARANTINE_DIR,
 	    c->staging_dir) < (int)sizeof(path))
 		rc = util_mkdirs(path, 0700);
@@ -1500,7 +1900,7 @@ lifecycle_fini(struct recv *r)
  * and the transfer is verified again like any other.
  */
 static bool
-recover_release(struct recv *r, uint64_t id, int dirfd)
+recover_release(struct recv *r, uint64_t id, int dirfd, const char *sub)
 {
 	char buf[3 * PMAN_MAX_VALUE + 128], *name, *version, *hex, *save;
 	char path[PATH_MAX], detail[PATH_MAX + 64];
@@ -1544,8 +1944,9 @@ recover_release(struct recv *r, uint64_t id, int dirfd)
 	memcpy(m.digest, digest, 32);
 	snprintf(detail, sizeof(detail), "recovered after a restart; path=%s/"
 	    "%s/%s", r->conf->store_dir, name, version);
+	held_remove(r->lc, id);
 	if (finished_get(r->finished, id, NULL, NULL)) {
-		hooks_enqueue(r, id, name, version);
+		hooks_enqueue(r, id, name, version, sub);
 		return true;
 	}
 	af = r->audit != NULL ? audit_find(r->conf->audit_log, id,
@@ -1553,7 +1954,8 @@ recover_release(struct recv *r, uint64_t id, int dirfd)
 	qf = af == 1 ? 1 : qlog_find(r->conf->quarantine_log, id, "RELEASED");
 	log_info("transfer %016" PRIx64 ": finishing the release of %s %s cut "
 	    "short by a restart", id, name, version);
-	finish_released(r, id, &m, detail, NULL, qf == 1, af == 1);
+	finish_released(r, id, &m, "verified", detail, NULL, qf == 1, af == 1,
+	    sub);
 	return true;
 }
 
@@ -1622,7 +2024,7 @@ lifecycle_recover(struct recv *r)
 		    O_CLOEXEC | O_NOFOLLOW);
 		if (tfd < 0)
 			continue;
-		if (recover_release(r, id, tfd)) {
+		if (recover_release(r, id, tfd, de->d_name)) {
 			close(tfd);
 			continue;
 		}
@@ -1632,6 +2034,30 @@ lifecycle_recover(struct recv *r)
 			continue;
 		}
 		recover_complete(r, id, tfd);
+		close(tfd);
+	}
+	closedir(d);
+	/* Operator releases of held bundles cut short, likewise. */
+	fd = openat(r->staging_fd, QUARANTINE_DIR, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char sub[64];
+		uint64_t id;
+		int tfd;
+
+		if (!parse_id(de->d_name, &id))
+			continue;
+		tfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW);
+		if (tfd < 0)
+			continue;
+		snprintf(sub, sizeof(sub), QUARANTINE_DIR "/%s", de->d_name);
+		(void)recover_release(r, id, tfd, sub);
 		close(tfd);
 	}
 	closedir(d);

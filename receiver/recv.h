@@ -209,6 +209,10 @@ struct verdict {
 	char reason[64];
 	char detail[512];
 	char approvers[CONF_MAX_KEYS * 17 + 1];
+	uint64_t held_id;      /* a held release: the transfer (t is NULL) */
+	struct manifest *m;    /* ... its manifest, owned by the taker */
+	char req[64];          /* ... the operator request it answers */
+	char why[512];         /* ... the operator's detail */
 };
 
 struct recv {
@@ -333,6 +337,11 @@ int verify_init(struct recv *r);
 void verify_fini(struct recv *r);
 /* Hands t over; its verdict comes back through verify_poll(). */
 void verify_enqueue(struct recv *r, struct transfer *t);
+/* An operator's release of held transfer id (staging/quarantine/<id>):
+ * its tree is checked against its manifest again and renamed into the
+ * store; the verdict comes back with t NULL and held_id, m and req set. */
+void verify_enqueue_held(struct recv *r, uint64_t id, const char *req,
+    const char *detail);
 /* Takes up to max verdicts; returns how many. */
 unsigned verify_poll(struct recv *r, struct verdict *out, unsigned max);
 /* The marker a release leaves in staging/<id>/ just before its rename. */
@@ -353,9 +362,10 @@ void hooks_fini(struct recv *r);
 int hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
     const char *path, const char *tree, bool *stopped, char *why,
     size_t whylen);
-/* After a release: the release hooks, then staging/<id> is removed. */
+/* After a release: the release hooks, then dir (under staging_dir, its
+ * "releasing" marker inside) is removed. */
 void hooks_enqueue(struct recv *r, uint64_t id, const char *name,
-    const char *version);
+    const char *version, const char *dir);
 
 /* ---- transfer.c: a transfer's data, no state changes, no I/O ------------ */
 bool transfer_chunk_is_done(const struct transfer *t, uint32_t object,

@@ -51,6 +51,13 @@ struct vq_item {
 	struct verdict v;
 };
 
+struct held_job {
+	struct held_job *next;
+	uint64_t id;
+	char req[64];
+	char why[512];
+};
+
 struct verifier {
 	pthread_t thread;
 	bool started;
@@ -58,11 +65,13 @@ struct verifier {
 	pthread_cond_t cond;
 	struct transfer **todo;   /* one entry per transfer slot at most */
 	unsigned n_todo;
+	struct held_job *held;    /* operator releases of held bundles */
 	struct vq_item *done, **done_tail;
 	bool stop;
 };
 
 static void *verifier_main(void *arg);
+static void release_held(struct recv *r, struct verdict *v);
 
 static void decide(struct verdict *v, enum tstate state, const char *reason,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -138,6 +147,22 @@ verify_fini(struct recv *r)
 		q->done_tail = &it->next;
 	}
 	q->n_todo = 0;
+	while (q->held != NULL) {
+		struct held_job *j = q->held;
+		struct vq_item *it = calloc(1, sizeof(*it));
+
+		q->held = j->next;
+		if (it != NULL) {
+			it->v.held_id = j->id;
+			it->v.reset_object = -1;
+			snprintf(it->v.req, sizeof(it->v.req), "%s", j->req);
+			decide(&it->v, TS_QUARANTINED, "shutdown", "the "
+			    "receiver stopped first; ask again");
+			*q->done_tail = it;
+			q->done_tail = &it->next;
+		}
+		free(j);
+	}
 }
 
 static void
@@ -165,6 +190,26 @@ verify_enqueue(struct recv *r, struct transfer *t)
 	if (q->n_todo >= r->n_transfers)
 		abort(); /* cannot happen: one entry per transfer slot */
 	q->todo[q->n_todo++] = t;
+	pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void
+verify_enqueue_held(struct recv *r, uint64_t id, const char *req,
+    const char *why)
+{
+	struct verifier *q = r->verifier;
+	struct held_job *j = calloc(1, sizeof(*j)), **pp;
+
+	if (j == NULL)
+		fatalx("out of memory for a release request");
+	j->id = id;
+	snprintf(j->req, sizeof(j->req), "%s", req);
+	snprintf(j->why, sizeof(j->why), "%s", why);
+	pthread_mutex_lock(&q->lock);
+	for (pp = &q->held; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = j;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -456,6 +501,84 @@ release(struct recv *r, struct transfer *t, struct verdict *v)
 	return true;
 }
 
+/*
+ * An operator's release of a held bundle: its tree (verified before it
+ * was held) is checked against its manifest again, whole, since it sat
+ * in quarantine; then the same marker and rename as any release.  A
+ * verdict other than RELEASED leaves it held as it was.
+ */
+static void
+release_held(struct recv *r, struct verdict *v)
+{
+	char dir[64], tree[PATH_MAX], err[512] = "", latest[PMAN_MAX_VALUE + 1];
+	char marker[3 * PMAN_MAX_VALUE + 128], hex[65];
+	struct manifest *m = NULL;
+	int dfd = -1, storefd = -1, e;
+	size_t n;
+
+	snprintf(dir, sizeof(dir), "quarantine/%016" PRIx64, v->held_id);
+	if (snprintf(tree, sizeof(tree), "%s/%s/tree", r->conf->staging_dir,
+	    dir) >= (int)sizeof(tree) ||
+	    (dfd = openat(r->staging_fd, dir, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		decide(v, TS_QUARANTINED, "not_held", "not held in quarantine");
+		goto out;
+	}
+	if (manifest_load_bundle(tree, &m, err, sizeof(err)) != 0) {
+		decide(v, TS_QUARANTINED, "changed", "the held tree no longer "
+		    "matches its manifest: %s", err);
+		goto out;
+	}
+	if (policy_latest(r, m->name, latest, sizeof(latest)) &&
+	    manifest_version_cmp(m->version, latest) == 0) {
+		decide(v, TS_QUARANTINED, "already_released", "version %s is "
+		    "already released", latest);
+		goto out;
+	}
+	util_hex(hex, m->digest, 32);
+	n = (size_t)snprintf(marker, sizeof(marker), "%s\n%s\n%s\n", m->name,
+	    m->version, hex);
+	if ((e = write_at(dfd, VERIFY_RELEASING_FILE, marker, n, 0600)) != 0 ||
+	    (fsync(dfd) < 0 && (e = -errno) != 0)) {
+		decide(v, TS_QUARANTINED, "staging_io", "cannot write the "
+		    "release marker: %s", strerror(-e));
+		goto out;
+	}
+	if ((mkdirat(r->store_fd, m->name, r->conf->dir_mode) < 0 &&
+	    errno != EEXIST) || (storefd = openat(r->store_fd, m->name,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		e = errno;
+		(void)unlinkat(dfd, VERIFY_RELEASING_FILE, 0);
+		decide(v, TS_QUARANTINED, "store_io", "%s/%s: %s",
+		    r->conf->store_dir, m->name, strerror(e));
+		goto out;
+	}
+	recv_failpoint("before_rename");
+	if (renameat2(dfd, "tree", storefd, m->version,
+	    RENAME_NOREPLACE) < 0) {
+		e = errno;
+		(void)unlinkat(dfd, VERIFY_RELEASING_FILE, 0);
+		decide(v, TS_QUARANTINED, e == EEXIST ? "already_in_store" :
+		    "store_io", "cannot rename into %s/%s: %s",
+		    r->conf->store_dir, m->name, strerror(e));
+		goto out;
+	}
+	if (fsync(storefd) < 0)
+		log_warn("fsync %s/%s", r->conf->store_dir, m->name);
+	recv_failpoint("after_rename");
+	decide(v, TS_RELEASED, "operator", "%s; files=%zu bytes=%" PRIu64
+	    " path=%s/%s/%s", v->why, m->n_files, m->total_bytes,
+	    r->conf->store_dir, m->name, m->version);
+	v->m = m;
+	m = NULL;
+out:
+	manifest_free(m);
+	if (storefd >= 0)
+		close(storefd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
 static void
 decide_transfer(struct recv *r, struct transfer *t, struct verdict *v)
 {
@@ -487,10 +610,26 @@ verifier_main(void *arg)
 		struct verdict v;
 		unsigned i;
 
-		while (q->n_todo == 0 && !q->stop)
+		while (q->n_todo == 0 && q->held == NULL && !q->stop)
 			pthread_cond_wait(&q->cond, &q->lock);
 		if (q->stop)
 			break;
+		if (q->held != NULL) {
+			struct held_job *j = q->held;
+
+			q->held = j->next;
+			pthread_mutex_unlock(&q->lock);
+			memset(&v, 0, sizeof(v));
+			v.reset_object = -1;
+			v.held_id = j->id;
+			snprintf(v.req, sizeof(v.req), "%s", j->req);
+			snprintf(v.why, sizeof(v.why), "%s", j->why);
+			release_held(r, &v);
+			free(j);
+			post(r, &v);
+			pthread_mutex_lock(&q->lock);
+			continue;
+		}
 		t = q->todo[0];
 		for (i = 1; i < q->n_todo; i++)
 			q->todo[i - 1] = q->todo[i];

@@ -6,6 +6,7 @@
 #include "common/conf.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/request.h"
 #include "common/logfmt.h"
 #include "common/manifest.h"
 #include "common/rules.h"
@@ -15,7 +16,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
 #include <limits.h>
 #include <regex.h>
 #include <sys/stat.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct command {
 	const char *name;
@@ -37,6 +42,7 @@ static int cmd_audit(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_quarantine(int argc, char **argv);
 static int cmd_missing(int argc, char **argv);
+static int cmd_incomplete(int argc, char **argv);
 static int cmd_spool(int argc, char **argv);
 
 static const struct command commands[] = {
@@ -46,15 +52,18 @@ static const struct command commands[] = {
 	    "RFC3339]\n\t\t[--changes TEXT] [--reason TEXT] [--rollback-to "
 	    "VERSION]\n\t\t[--priority N] [--meta KEY=VALUE]... "
 	    "[--destination RECEIVER_NAME]\n"
-	    "  sluice bundle sign DIR --key APPROVER.key\n"
+	    "  sluice bundle sign DIR --key APPROVER.key [--detached [-o FILE]]\n"
 	    "  sluice bundle verify DIR --approvers PUB... --threshold N "
 	    "[--receiver-name NAME]\n"
 	    "  sluice bundle verify DIR -c RECEIVER.conf",
 	    cmd_bundle },
 	{ "audit", "verify FILE --key RECEIVER.pub", cmd_audit },
 	{ "status", "-c RECEIVER.conf", cmd_status },
-	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf",
-	    cmd_quarantine },
+	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf\n"
+	    "  sluice quarantine approve ID --signature FILE -c RECEIVER.conf\n"
+	    "  sluice quarantine release ID [--override --reason TEXT] "
+	    "-c RECEIVER.conf", cmd_quarantine },
+	{ "incomplete", "list | purge ID  -c RECEIVER.conf", cmd_incomplete },
 	{ "missing", "ID -c RECEIVER.conf  (> missing.txt)", cmd_missing },
 	{ "spool", "add [--move] -c SENDER.conf | -s SPOOL_DIR  BUNDLE...\n"
 	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
@@ -281,26 +290,64 @@ bundle_create(int argc, char **argv)
 	return 0;
 }
 
+/* The approval line of key id in m's rendered object, into out. */
+static int
+approval_line(const struct manifest *m, const uint8_t id[8], char *out,
+    size_t len)
+{
+	char hex[17], want[32];
+	uint8_t *obj;
+	size_t objlen;
+	char *p, *nl;
+	int rc = -ENOENT;
+
+	if (manifest_render_object(m, &obj, &objlen) != 0)
+		return -ENOMEM;
+	util_hex(hex, id, 8);
+	snprintf(want, sizeof(want), "approval %s ", hex);
+	for (p = (char *)obj + m->text_len; p < (char *)obj + objlen;
+	    p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)((char *)obj + objlen - p));
+		if (nl == NULL)
+			break;
+		if (strncmp(p, want, strlen(want)) == 0 &&
+		    (size_t)(nl - p) < len) {
+			snprintf(out, len, "%.*s", (int)(nl - p), p);
+			rc = 0;
+			break;
+		}
+	}
+	free(obj);
+	return rc;
+}
+
 static int
 bundle_sign(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' },
+		{ "detached", no_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *keyfile = NULL, *dir;
+	const char *keyfile = NULL, *dir, *output = NULL;
 	struct sign_seckey *sk;
 	struct manifest *m;
-	char err[512] = "", hex[17];
+	char err[512] = "", hex[17], line[256];
+	bool detached = false;
 	int ch, rc;
 
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch != 'k')
-			return usage();
-		keyfile = optarg;
+	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': keyfile = optarg; break;
+		case 'd': detached = true; break;
+		case 'o': output = optarg; break;
+		default: return usage();
+		}
 	}
-	if (optind != argc - 1 || keyfile == NULL)
+	if (optind != argc - 1 || keyfile == NULL ||
+	    (output != NULL && !detached))
 		return usage();
 	dir = argv[optind];
 	sk = sign_seckey_load(keyfile, &rc, err, sizeof(err));
@@ -315,13 +362,34 @@ bundle_sign(int argc, char **argv)
 		return 1;
 	}
 	rc = manifest_approve(m, sk);
-	if (rc == 0)
-		rc = manifest_write_bundle(m, dir);
 	sign_keyid_hex(hex, sign_seckey_id(sk));
-	if (rc == 0)
-		printf("%s: approved by %s (%zu approval%s)\n", dir, hex,
-		    m->n_approvals, m->n_approvals == 1 ? "" : "s");
-	else
+	if (rc == 0 && detached) {
+		/*
+		 * The approval alone, for a bundle already sent and held for
+		 * approvals: sluice quarantine approve ID --signature FILE on
+		 * the protected side.  The bundle is left as it is.
+		 */
+		rc = approval_line(m, sign_seckey_id(sk), line, sizeof(line));
+		if (rc == 0 && output != NULL) {
+			size_t n = strlen(line);
+
+			line[n] = '\n';
+			rc = util_write_file_atomic(output, line, n + 1, 0644);
+			line[n] = '\0';
+		} else if (rc == 0) {
+			printf("%s\n", line);
+		}
+		if (rc == 0 && output != NULL)
+			printf("%s: approval by %s written to %s\n", dir, hex,
+			    output);
+	} else if (rc == 0) {
+		rc = manifest_write_bundle(m, dir);
+		if (rc == 0)
+			printf("%s: approved by %s (%zu approval%s)\n", dir,
+			    hex, m->n_approvals, m->n_approvals == 1 ? "" :
+			    "s");
+	}
+	if (rc != 0)
 		log_warnx("%s: cannot add the approval: %s", dir,
 		    strerror(-rc));
 	sign_seckey_free(sk);
@@ -732,6 +800,237 @@ cmd_status(int argc, char **argv)
 	return 0;
 }
 
+static uint64_t du_sum;
+
+static int
+du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	du_sum += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+/* Disk use of a tree, as du(1) counts it. */
+static uint64_t
+du_bytes(const char *path)
+{
+	du_sum = 0;
+	(void)nftw(path, du_one, 16, FTW_PHYS);
+	return du_sum;
+}
+
+/* Who is asking: the user, and who they became it from with sudo. */
+static void
+invoker(char *user, size_t len, unsigned *uid)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+
+	*uid = (unsigned)getuid();
+	if (sudo != NULL && sudo[0] != '\0')
+		snprintf(user, len, "%s (via sudo as %s)", sudo,
+		    pw != NULL ? pw->pw_name : "?");
+	else
+		snprintf(user, len, "%s", pw != NULL ? pw->pw_name : "?");
+}
+
+/* A transfer id given in full (16 hex digits). */
+static bool
+parse_transfer(const char *s, uint64_t *id)
+{
+	uint8_t raw[8];
+	unsigned i;
+
+	if (strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16 ||
+	    util_unhex(raw, 8, s) != 0)
+		return false;
+	*id = 0;
+	for (i = 0; i < 8; i++)
+		*id = *id << 8 | raw[i];
+	return true;
+}
+
+/*
+ * Queues a request for the receiver, which alone changes a transfer's
+ * state, and waits up to 60 s for its answer.  The exit status: 0 done,
+ * 1 refused, 3 no answer (the receiver is not running: it acts on the
+ * request when it starts).
+ */
+static int
+ask_receiver(const struct recv_conf *c, struct request *rq)
+{
+	struct request_result res;
+	char dir[PATH_MAX], name[64];
+	int rc, i;
+
+	invoker(rq->user, sizeof(rq->user), &rq->uid);
+	snprintf(dir, sizeof(dir), "%s/" REQUEST_DIR, c->state_dir);
+	rc = request_write(dir, rq, name, sizeof(name));
+	if (rc != 0) {
+		log_warnx("cannot queue the request in %s: %s", dir,
+		    strerror(-rc));
+		return 1;
+	}
+	for (i = 0; i < 600; i++) {
+		rc = request_read_answer(dir, name, &res);
+		if (rc == 0) {
+			printf("%s %016" PRIx64 ": %s: %s\n", res.ok ? "done" :
+			    "refused", rq->transfer, res.state, res.detail);
+			return res.ok ? 0 : 1;
+		}
+		usleep(100000);
+	}
+	printf("no answer from sluice-recv within 60 s (is it running?); "
+	    "the request stays queued as %s/%s.req\n", dir, name);
+	return 3;
+}
+
+/* sluice quarantine approve|release ..., sluice incomplete purge ID */
+static int
+quarantine_request(const struct recv_conf *c, int argc, char **argv,
+    enum request_action action)
+{
+	static const struct option opts[] = {
+		{ "signature", required_argument, NULL, 's' },
+		{ "override", no_argument, NULL, 'o' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct request rq;
+	const char *sigfile = NULL;
+	uint8_t *buf;
+	size_t len;
+	int ch;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.action = action;
+	optind = 3;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': sigfile = optarg; break;
+		case 'o': rq.override = true; break;
+		case 'r':
+			if (strlen(optarg) > REQUEST_REASON_MAX) {
+				log_warnx("--reason: at most %d bytes",
+				    REQUEST_REASON_MAX);
+				return 2;
+			}
+			snprintf(rq.reason, sizeof(rq.reason), "%s", optarg);
+			break;
+		default: return usage();
+		}
+	}
+	if (optind != argc || argc < 3 || !parse_transfer(argv[2],
+	    &rq.transfer)) {
+		log_warnx("give a transfer id (16 hex digits)");
+		return usage();
+	}
+	if (action == REQUEST_APPROVE) {
+		if (sigfile == NULL)
+			return usage();
+		if (util_read_file(sigfile, REQUEST_SIG_MAX, &buf, &len) != 0) {
+			log_warn("%s", sigfile);
+			return 1;
+		}
+		while (len > 0 && buf[len - 1] == '\n')
+			len--;
+		snprintf(rq.signature, sizeof(rq.signature), "%.*s", (int)len,
+		    (char *)buf);
+		free(buf);
+		if (strncmp(rq.signature, "approval ", 9) != 0 ||
+		    strchr(rq.signature, '\n') != NULL) {
+			log_warnx("%s: not one approval line (made by sluice "
+			    "bundle sign --detached)", sigfile);
+			return 1;
+		}
+	}
+	if (rq.override && rq.reason[0] == '\0') {
+		log_warnx("--override needs --reason TEXT (it goes into the "
+		    "audit log)");
+		return 2;
+	}
+	return ask_receiver(c, &rq);
+}
+
+/*
+ * sluice incomplete list: the INCOMPLETE staging a receiver keeps (set
+ * aside, timed out, waiting), from staging itself and its missing lists.
+ */
+static int
+list_incomplete(const struct recv_conf *c)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(c->staging_dir);
+	if (d == NULL) {
+		log_warn("%s", c->staging_dir);
+		return 1;
+	}
+	printf("%-16s  %-10s %-20s %s\n", "TRANSFER", "SIZE", "LAST WRITE",
+	    "MISSING");
+	while ((de = readdir(d)) != NULL) {
+		char when[32] = "-", missing[64] = "-";
+		uint64_t id, bytes = 0;
+		struct stat st;
+		uint8_t *buf;
+		size_t len;
+
+		if (!parse_transfer(de->d_name, &id))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/progress", c->staging_dir,
+		    de->d_name);
+		if (stat(path, &st) == 0)
+			util_rfc3339(when, sizeof(when),
+			    (uint64_t)st.st_mtime * 1000000000ull);
+		snprintf(path, sizeof(path), "%s/%s", c->staging_dir,
+		    de->d_name);
+		bytes = du_bytes(path);
+		snprintf(path, sizeof(path), "%s/missing/%s", c->state_dir,
+		    de->d_name);
+		if (util_read_file(path, 64u << 20, &buf, &len) == 0) {
+			unsigned long runs = 0;
+			size_t i;
+
+			for (i = 0; i + 7 < len; i++)
+				if ((i == 0 || buf[i - 1] == '\n') &&
+				    memcmp(buf + i, "chunks ", 7) == 0)
+					runs++;
+			snprintf(missing, sizeof(missing), "%lu run%s (sluice "
+			    "missing %.8s...)", runs, runs == 1 ? "" : "s",
+			    de->d_name);
+			free(buf);
+		}
+		printf("%-16s  %8.1fM  %-20s %s\n", de->d_name, bytes / 1e6,
+		    when, missing);
+		n++;
+	}
+	closedir(d);
+	if (n == 0)
+		printf("no incomplete transfers kept\n");
+	return 0;
+}
+
+static int
+cmd_incomplete(int argc, char **argv)
+{
+	struct recv_conf *c = receiver_conf(&argc, argv);
+	int rc;
+
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		rc = list_incomplete(c);
+	else if (argc >= 3 && strcmp(argv[1], "purge") == 0)
+		rc = quarantine_request(c, argc, argv, REQUEST_PURGE);
+	else
+		rc = usage();
+	recv_conf_free(c);
+	return rc;
+}
+
 static int
 cmd_quarantine(int argc, char **argv)
 {
@@ -756,6 +1055,10 @@ cmd_quarantine(int argc, char **argv)
 			printf("tree=%s/quarantine/%s/tree\n", c->staging_dir,
 			    argv[2]);
 		}
+	} else if (argc >= 3 && strcmp(argv[1], "approve") == 0) {
+		rc = quarantine_request(c, argc, argv, REQUEST_APPROVE);
+	} else if (argc >= 3 && strcmp(argv[1], "release") == 0) {
+		rc = quarantine_request(c, argc, argv, REQUEST_RELEASE);
 	} else if (argc == 3 && strcmp(argv[1], "purge") == 0) {
 		const char *b, *v, *reason;
 

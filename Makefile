@@ -214,8 +214,9 @@ clean:
 # Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
-FUZZ_NAMES  = wire manifest logfmt
+FUZZ_NAMES  = wire manifest logfmt audit
 FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c common/sign.c \
+              common/audit.c common/qlog.c \
               common/util.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 

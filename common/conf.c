@@ -841,7 +841,7 @@ recv_conf_load(const char *path, char *err, size_t errlen)
 	}
 	if (c->receiver_key == NULL && c->audit_log != NULL) {
 		snprintf(err, errlen, "%s: receiver_key: required when "
-		    "audit_log is set (it signs the checkpoints)", path);
+		    "audit_log is set (it signs every audit record)", path);
 		recv_conf_free(c);
 		return NULL;
 	}

@@ -86,8 +86,8 @@ struct recv_conf {
 	double hook_timeout;          /* seconds, default 600 */
 	bool hook_shell;              /* run hooks with /bin/sh -c */
 	char *audit_log;              /* append-only, hash-chained */
-	char *receiver_key;           /* signs audit checkpoints */
-	unsigned audit_checkpoint;    /* records per checkpoint, default 16 */
+	char *receiver_key;           /* signs every audit record */
+	unsigned audit_checkpoint;    /* ignored: every record is signed */
 
 	/* Observability. */
 	char *metrics_file;           /* Prometheus text, rewritten atomically */

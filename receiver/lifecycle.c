@@ -275,14 +275,23 @@ audit_id(struct recv *r, uint64_t id, const struct manifest *m,
 		.approvers = approvers,
 		.detail = detail,
 	};
+	struct audit_head head = { 0, "" };
+	char hd[100];
 	int rc;
 
 	if (r->audit == NULL)
 		return;
-	rc = audit_append(r->audit, &rec);
+	rc = audit_append(r->audit, &rec, &head);
 	if (rc != 0)
 		log_warnx("audit log %s: append failed: %s",
 		    r->conf->audit_log, strerror(-rc));
+	/* The head, shipped with the quarantine log, shows a log cut back. */
+	if (head.seq != 0) {
+		snprintf(hd, sizeof(hd), "seq=%" PRIu64 " hash=%s", head.seq,
+		    head.hash);
+		qlog_event(r->qlog, 0, NULL, NULL, "AUDIT_HEAD", "append",
+		    hd);
+	}
 }
 
 static void
@@ -1836,6 +1845,8 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 	migrate_done(r);
 	load_held(r);
 	if (c->audit_log != NULL) {
+		char head[PATH_MAX];
+
 		r->rkey = sign_seckey_load(c->receiver_key, &rc, err, errlen);
 		if (r->rkey == NULL) {
 			char tmp[256];
@@ -1844,12 +1855,16 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", c->receiver_key, tmp);
 			return rc;
 		}
-		r->audit = audit_open(c->audit_log, r->rkey,
-		    c->audit_checkpoint, &rc);
+		rc = util_path_join(head, sizeof(head), c->state_dir,
+		    AUDIT_HEAD_FILE);
+		r->audit = rc == 0 ? audit_open(c->audit_log, r->rkey, head,
+		    &rc) : NULL;
 		if (r->audit == NULL) {
 			snprintf(err, errlen, "audit log %s: %s", c->audit_log,
-			    rc == -EBADMSG ? "its last record is damaged; "
-			    "refusing to extend it (run sluice audit verify)" :
+			    rc == -EBADMSG ? "its last record is damaged or "
+			    "unsigned, or it ends before " AUDIT_HEAD_FILE
+			    " says; refusing to extend it (run sluice audit "
+			    "verify --head)" :
 			    strerror(-rc));
 			return rc;
 		}

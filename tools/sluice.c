@@ -57,7 +57,8 @@ static const struct command commands[] = {
 	    "[--receiver-name NAME]\n"
 	    "  sluice bundle verify DIR -c RECEIVER.conf",
 	    cmd_bundle },
-	{ "audit", "verify FILE --key RECEIVER.pub", cmd_audit },
+	{ "audit", "verify FILE --key RECEIVER.pub [--head AUDIT.head]",
+	    cmd_audit },
 	{ "status", "-c RECEIVER.conf", cmd_status },
 	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf\n"
 	    "  sluice quarantine approve ID --signature FILE -c RECEIVER.conf\n"
@@ -583,28 +584,51 @@ cmd_audit(int argc, char **argv)
 {
 	struct sign_pubkey key;
 	char err[512] = "";
-	uint64_t records, tail;
+	const char *head = NULL;
+	uint64_t records;
 
-	if (argc != 5 || strcmp(argv[1], "verify") != 0 ||
-	    strcmp(argv[3], "--key") != 0)
+	if ((argc != 5 && argc != 7) || strcmp(argv[1], "verify") != 0 ||
+	    strcmp(argv[3], "--key") != 0 ||
+	    (argc == 7 && strcmp(argv[5], "--head") != 0))
 		return usage();
+	if (argc == 7)
+		head = argv[6];
 	if (sign_pubkey_load(argv[4], &key, err, sizeof(err)) != 0) {
 		log_warnx("%s: %s", argv[4], err);
 		return 1;
 	}
-	if (audit_verify(argv[2], &key, err, sizeof(err), &records,
-	    &tail) != 0) {
+	if (audit_verify(argv[2], &key, head, err, sizeof(err),
+	    &records) != 0) {
 		printf("FAIL %s: %s\n", argv[2], err);
 		return 1;
 	}
-	printf("OK %s: %llu records, chain intact, checkpoints signed by "
+	printf("OK %s: %llu records, chain intact, every record signed by "
 	    "%s", argv[2], (unsigned long long)records, argv[4]);
-	if (tail > 0)
-		printf("; the last %llu record%s the last checkpoint "
-		    "(covered by the chain only)", (unsigned long long)tail,
-		    tail == 1 ? " follows" : "s follow");
+	if (head != NULL)
+		printf("; the head in %s is in the log", head);
+	else
+		printf("; without --head, records cut from the end cannot be "
+		    "seen");
 	printf("\n");
 	return 0;
+}
+
+/*
+ * Who runs a purge, for its audit record: the real user, and the user sudo
+ * says invoked it.  SUDO_USER is only what the environment claims; the
+ * uid is what the kernel says.
+ */
+static void
+purge_actor(char *out, size_t len)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *sudo = getenv("SUDO_USER");
+	int n;
+
+	n = snprintf(out, len, "%s (uid %lu)", pw != NULL ? pw->pw_name : "?",
+	    (unsigned long)getuid());
+	if (sudo != NULL && sudo[0] != '\0' && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, " via sudo from %s", sudo);
 }
 
 /* ---- receiver-side operations ---------------------------------------- */
@@ -1079,9 +1103,10 @@ cmd_quarantine(int argc, char **argv)
 		if (c->audit_log != NULL) {
 			struct sign_seckey *sk;
 			struct audit *a;
-			char err[256];
+			char err[256], actor[300], head[PATH_MAX];
 			struct audit_record r = { .decision = "PURGED",
 				.bundle = b, .version = v, .reason = reason,
+				.actor = actor,
 				.detail = "purged by an operator" };
 			uint8_t raw[8];
 			unsigned i;
@@ -1089,11 +1114,15 @@ cmd_quarantine(int argc, char **argv)
 			if (util_unhex(raw, 8, argv[2]) == 0)
 				for (i = 0; i < 8; i++)
 					r.transfer = r.transfer << 8 | raw[i];
+			purge_actor(actor, sizeof(actor));
+			/* The daemon's head file, so purges move it too. */
+			snprintf(head, sizeof(head), "%s/" AUDIT_HEAD_FILE,
+			    c->state_dir);
 			sk = sign_seckey_load(c->receiver_key, &rc, err,
 			    sizeof(err));
-			a = sk != NULL ? audit_open(c->audit_log, sk,
-			    c->audit_checkpoint, &rc) : NULL;
-			if (a == NULL || audit_append(a, &r) != 0) {
+			a = sk != NULL ? audit_open(c->audit_log, sk, head,
+			    &rc) : NULL;
+			if (a == NULL || audit_append(a, &r, NULL) != 0) {
 				log_warnx("cannot record the purge in %s; "
 				    "nothing purged", c->audit_log);
 				audit_close(a);

@@ -1,7 +1,8 @@
 # Release policy end to end: approvals quorum 2 of 3 (one key, the same key
 # twice, an unknown key plus one valid key, two valid keys), duplicate,
-# rollback and expiry; quarantine list/show/purge; the audit log verifies
-# and records every decision.
+# rollback and expiry; quarantine list/show/purge; the audit log verifies,
+# records every decision, signs every record, names who purged, and keeps
+# its head outside the log so cutting it back is found.
 . "$(dirname "$0")/lib.sh"
 
 keys sender
@@ -24,7 +25,7 @@ receiver_conf 'approvers = [ "a1.pub", "a2.pub" ]' 'approval_threshold = 3'
 
 receiver_conf 'approvers = [ "a1.pub", "a2.pub", "a3.pub" ]' \
     'approval_threshold = 2' 'audit_log = "audit.log"' \
-    'receiver_key = "receiver.key"' 'audit_checkpoint = 4' \
+    'receiver_key = "receiver.key"' \
     'max_bundle_age = 86400' 'receiver_name = "lab-b"'
 chmod 600 "$T/receiver.key"
 sender_conf "passes = 1"
@@ -150,12 +151,51 @@ echo "$out" | grep -q ": name_pattern: " || die "verify name: $out"
 
 stop_recv
 cat "$T/audit.log" | cut -c1-160
+HEAD=$T/staging/.state/audit.head
 "$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" || die "audit verify"
-for dec in RELEASED DUPLICATE QUARANTINED PURGED CHECKPOINT; do
+"$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" --head "$HEAD" ||
+	die "audit verify --head"
+for dec in RELEASED DUPLICATE QUARANTINED PURGED; do
 	grep -q "decision=$dec " "$T/audit.log" || die "no $dec record"
 done
+[ "$(grep -vc ' key=[0-9a-f]\{16\} sig=[0-9a-f]\{128\} hash=' "$T/audit.log")" = 0 ] ||
+	die "a record without a signature"
 grep "decision=RELEASED" "$T/audit.log" | grep -q "approvers=" || die "no approvers"
-# An edited record is found.
+grep "decision=PURGED" "$T/audit.log" | grep -q "actor=\"$(id -un) (uid $(id -u))" ||
+	die "the purge record does not name who purged"
+# The head is in the quarantine log too, after every append.
+n=$(grep -c . "$T/audit.log")
+# (the purge above was the CLI's; every other record is the daemon's)
+last=$(grep -v ' decision=PURGED ' "$T/audit.log" | tail -n 1 | sed 's/^seq=\([0-9]*\) .*/\1/')
+grep "state=AUDIT_HEAD reason=append" "$T/quarantine.log" | tail -n 1 |
+	grep -q "seq=$last hash=" || die "no AUDIT_HEAD line for the last daemon append (seq $last)"
+cp "$T/audit.log" "$T/audit.orig"
+# Cut back by two records: only --head sees it.
+head -n $((n - 2)) "$T/audit.orig" >"$T/audit.log"
+"$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" || die "prefix"
+out=$("$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" --head "$HEAD") &&
+	die "cut back undetected"
+echo "$out"
+echo "$out" | grep -q "log cut back: head says seq $n, log ends at seq $((n - 2))" ||
+	die "cut back: wrong message"
+# An edited record is found; so is one whose chain was then recomputed.
+cp "$T/audit.orig" "$T/audit.log"
 sed -i '2s/decision=QUARANTINED/decision=RELEASED/' "$T/audit.log"
 "$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub" && die "edit undetected"
+python3 - "$T/audit.log" <<'PY'
+import hashlib, re, sys
+prev = "0" * 64
+out = []
+for line in open(sys.argv[1]).read().splitlines():
+    line = re.sub(r" prev=[0-9a-f]{64}", " prev=" + prev, line, count=1)
+    body = line[:line.rindex(" hash=")]
+    prev = hashlib.sha256(body.encode()).hexdigest()
+    out.append(body + " hash=" + prev)
+open(sys.argv[1], "w").write("\n".join(out) + "\n")
+PY
+out=$("$SLUICE" audit verify "$T/audit.log" --key "$T/receiver.pub") &&
+	die "rechained edit undetected"
+echo "$out"
+echo "$out" | grep -q "line 2 (seq 2): signature does not verify" ||
+	die "rechained edit: wrong message"
 echo "policy ok"

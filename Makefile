@@ -214,10 +214,10 @@ clean:
 # Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
-FUZZ_NAMES  = wire manifest logfmt audit
+FUZZ_NAMES  = wire manifest logfmt audit request finished
 FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c common/sign.c \
-              common/audit.c common/qlog.c \
-              common/util.c
+              common/audit.c common/qlog.c common/request.c common/log.c \
+              receiver/finished.c common/util.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 fuzz:

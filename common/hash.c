@@ -5,6 +5,7 @@
  * symbol costs more than the hashing.
  */
 #include "common/hash.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,4 +115,63 @@ hash_fd_range(int fd, struct hash_ctx *ctx, uint64_t *off, uint64_t end)
 	}
 	free(buf);
 	return 0;
+}
+
+int
+hash_fd_range_disk(int fd, struct hash_ctx *ctx, uint64_t *off, uint64_t end)
+{
+	const size_t align = 4096, block = HASH_FD_BLOCK;
+	uint64_t pos;
+	uint8_t *buf;
+	int flags;
+
+	/*
+	 * O_DIRECT: the bytes come from the device, never from the page
+	 * cache, and cost no copy through it.  Where the file system cannot
+	 * (tmpfs), the cached pages are dropped and read back instead.
+	 */
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_DIRECT) < 0 ||
+	    posix_memalign((void **)&buf, align, block) != 0) {
+		(void)posix_fadvise(fd, (off_t)*off, 0, POSIX_FADV_DONTNEED);
+		return hash_fd_range(fd, ctx, off, end);
+	}
+	pos = *off & ~(uint64_t)(align - 1);
+	while (*off < end) {
+		ssize_t n = pread(fd, buf, block, (off_t)pos);
+		uint64_t from, to;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && pos == (*off & ~(uint64_t)
+		    (align - 1))) {
+			/* The file system refused after all. */
+			(void)fcntl(fd, F_SETFL, flags);
+			free(buf);
+			(void)posix_fadvise(fd, (off_t)*off, 0,
+			    POSIX_FADV_DONTNEED);
+			return hash_fd_range(fd, ctx, off, end);
+		}
+		if (n < 0) {
+			int e = errno;
+
+			(void)fcntl(fd, F_SETFL, flags);
+			free(buf);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		from = *off > pos ? *off - pos : 0;
+		to = UTIL_MIN((uint64_t)n, end - pos);
+		if (to > from) {
+			hash_update(ctx, buf + from, (size_t)(to - from));
+			*off = pos + to;
+		}
+		pos += (uint64_t)n;
+		if ((size_t)n < block)
+			break; /* the end of the file */
+	}
+	(void)fcntl(fd, F_SETFL, flags);
+	free(buf);
+	return *off < end && end != UINT64_MAX ? -EIO : 0;
 }

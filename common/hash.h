@@ -35,4 +35,12 @@ int hash_fd(int fd, uint8_t out[HASH_LEN], uint64_t *size);
  */
 int hash_fd_range(int fd, struct hash_ctx *ctx, uint64_t *off, uint64_t end);
 
+/*
+ * hash_fd_range reading what the device holds: O_DIRECT where the file
+ * system allows (no page cache, no copy through it), else the cached
+ * pages dropped first.  For bytes already made durable (fdatasync).
+ */
+int hash_fd_range_disk(int fd, struct hash_ctx *ctx, uint64_t *off,
+    uint64_t end);
+
 #endif

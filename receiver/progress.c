@@ -158,7 +158,7 @@ prehash_finish(struct prehash *ph, uint32_t object, int fd,
 {
 	if (ph == NULL || object >= ph->n || ph->o[object].ctx == NULL)
 		return false;
-	*rc = hash_fd_range(fd, ph->o[object].ctx, &ph->o[object].off,
+	*rc = hash_fd_range_disk(fd, ph->o[object].ctx, &ph->o[object].off,
 	    UINT64_MAX);
 	if (*rc == 0) {
 		hash_final(ph->o[object].ctx, digest);
@@ -220,11 +220,9 @@ job_prehash(struct recv *r, struct progress_job *j)
 		if (fd < 0)
 			goto fail;
 		/* These bytes are durable (synced by this job or an earlier
-		 * one): drop them from the page cache so that they are hashed
-		 * as the disk has them, not as they were written. */
-		(void)posix_fadvise(fd, (off_t)ph->o[i].off,
-		    (off_t)(j->prefix[i] - ph->o[i].off), POSIX_FADV_DONTNEED);
-		rc = hash_fd_range(fd, ph->o[i].ctx, &ph->o[i].off,
+		 * one): hashed as the disk has them, not as they were
+		 * written (O_DIRECT, or the cached pages dropped). */
+		rc = hash_fd_range_disk(fd, ph->o[i].ctx, &ph->o[i].off,
 		    j->prefix[i]);
 		close(fd);
 		if (rc != 0)

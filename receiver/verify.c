@@ -272,6 +272,25 @@ write_at(int dirfd, const char *name, const void *buf, size_t len,
 	return rc;
 }
 
+/* A whole file's SHA-256 as the device has it. */
+static int
+hash_disk(int fd, uint8_t digest[HASH_LEN], uint64_t *size)
+{
+	struct hash_ctx *h = hash_new();
+	uint64_t off = 0;
+	int rc;
+
+	if (h == NULL)
+		return -ENOMEM;
+	rc = hash_fd_range_disk(fd, h, &off, UINT64_MAX);
+	if (rc == 0) {
+		hash_final(h, digest);
+		*size = off;
+	}
+	hash_free(h);
+	return rc;
+}
+
 /* Step 1: every staged file, from disk, against the signed manifest. */
 static bool
 verify_files(struct recv *r, struct transfer *t, struct verdict *v)
@@ -300,14 +319,13 @@ verify_files(struct recv *r, struct transfer *t, struct verdict *v)
 			    "again", f->path, strerror(errno));
 			goto out;
 		}
+		/* Synced, then hashed as the disk holds it, not as the
+		 * pages were written (hash_fd_range_disk; the progress
+		 * thread read what it hashed the same way). */
 		rc = fdatasync(fd) < 0 ? -errno : 0;
-		/* Hash what the disk holds, not the pages as written: drop
-		 * them (what the progress thread hashed was dropped too). */
-		if (rc == 0)
-			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 		if (rc == 0 && !prehash_finish(ph, (uint32_t)i + 1, fd, digest,
 		    &size, &rc))
-			rc = hash_fd(fd, digest, &size);
+			rc = hash_disk(fd, digest, &size);
 		if (rc == 0 && fchmod(fd, f->exec ? (c->file_mode | 0111) &
 		    0755 : c->file_mode) < 0)
 			rc = -errno;

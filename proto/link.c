@@ -48,9 +48,10 @@ proto_link_seal(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
 		    buf + PROTO_HDR_LEN, buf + len, &taglen,
 		    buf + PROTO_HDR_LEN, len - PROTO_HDR_LEN, buf,
 		    PROTO_HDR_LEN, NULL, n, key);
-	else
-		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(NULL,
-		    buf + len, &taglen, NULL, 0, buf, len, NULL, n, key);
+	else	/* an empty message: any pointer will do (libsodium's are
+		 * declared non-null) */
+		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(n,
+		    buf + len, &taglen, n, 0, buf, len, NULL, n, key);
 	return len + PROTO_LINK_TAG_LEN;
 }
 
@@ -78,8 +79,8 @@ proto_link_open(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
 		    body - PROTO_HDR_LEN, buf + body, buf, PROTO_HDR_LEN, n,
 		    key);
 	else
-		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(NULL,
-		    NULL, NULL, 0, buf + body, buf, body, n, key);
+		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(n,
+		    NULL, n, 0, buf + body, buf, body, n, key);
 	if (rc != 0)
 		return PROTO_ERR_LINK;
 	buf[4] = PROTO_VERSION;

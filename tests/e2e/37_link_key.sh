@@ -84,5 +84,5 @@ note "a loose link key file"
 chmod 644 "$T/link.key"
 receiver_conf 'link_key = "link.key"'
 "$RECV" -c "$T/receiver.conf" >"$T/loose.err" 2>&1 && die "started with a 0644 link key"
-grep -q "link_key .*mode 0644; must be 0600" "$T/loose.err" || die "loose key: $(cat "$T/loose.err")"
+grep -q "link_key: .*mode 0644; must be 0600" "$T/loose.err" || die "loose key: $(cat "$T/loose.err")"
 echo "link envelope ok"

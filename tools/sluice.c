@@ -60,6 +60,13 @@ static const struct command commands[] = {
 	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
 };
 
+/* "s" unless n is 1: "1 approval", "2 approvals", "0 approvals". */
+static const char *
+plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void
 help(FILE *fp)
 {
@@ -109,7 +116,7 @@ cmd_keygen(int argc, char **argv)
 		/* One file, the same on both ends of the link. */
 		rc = sign_linkkey_generate(prefix, id);
 		if (rc != 0) {
-			log_warnx("keygen --link %s: %s", prefix,
+			log_errx("keygen --link %s: %s", prefix,
 			    rc == -EEXIST ? "file exists; refusing to "
 			    "overwrite it" : strerror(-rc));
 			return 1;
@@ -122,7 +129,7 @@ cmd_keygen(int argc, char **argv)
 	}
 	rc = sign_keygen(prefix, &pub);
 	if (rc != 0) {
-		log_warnx("keygen %s: %s", prefix, rc == -EEXIST ?
+		log_errx("keygen %s: %s", prefix, rc == -EEXIST ?
 		    "key file exists; refusing to overwrite it" :
 		    strerror(-rc));
 		return 1;
@@ -148,7 +155,7 @@ cmd_key(int argc, char **argv)
 		return usage();
 	path = argv[2];
 	if (util_read_file(path, 4096, &buf, &len) != 0) {
-		log_warn("%s", path);
+		log_err("%s", path);
 		return 1;
 	}
 	rc = strncmp((char *)buf, "sluice-secret-key", 17) == 0;
@@ -156,7 +163,7 @@ cmd_key(int argc, char **argv)
 	if (rc) {
 		sk = sign_seckey_load(path, &rc, err, sizeof(err));
 		if (sk == NULL) {
-			log_warnx("%s: %s", path, err);
+			log_errx("%s: %s", path, err);
 			return 1;
 		}
 		sign_seckey_pubkey(sk, &pub);
@@ -167,7 +174,7 @@ cmd_key(int argc, char **argv)
 		return 0;
 	}
 	if (sign_pubkey_load(path, &pub, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s", path, err);
+		log_errx("%s: %s", path, err);
 		return 1;
 	}
 	sign_keyid_hex(hex, pub.id);
@@ -233,50 +240,51 @@ bundle_create(int argc, char **argv)
 	for (i = 0; i < UTIL_ARRAY_LEN(fields); i++) {
 		if (fields[i][1] != NULL &&
 		    manifest_set(m, fields[i][0], fields[i][1]) != 0) {
-			log_warnx("--%s: bad value \"%s\"", fields[i][0],
+			log_errx("--%s: bad value \"%s\"", fields[i][0],
 			    fields[i][1]);
 			return 2;
 		}
 	}
 	if (m->expires != NULL && strlen(m->expires) != 20) {
-		log_warnx("--expires: use YYYY-MM-DDTHH:MM:SSZ");
+		log_errx("--expires: use YYYY-MM-DDTHH:MM:SSZ");
 		return 2;
 	}
 	for (i = 0; i < n_meta; i++) {
 		char *kv = strdup(metas[i]), *eq = strchr(kv, '=');
 
 		if (eq == NULL || eq == kv) {
-			log_warnx("--meta: use KEY=VALUE");
+			log_errx("--meta: use KEY=VALUE");
 			return 2;
 		}
 		*eq = '\0';
 		if (manifest_add_meta(m, kv, eq + 1) != 0) {
-			log_warnx("--meta: bad value");
+			log_errx("--meta: bad value");
 			return 2;
 		}
 		free(kv);
 	}
 	if (manifest_add_dir(m, dir, err, sizeof(err)) != 0 ||
 	    manifest_finish(m, err, sizeof(err)) != 0) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		manifest_free(m);
 		return 1;
 	}
 	/* sluice-send would refuse it: say so now, not at sending. */
 	if (limits_check_manifest(m, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s; sluice-send refuses a bundle past the "
+		log_errx("%s: %s; sluice-send refuses a bundle past the "
 		    "receiver's default limits", dir, err);
 		manifest_free(m);
 		return 1;
 	}
 	if (manifest_write_bundle(m, dir) != 0) {
-		log_warn("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
+		log_err("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
 		manifest_free(m);
 		return 1;
 	}
-	printf("%s/%s: bundle %s version %s, %zu files, %llu bytes; "
+	printf("%s/%s: bundle %s version %s, %zu file%s, %llu byte%s; "
 	    "no approvals yet\n", dir, MANIFEST_BUNDLE_FILE, m->name,
-	    m->version, m->n_files, (unsigned long long)m->total_bytes);
+	    m->version, m->n_files, plural(m->n_files),
+	    (unsigned long long)m->total_bytes, plural(m->total_bytes));
 	manifest_free(m);
 	return 0;
 }
@@ -305,12 +313,12 @@ bundle_sign(int argc, char **argv)
 	dir = argv[optind];
 	sk = sign_seckey_load(keyfile, &rc, err, sizeof(err));
 	if (sk == NULL) {
-		log_warnx("%s: %s", keyfile, err);
+		log_errx("%s: %s", keyfile, err);
 		return 1;
 	}
 	/* Sign only what is really there: the tree must match. */
 	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		sign_seckey_free(sk);
 		return 1;
 	}
@@ -320,9 +328,9 @@ bundle_sign(int argc, char **argv)
 	sign_keyid_hex(hex, sign_seckey_id(sk));
 	if (rc == 0)
 		printf("%s: approved by %s (%zu approval%s)\n", dir, hex,
-		    m->n_approvals, m->n_approvals == 1 ? "" : "s");
+		    m->n_approvals, plural(m->n_approvals));
 	else
-		log_warnx("%s: cannot add the approval: %s", dir,
+		log_errx("%s: cannot add the approval: %s", dir,
 		    strerror(-rc));
 	sign_seckey_free(sk);
 	manifest_free(m);
@@ -343,7 +351,7 @@ same_key(const struct sign_pubkey *keys, const char *const *files, size_t n)
 		if (memcmp(keys[i].pk, keys[n].pk, SIGN_PK_LEN) != 0)
 			continue;
 		sign_keyid_hex(hex, keys[n].id);
-		log_warnx("--approvers: %s and %s hold the same public key "
+		log_errx("--approvers: %s and %s hold the same public key "
 		    "(id %s); list each approver once", files[i], files[n],
 		    hex);
 		return -EINVAL;
@@ -378,14 +386,14 @@ verify_rules(const struct recv_conf *conf, struct sign_pubkey *keys,
 	for (i = 0; i < conf->n_approvers; i++) {
 		if (sign_pubkey_load(conf->approvers[i], &keys[i], err,
 		    sizeof(err)) != 0) {
-			log_warnx("%s: %s", conf->approvers[i], err);
+			log_errx("%s: %s", conf->approvers[i], err);
 			return -EINVAL;
 		}
 	}
 	*n_keys = conf->n_approvers;
 	if (rules_compile_name(re, conf->name_pattern) != 0 ||
 	    rules_compile_name(re + 1, conf->version_pattern) != 0) {
-		log_warnx("%s: name_pattern or version_pattern: not a valid "
+		log_errx("%s: name_pattern or version_pattern: not a valid "
 		    "extended regular expression", conf->path);
 		return -EINVAL;
 	}
@@ -436,7 +444,7 @@ bundle_verify(int argc, char **argv)
 				return usage();
 			if (sign_pubkey_load(argv[i], &keys[n_keys], err,
 			    sizeof(err)) != 0) {
-				log_warnx("%s: %s", argv[i], err);
+				log_errx("%s: %s", argv[i], err);
 				return 1;
 			}
 			key_files[n_keys] = argv[i];
@@ -456,7 +464,7 @@ bundle_verify(int argc, char **argv)
 		return usage();
 	if (conf_path != NULL &&
 	    (conf = recv_conf_load(conf_path, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		return 1;
 	}
 	memset(&rules, 0, sizeof(rules));
@@ -482,9 +490,10 @@ bundle_verify(int argc, char **argv)
 		    res.reason, res.detail);
 		goto out_re;
 	}
-	printf("OK %s version %s: %zu files match the manifest; %u of %u "
-	    "required approvals (%s)\n", m->name, m->version, m->n_files,
-	    res.approvals, rules.threshold, res.approvals ? ids :
+	printf("OK %s version %s: %zu file%s the manifest; %u of %u "
+	    "required approval%s (%s)\n", m->name, m->version, m->n_files,
+	    m->n_files == 1 ? " matches" : "s match", res.approvals,
+	    rules.threshold, plural(rules.threshold), res.approvals ? ids :
 	    "none needed");
 	rc = 0;
 out_re:
@@ -554,7 +563,7 @@ receiver_conf(int *argc, char **argv)
 			continue;
 		c = recv_conf_load(argv[i + 1], err, sizeof(err));
 		if (c == NULL) {
-			log_warnx("%s", err);
+			log_errx("%s", err);
 			exit(1);
 		}
 		for (j = i; j + 2 <= *argc; j++)
@@ -722,7 +731,7 @@ cmd_status(int argc, char **argv)
 	}
 	if (bad > 0)
 		log_warnx("%s: %u malformed line%s not shown", path, bad,
-		    bad == 1 ? "" : "s");
+		    plural(bad));
 	list_quarantine(c, true);
 	if (kept[0] != '\0')
 		printf("kept in staging: %s; removed after staging_retention "
@@ -748,7 +757,7 @@ cmd_quarantine(int argc, char **argv)
 	} else if (argc == 3 && strcmp(argv[1], "show") == 0) {
 		qi = quarantine_info(c, argv[2], rec, info, sizeof(info));
 		if (qi != 0) {
-			log_warnx("%s: %s", argv[2], qi == -EBADMSG ?
+			log_errx("%s: %s", argv[2], qi == -EBADMSG ?
 			    "malformed info file" : "not in quarantine");
 			rc = 1;
 		} else {
@@ -839,7 +848,7 @@ cmd_missing(int argc, char **argv)
 		free(buf);
 		rc = 0;
 	} else {
-		log_warnx("%s: no missing list (not INCOMPLETE, or already "
+		log_errx("%s: no missing list (not INCOMPLETE, or already "
 		    "complete)", argv[1]);
 	}
 	recv_conf_free(c);
@@ -916,7 +925,7 @@ cmd_spool(int argc, char **argv)
 		err[0] = '\0';
 		if (spool_add(dir, argv[i], move, entry, sizeof(entry), err,
 		    sizeof(err)) != 0) {
-			log_warnx("%s: %s", argv[i], err);
+			log_errx("%s: %s", argv[i], err);
 			rc = 1;
 			continue;
 		}

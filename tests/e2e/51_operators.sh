@@ -39,7 +39,9 @@ out=$("$SLUICE" bundle create "$T/b" --name m --version 1 \
     --expires 2020-01-01T00:00:00Z 2>&1) && die "past --expires accepted"
 echo "$out" | grep -q "error: --expires 2020-01-01T00:00:00Z is in the past" ||
 	die "past --expires: $out"
-"$SLUICE" bundle create "$T/b" --name m --version 1 >/dev/null || die "create"
+out=$("$SLUICE" bundle create "$T/b" --name m --version 1) || die "create"
+echo "$out" | grep -q "bundle m version 1, 1 file, 300000 bytes; no approvals yet$" ||
+	die "plural: $out"
 out=$("$SLUICE" bundle sign "$T/b" --key "$T/a1.key") || die "sign"
 echo "$out" | grep -q "(1 approval)$" || die "plural: $out"
 out=$("$SLUICE" bundle create "$T/b" --name m --version 1 2>&1) &&

@@ -641,6 +641,51 @@ check_approvers(struct ctx *c, config_setting_t *root, void *base)
 	return 0;
 }
 
+/* Edit distance, for "did you mean": names are short (< 64 bytes). */
+static size_t
+levenshtein(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, row[64], diag, up;
+
+	if (la >= UTIL_ARRAY_LEN(row) || lb >= UTIL_ARRAY_LEN(row))
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			up = row[j];
+			row[j] = UTIL_MIN(UTIL_MIN(row[j] + 1, row[j - 1] + 1),
+			    diag + (a[i - 1] != b[j - 1]));
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/*
+ * The setting of table nearest to name, if it is near enough to be a
+ * typo (at most a third of its letters wrong), else NULL.
+ */
+static const char *
+nearest(const struct setting *table, const char *name)
+{
+	const struct setting *s, *best = NULL;
+	size_t d, best_d = SIZE_MAX;
+
+	for (s = table; s->name != NULL; s++) {
+		d = levenshtein(name, s->name);
+		if (d < best_d) {
+			best_d = d;
+			best = s;
+		}
+	}
+	if (best == NULL || best_d > UTIL_MAX(strlen(best->name) / 3, 2u))
+		return NULL;
+	return best->name;
+}
+
 /*
  * Loads path against table into out; check (if not NULL) then validates
  * settings that depend on each other, while line numbers are known.
@@ -671,8 +716,11 @@ load(const char *path, const struct setting *table, void *out,
 			snprintf(err, errlen, "%s: cannot read an @include: "
 			    "%s", path, strerror(errno));
 		else
-			snprintf(err, errlen, "%s:%d: syntax error: %s", path,
-			    config_error_line(&cfg), config_error_text(&cfg));
+			snprintf(err, errlen, "%s:%d: %s%s", path,
+			    config_error_line(&cfg), config_error_text(&cfg),
+			    strcmp(config_error_text(&cfg), "syntax error") ==
+			    0 ? " (is a `;` missing at the end of the line "
+			    "before?)" : "");
 		config_destroy(&cfg);
 		free(text);
 		return -EINVAL;
@@ -694,9 +742,15 @@ load(const char *path, const struct setting *table, void *out,
 		for (s = table; s->name != NULL; s++)
 			if (strcmp(s->name, name) == 0)
 				break;
-		if (s->name == NULL)
-			rc = cerr(&c, (int)config_setting_source_line(cs), name,
-			    "unknown setting");
+		if (s->name == NULL) {
+			const char *near = nearest(table, name);
+
+			snprintf(err, errlen, "%s:%d: unknown setting "
+			    "\"%s\"%s%s%s", path, config_setting_source_line(cs), name,
+			    near != NULL ? "; did you mean \"" : "",
+			    near != NULL ? near : "", near != NULL ? "\"?" : "");
+			rc = -EINVAL;
+		}
 	}
 	for (s = table; s->name != NULL && rc == 0; s++) {
 		config_setting_t *cs = config_setting_lookup(root, s->name);

@@ -102,6 +102,28 @@ log_warnx(const char *fmt, ...)
 }
 
 void
+log_err(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	vlog("error: ", fmt, ap, e);
+	va_end(ap);
+	errno = e;
+}
+
+void
+log_errx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("error: ", fmt, ap, 0);
+	va_end(ap);
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	va_list ap;

@@ -2,6 +2,9 @@
  * Diagnostic logging for the daemons and tools: one API, printf-checked.
  * Lines go to stderr (journald captures it under systemd) with the program
  * name and a level.  log_warn appends strerror(errno); log_warnx does not.
+ * log_err/log_errx print "error:" instead of "warning:": for a failure
+ * the caller then reports through its exit status (a command that did not
+ * do what was asked), so an operator never reads a failure as a warning.
  * fatal/fatalx are for start-up, configuration and broken invariants only:
  * the data path never calls them on input.
  *
@@ -22,6 +25,8 @@ void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_err(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_errx(const char *fmt, ...) LOG_PRINTF(1, 2);
 _Noreturn void fatal(const char *fmt, ...) LOG_PRINTF(1, 2);
 _Noreturn void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2);
 

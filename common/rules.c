@@ -123,20 +123,6 @@ rules_check_names(const struct rules *r, const struct manifest *m,
 		    "files, limit %" PRIu64, m->total_bytes, r->max_bytes);
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ" to seconds since the epoch; -1 if malformed. */
-static int64_t
-parse_utc(const char *s)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	return (int64_t)timegm(&tm);
-}
-
 void
 rules_check_release(const struct rules *r, const struct manifest *m,
     struct rules_result *out, char *ids, size_t idslen)
@@ -154,7 +140,7 @@ rules_check_release(const struct rules *r, const struct manifest *m,
 		return;
 	}
 	if (m->expires != NULL) {
-		int64_t exp = parse_utc(m->expires);
+		int64_t exp = util_parse_rfc3339(m->expires);
 
 		if (exp < 0 || exp <= r->now) {
 			say(out, RULES_HOLD, "expired", "manifest expired at "
@@ -165,7 +151,7 @@ rules_check_release(const struct rules *r, const struct manifest *m,
 	/* Old approvals do not stay good for ever: a bundle approved long
 	 * ago (a vulnerable version, say) must be approved again. */
 	if (r->max_age > 0) {
-		int64_t created = m->created != NULL ? parse_utc(m->created) :
+		int64_t created = m->created != NULL ? util_parse_rfc3339(m->created) :
 		    -1;
 
 		if (m->created == NULL) {

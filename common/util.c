@@ -50,6 +50,19 @@ util_rfc3339(char *buf, size_t len, uint64_t realtime_ns)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+int64_t
+util_parse_rfc3339(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	return (int64_t)timegm(&tm);
+}
+
 void
 util_compact_utc(char *buf, size_t len, uint64_t realtime_ns)
 {

@@ -25,6 +25,9 @@ uint64_t util_realtime_ns(void);
 
 /* "2026-11-23T05:25:47Z" (UTC, second precision); buf >= 32 bytes. */
 void util_rfc3339(char *buf, size_t len, uint64_t realtime_ns);
+/* "YYYY-MM-DDTHH:MM:SSZ", as util_rfc3339 writes it, to seconds since
+ * the epoch; -1 if malformed. */
+int64_t util_parse_rfc3339(const char *s);
 /* "20261123T052547Z"; buf >= 20 bytes. */
 void util_compact_utc(char *buf, size_t len, uint64_t realtime_ns);
 

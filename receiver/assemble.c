@@ -51,23 +51,41 @@
 static struct log_ratelimit drop_rl = LOG_RATELIMIT_INIT(2.0, 10.0);
 static struct log_ratelimit write_rl = LOG_RATELIMIT_INIT(1.0, 5.0);
 
-/* Counts a drop and logs it, at most a few lines a second. */
+/*
+ * Counts a drop and logs it, at most a few lines a second; key_id (may be
+ * NULL) is the key a descriptor named, so that an operator can tell which
+ * sender's key is missing from sender_keys.
+ */
 static void
-drop(struct recv *r, unsigned reason, uint64_t transfer)
+drop_key(struct recv *r, unsigned reason, uint64_t transfer,
+    const uint8_t *key_id)
 {
 	uint64_t suppressed = 0;
+	char key[2 * PROTO_KEYID_LEN + 16] = "";
 
 	r->stats.drop[reason]++;
 	if (!log_ratelimit(&drop_rl, &suppressed))
 		return;
+	if (key_id != NULL) {
+		memcpy(key, "key id ", 7);
+		util_hex(key + 7, key_id, PROTO_KEYID_LEN);
+		strcat(key, "; ");
+	}
 	if (transfer != 0)
-		log_warnx("dropped datagram: %s (transfer %016llx; %llu more "
-		    "drops not logged)", recv_drop_name(reason),
+		log_warnx("dropped datagram: %s (%stransfer %016llx; %llu "
+		    "more drops not logged)", recv_drop_name(reason), key,
 		    (unsigned long long)transfer,
 		    (unsigned long long)suppressed);
 	else
-		log_warnx("dropped datagram: %s (%llu more drops not logged)",
-		    recv_drop_name(reason), (unsigned long long)suppressed);
+		log_warnx("dropped datagram: %s (%s%llu more drops not "
+		    "logged)", recv_drop_name(reason), key,
+		    (unsigned long long)suppressed);
+}
+
+static void
+drop(struct recv *r, unsigned reason, uint64_t transfer)
+{
+	drop_key(r, reason, transfer, NULL);
 }
 
 static unsigned
@@ -458,7 +476,7 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 	}
 	key = find_key(r, d.key_id);
 	if (key == NULL) {
-		drop(r, DROP_UNKNOWN_KEY, d.id.transfer);
+		drop_key(r, DROP_UNKNOWN_KEY, d.id.transfer, d.key_id);
 		return;
 	}
 	if (!verify_sig(key, PROTO_DESC_SIG_CONTEXT, d.signed_body,

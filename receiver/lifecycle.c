@@ -608,6 +608,9 @@ finish_released(struct recv *r, uint64_t id, const struct manifest *m,
 	record_finished(r, id, TS_RELEASED, "verified");
 	recv_failpoint("after_finished");
 	count(r, TS_RELEASED);
+	snprintf(r->last_release, sizeof(r->last_release), "%s %s", m->name,
+	    m->version);
+	r->last_release_ns = util_realtime_ns();
 	log_info("transfer %016" PRIx64 " released: %s", id,
 	    detail != NULL ? detail : "");
 	remove_missing(r, id);
@@ -1644,20 +1647,40 @@ lifecycle_tick(struct recv *r, uint64_t now)
 
 /*
  * <state_dir>/status: the transfers in flight, one logfmt line each, and
- * what staging keeps, rewritten atomically for `sluice status`.
+ * what staging keeps, rewritten atomically for `sluice status`.  The
+ * header names the process and the time: `sluice status` reads a file
+ * whose process is gone or whose time is old as "not running".  The
+ * last write, at a clean stop, says state=stopped.
  */
 void
 lifecycle_write_status(struct recv *r)
 {
 	struct lifecycle *lc = r->lc;
-	char path[PATH_MAX], buf[16384], ts[32], b[256], v[256];
+	char path[PATH_MAX], buf[16384], ts[32], b[256], v[256], hb[32],
+	    rel[32];
 	size_t off = 0;
-	uint64_t now = util_now_ns();
+	uint64_t now = util_now_ns(), wall = util_realtime_ns();
 	unsigned i;
 
-	util_rfc3339(ts, sizeof(ts), util_realtime_ns());
+	util_rfc3339(ts, sizeof(ts), wall);
 	off += (size_t)snprintf(buf + off, sizeof(buf) - off,
-	    "# sluice-recv %ld status at %s\n", (long)getpid(), ts);
+	    "# sluice-recv %ld status at %s%s\n", (long)getpid(), ts,
+	    r->stopping ? " state=stopped" : "");
+	/* The heartbeat's monotonic time, as wall-clock time now. */
+	if (r->last_heartbeat_ns != 0 && now >= r->last_heartbeat_ns)
+		util_rfc3339(hb, sizeof(hb), wall - (now -
+		    r->last_heartbeat_ns));
+	else
+		snprintf(hb, sizeof(hb), "-");
+	if (r->last_release_ns != 0)
+		util_rfc3339(rel, sizeof(rel), r->last_release_ns);
+	else
+		snprintf(rel, sizeof(rel), "-");
+	logfmt_escape(b, sizeof(b), r->last_release_ns != 0 ?
+	    r->last_release : "-");
+	off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+	    "link=%s last_heartbeat=%s last_release=%s last_release_at=%s\n",
+	    r->link_up ? "up" : "down", hb, b, rel);
 	off += (size_t)snprintf(buf + off, sizeof(buf) - off,
 	    "kept=incomplete count=%u bytes=%" PRIu64 "\n"
 	    "kept=quarantine count=%u bytes=%" PRIu64 "\n",

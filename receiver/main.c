@@ -369,8 +369,12 @@ main(int argc, char **argv)
 	verify_fini(&r);
 	lifecycle_poll(&r);
 	log_stats(&r, "exiting");
+	/* Stopped cleanly: the status file and the metrics say so (a link
+	 * is not up to a receiver that no longer listens). */
+	r.link_up = false;
 	metrics_write(&r);
 	lifecycle_save_progress(&r, true);
+	lifecycle_write_status(&r);
 	progress_fini(&r);
 	lifecycle_fini(&r);
 	hooks_fini(&r);

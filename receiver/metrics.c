@@ -137,6 +137,14 @@ metrics_write(const struct recv *r)
 	for (i = 0; i < r->n_transfers; i++)
 		in_flight += r->transfers[i].state != TS_FREE;
 #define M(...) off += (size_t)snprintf(buf + off, sizeof(buf) - off, __VA_ARGS__)
+	/* sluice_up 0 is the last write, at a clean stop; the timestamp
+	 * tells a stale file (a killed receiver) from a live one. */
+	M("# HELP sluice_up 1 while sluice-recv runs; 0 once it stopped "
+	    "cleanly\n# TYPE sluice_up gauge\nsluice_up %d\n", !r->stopping);
+	M("# HELP sluice_metrics_timestamp_seconds wall-clock time of this "
+	    "rewrite\n# TYPE sluice_metrics_timestamp_seconds gauge\n"
+	    "sluice_metrics_timestamp_seconds %.3f\n",
+	    (double)util_realtime_ns() / 1e9);
 	M("# TYPE sluice_datagrams_total counter\n"
 	    "sluice_datagrams_total %" PRIu64 "\n", st->datagrams);
 	M("# TYPE sluice_bytes_total counter\n"

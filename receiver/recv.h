@@ -261,6 +261,11 @@ struct recv {
 	bool hb_valid;           /* hb_session/hb_seq hold an accepted one */
 	uint64_t hb_session, hb_seq; /* the last accepted heartbeat */
 
+	/* The last release of this run, for the status file (lifecycle.c);
+	 * last_release_ns is wall-clock time, 0 before the first. */
+	char last_release[256];  /* "name version", truncated if long */
+	uint64_t last_release_ns;
+
 	volatile int stopping;   /* set once shutdown has begun */
 };
 

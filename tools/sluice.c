@@ -22,12 +22,24 @@
 #include <pwd.h>
 #include <limits.h>
 #include <regex.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Where the receiver-side commands look when -c is not given. */
+#define DEFAULT_RECEIVER_CONF "/etc/sluice/receiver.conf"
+/* The status file is rewritten every second: older than this, its
+ * writer is gone (or hung), whatever its PID says. */
+#define STATUS_STALE_S 3
+/* A transfer id given by prefix: at least this many hex digits. */
+#define ID_MIN_PREFIX 4
+/* Exit status of `sluice status` when the receiver is not running, as
+ * `systemctl status` has it. */
+#define EXIT_NOT_RUNNING 3
 
 struct command {
 	const char *name;
@@ -59,16 +71,23 @@ static const struct command commands[] = {
 	    cmd_bundle },
 	{ "audit", "verify FILE --key RECEIVER.pub [--head AUDIT.head]",
 	    cmd_audit },
-	{ "status", "-c RECEIVER.conf", cmd_status },
-	{ "quarantine", "list | show ID | purge ID  -c RECEIVER.conf\n"
-	    "  sluice quarantine approve ID --signature FILE -c RECEIVER.conf\n"
+	{ "status", "[-c RECEIVER.conf]", cmd_status },
+	{ "quarantine", "list | show ID | purge ID  [-c RECEIVER.conf]\n"
+	    "  sluice quarantine approve ID --signature FILE [-c RECEIVER.conf]\n"
 	    "  sluice quarantine release ID [--override --reason TEXT] "
-	    "-c RECEIVER.conf", cmd_quarantine },
-	{ "incomplete", "list | purge ID  -c RECEIVER.conf", cmd_incomplete },
-	{ "missing", "ID -c RECEIVER.conf  (> missing.txt)", cmd_missing },
+	    "[-c RECEIVER.conf]", cmd_quarantine },
+	{ "incomplete", "list | purge ID  [-c RECEIVER.conf]", cmd_incomplete },
+	{ "missing", "ID [-c RECEIVER.conf]  (> missing.txt)", cmd_missing },
 	{ "spool", "add [--move] -c SENDER.conf | -s SPOOL_DIR  BUNDLE...\n"
 	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
 };
+
+/* "s" unless n is 1: "1 approval", "2 approvals", "0 approvals". */
+static const char *
+plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
 
 static void
 help(FILE *fp)
@@ -79,7 +98,10 @@ help(FILE *fp)
 	for (i = 0; i < UTIL_ARRAY_LEN(commands); i++)
 		fprintf(fp, "  sluice %s %s\n", commands[i].name,
 		    commands[i].args);
-	fprintf(fp, "  sluice --help | --version\n");
+	fprintf(fp, "  sluice --help | --version\n"
+	    "status, quarantine and missing read -c %s when -c is not "
+	    "given;\nan ID may be given by a unique prefix of at least %d hex "
+	    "digits.\n", DEFAULT_RECEIVER_CONF, ID_MIN_PREFIX);
 }
 
 static int
@@ -119,7 +141,7 @@ cmd_keygen(int argc, char **argv)
 		/* One file, the same on both ends of the link. */
 		rc = sign_linkkey_generate(prefix, id);
 		if (rc != 0) {
-			log_warnx("keygen --link %s: %s", prefix,
+			log_errx("keygen --link %s: %s", prefix,
 			    rc == -EEXIST ? "file exists; refusing to "
 			    "overwrite it" : strerror(-rc));
 			return 1;
@@ -132,7 +154,7 @@ cmd_keygen(int argc, char **argv)
 	}
 	rc = sign_keygen(prefix, &pub);
 	if (rc != 0) {
-		log_warnx("keygen %s: %s", prefix, rc == -EEXIST ?
+		log_errx("keygen %s: %s", prefix, rc == -EEXIST ?
 		    "key file exists; refusing to overwrite it" :
 		    strerror(-rc));
 		return 1;
@@ -158,7 +180,7 @@ cmd_key(int argc, char **argv)
 		return usage();
 	path = argv[2];
 	if (util_read_file(path, 4096, &buf, &len) != 0) {
-		log_warn("%s", path);
+		log_err("%s", path);
 		return 1;
 	}
 	rc = strncmp((char *)buf, "sluice-secret-key", 17) == 0;
@@ -166,7 +188,7 @@ cmd_key(int argc, char **argv)
 	if (rc) {
 		sk = sign_seckey_load(path, &rc, err, sizeof(err));
 		if (sk == NULL) {
-			log_warnx("%s: %s", path, err);
+			log_errx("%s: %s", path, err);
 			return 1;
 		}
 		sign_seckey_pubkey(sk, &pub);
@@ -177,7 +199,7 @@ cmd_key(int argc, char **argv)
 		return 0;
 	}
 	if (sign_pubkey_load(path, &pub, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s", path, err);
+		log_errx("%s: %s", path, err);
 		return 1;
 	}
 	sign_keyid_hex(hex, pub.id);
@@ -201,6 +223,7 @@ bundle_create(int argc, char **argv)
 		{ "priority", required_argument, NULL, 'p' },
 		{ "meta", required_argument, NULL, 'm' },
 		{ "destination", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *name = NULL, *version = NULL, *dir;
@@ -210,12 +233,15 @@ bundle_create(int argc, char **argv)
 	const char *metas[64];
 	unsigned n_meta = 0, i;
 	char err[512] = "", now[32];
-	struct manifest *m;
+	struct manifest *m, *old;
+	bool force = false;
+	int64_t expires;
 	int ch;
 
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'f': force = true; break;
 		case 'n': name = optarg; break;
 		case 'v': version = optarg; break;
 		case 'e': fields[0][1] = optarg; break;
@@ -243,50 +269,76 @@ bundle_create(int argc, char **argv)
 	for (i = 0; i < UTIL_ARRAY_LEN(fields); i++) {
 		if (fields[i][1] != NULL &&
 		    manifest_set(m, fields[i][0], fields[i][1]) != 0) {
-			log_warnx("--%s: bad value \"%s\"", fields[i][0],
+			log_errx("--%s: bad value \"%s\"", fields[i][0],
 			    fields[i][1]);
 			return 2;
 		}
 	}
-	if (m->expires != NULL && strlen(m->expires) != 20) {
-		log_warnx("--expires: use YYYY-MM-DDTHH:MM:SSZ");
+	if (m->expires != NULL && (strlen(m->expires) != 20 ||
+	    (expires = util_parse_rfc3339(m->expires)) < 0)) {
+		log_errx("--expires: use YYYY-MM-DDTHH:MM:SSZ");
 		return 2;
+	}
+	/* Every receiver would refuse it as expired: say so now. */
+	if (m->expires != NULL && !force &&
+	    expires <= (int64_t)(util_realtime_ns() / 1000000000)) {
+		log_errx("--expires %s is in the past: receivers quarantine "
+		    "an expired bundle (--force to create it anyway)",
+		    m->expires);
+		manifest_free(m);
+		return 1;
+	}
+	/* A new manifest voids the approvals of the old one: not without
+	 * being asked. */
+	if (!force && manifest_bundle_exists(dir) &&
+	    manifest_peek_bundle(dir, &old, err, sizeof(err)) == 0) {
+		size_t n = old->n_approvals;
+
+		manifest_free(old);
+		if (n > 0) {
+			log_errx("%s already holds %zu approval%s of its "
+			    "manifest; creating it again removes them "
+			    "(--force to do so)", dir, n, plural(n));
+			manifest_free(m);
+			return 1;
+		}
 	}
 	for (i = 0; i < n_meta; i++) {
 		char *kv = strdup(metas[i]), *eq = strchr(kv, '=');
 
 		if (eq == NULL || eq == kv) {
-			log_warnx("--meta: use KEY=VALUE");
+			log_errx("--meta: use KEY=VALUE");
 			return 2;
 		}
 		*eq = '\0';
 		if (manifest_add_meta(m, kv, eq + 1) != 0) {
-			log_warnx("--meta: bad value");
+			log_errx("--meta: bad value");
 			return 2;
 		}
 		free(kv);
 	}
 	if (manifest_add_dir(m, dir, err, sizeof(err)) != 0 ||
 	    manifest_finish(m, err, sizeof(err)) != 0) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		manifest_free(m);
 		return 1;
 	}
 	/* sluice-send would refuse it: say so now, not at sending. */
 	if (limits_check_manifest(m, err, sizeof(err)) != 0) {
-		log_warnx("%s: %s; sluice-send refuses a bundle past the "
+		log_errx("%s: %s; sluice-send refuses a bundle past the "
 		    "receiver's default limits", dir, err);
 		manifest_free(m);
 		return 1;
 	}
 	if (manifest_write_bundle(m, dir) != 0) {
-		log_warn("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
+		log_err("writing %s/%s", dir, MANIFEST_BUNDLE_FILE);
 		manifest_free(m);
 		return 1;
 	}
-	printf("%s/%s: bundle %s version %s, %zu files, %llu bytes; "
+	printf("%s/%s: bundle %s version %s, %zu file%s, %llu byte%s; "
 	    "no approvals yet\n", dir, MANIFEST_BUNDLE_FILE, m->name,
-	    m->version, m->n_files, (unsigned long long)m->total_bytes);
+	    m->version, m->n_files, plural(m->n_files),
+	    (unsigned long long)m->total_bytes, plural(m->total_bytes));
 	manifest_free(m);
 	return 0;
 }
@@ -353,12 +405,12 @@ bundle_sign(int argc, char **argv)
 	dir = argv[optind];
 	sk = sign_seckey_load(keyfile, &rc, err, sizeof(err));
 	if (sk == NULL) {
-		log_warnx("%s: %s", keyfile, err);
+		log_errx("%s: %s", keyfile, err);
 		return 1;
 	}
 	/* Sign only what is really there: the tree must match. */
 	if (manifest_load_bundle(dir, &m, err, sizeof(err)) != 0) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		sign_seckey_free(sk);
 		return 1;
 	}
@@ -387,11 +439,10 @@ bundle_sign(int argc, char **argv)
 		rc = manifest_write_bundle(m, dir);
 		if (rc == 0)
 			printf("%s: approved by %s (%zu approval%s)\n", dir,
-			    hex, m->n_approvals, m->n_approvals == 1 ? "" :
-			    "s");
+			    hex, m->n_approvals, plural(m->n_approvals));
 	}
 	if (rc != 0)
-		log_warnx("%s: cannot add the approval: %s", dir,
+		log_errx("%s: cannot add the approval: %s", dir,
 		    strerror(-rc));
 	sign_seckey_free(sk);
 	manifest_free(m);
@@ -412,7 +463,7 @@ same_key(const struct sign_pubkey *keys, const char *const *files, size_t n)
 		if (memcmp(keys[i].pk, keys[n].pk, SIGN_PK_LEN) != 0)
 			continue;
 		sign_keyid_hex(hex, keys[n].id);
-		log_warnx("--approvers: %s and %s hold the same public key "
+		log_errx("--approvers: %s and %s hold the same public key "
 		    "(id %s); list each approver once", files[i], files[n],
 		    hex);
 		return -EINVAL;
@@ -447,14 +498,14 @@ verify_rules(const struct recv_conf *conf, struct sign_pubkey *keys,
 	for (i = 0; i < conf->n_approvers; i++) {
 		if (sign_pubkey_load(conf->approvers[i], &keys[i], err,
 		    sizeof(err)) != 0) {
-			log_warnx("%s: %s", conf->approvers[i], err);
+			log_errx("%s: %s", conf->approvers[i], err);
 			return -EINVAL;
 		}
 	}
 	*n_keys = conf->n_approvers;
 	if (rules_compile_name(re, conf->name_pattern) != 0 ||
 	    rules_compile_name(re + 1, conf->version_pattern) != 0) {
-		log_warnx("%s: name_pattern or version_pattern: not a valid "
+		log_errx("%s: name_pattern or version_pattern: not a valid "
 		    "extended regular expression", conf->path);
 		return -EINVAL;
 	}
@@ -505,7 +556,7 @@ bundle_verify(int argc, char **argv)
 				return usage();
 			if (sign_pubkey_load(argv[i], &keys[n_keys], err,
 			    sizeof(err)) != 0) {
-				log_warnx("%s: %s", argv[i], err);
+				log_errx("%s: %s", argv[i], err);
 				return 1;
 			}
 			key_files[n_keys] = argv[i];
@@ -525,7 +576,7 @@ bundle_verify(int argc, char **argv)
 		return usage();
 	if (conf_path != NULL &&
 	    (conf = recv_conf_load(conf_path, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
+		log_errx("%s", err);
 		return 1;
 	}
 	memset(&rules, 0, sizeof(rules));
@@ -551,9 +602,10 @@ bundle_verify(int argc, char **argv)
 		    res.reason, res.detail);
 		goto out_re;
 	}
-	printf("OK %s version %s: %zu files match the manifest; %u of %u "
-	    "required approvals (%s)\n", m->name, m->version, m->n_files,
-	    res.approvals, rules.threshold, res.approvals ? ids :
+	printf("OK %s version %s: %zu file%s the manifest; %u of %u "
+	    "required approval%s (%s)\n", m->name, m->version, m->n_files,
+	    m->n_files == 1 ? " matches" : "s match", res.approvals,
+	    rules.threshold, plural(rules.threshold), res.approvals ? ids :
 	    "none needed");
 	rc = 0;
 out_re:
@@ -633,7 +685,10 @@ purge_actor(char *out, size_t len)
 
 /* ---- receiver-side operations ---------------------------------------- */
 
-/* Finds "-c FILE" among the arguments and loads it; the rest stay. */
+/*
+ * Finds "-c FILE" among the arguments and loads it (the rest stay), or
+ * DEFAULT_RECEIVER_CONF without one.
+ */
 static struct recv_conf *
 receiver_conf(int *argc, char **argv)
 {
@@ -641,12 +696,14 @@ receiver_conf(int *argc, char **argv)
 	char err[512];
 	int i, j;
 
-	for (i = 1; i + 1 < *argc; i++) {
+	for (i = 1; i < *argc; i++) {
 		if (strcmp(argv[i], "-c") != 0)
 			continue;
+		if (i + 1 == *argc)
+			exit(usage());
 		c = recv_conf_load(argv[i + 1], err, sizeof(err));
 		if (c == NULL) {
-			log_warnx("%s", err);
+			log_errx("%s", err);
 			exit(1);
 		}
 		for (j = i; j + 2 <= *argc; j++)
@@ -654,7 +711,102 @@ receiver_conf(int *argc, char **argv)
 		*argc -= 2;
 		return c;
 	}
-	exit(usage());
+	c = recv_conf_load(DEFAULT_RECEIVER_CONF, err, sizeof(err));
+	if (c == NULL) {
+		log_errx("%s (the default configuration; name another with "
+		    "-c RECEIVER.conf)", err);
+		exit(1);
+	}
+	return c;
+}
+
+/*
+ * A transfer id as typed: the whole id, or a unique prefix of at least
+ * ID_MIN_PREFIX hex digits, among the entries of dir (one per transfer).
+ * 0 with the whole id in out; 1 with the error said (no such transfer,
+ * or the candidates of an ambiguous prefix).
+ */
+static int
+resolve_id(const char *dir, const char *arg, char *out, size_t outlen)
+{
+	char found[8][NAME_MAX + 1];
+	size_t len = strlen(arg), i, n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (len < ID_MIN_PREFIX || strspn(arg, "0123456789abcdef") != len) {
+		log_errx("%s: not a transfer id (%d to 16 lower-case hex "
+		    "digits)", arg, ID_MIN_PREFIX);
+		return 1;
+	}
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, arg, len) != 0)
+				continue;
+			if (de->d_name[len] == '\0') {
+				n = 1; /* the whole id: no prefix of another */
+				snprintf(found[0], sizeof(found[0]), "%s", arg);
+				break;
+			}
+			if (n < UTIL_ARRAY_LEN(found))
+				snprintf(found[n], sizeof(found[n]), "%s",
+				    de->d_name);
+			n++;
+		}
+		closedir(d);
+	}
+	if (n == 1) {
+		snprintf(out, outlen, "%s", found[0]);
+		return 0;
+	}
+	if (n == 0) {
+		log_errx("%s: no such transfer", arg);
+		return 1;
+	}
+	fprintf(stderr, "sluice: error: %s: ambiguous: %zu transfers begin "
+	    "with it:", arg, n);
+	for (i = 0; i < n && i < UTIL_ARRAY_LEN(found); i++)
+		fprintf(stderr, " %s", found[i]);
+	fprintf(stderr, "%s\n", n > UTIL_ARRAY_LEN(found) ? " ..." : "");
+	return 1;
+}
+
+/* 12.3M: a size as du -h and ls -h show it (powers of 1024). */
+static void
+human_size(char *out, size_t len, uint64_t bytes)
+{
+	static const char units[] = "KMGTPE";
+	double v = (double)bytes;
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(out, len, "%lluB", (unsigned long long)bytes);
+		return;
+	}
+	while (v >= 1024 && u < 5) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+}
+
+static uint64_t tree_sum;
+
+static int
+tree_add(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+	if (type == FTW_F && S_ISREG(st->st_mode))
+		tree_sum += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* Bytes of the regular files under path (links not followed). */
+static uint64_t
+tree_bytes(const char *path)
+{
+	tree_sum = 0;
+	(void)nftw(path, tree_add, 16, FTW_PHYS);
+	return tree_sum;
 }
 
 /*
@@ -675,11 +827,19 @@ lf_show(const struct logfmt_record *r, const char *key, char *out,
 	return out;
 }
 
+/* One row of the status table; the first call prints its header. */
 static void
 print_row(const char *id, const char *bundle, const char *version,
     const char *state, const char *progress, const char *age,
     const char *reason)
 {
+	static bool headed;
+
+	if (!headed) {
+		headed = true;
+		print_row("TRANSFER", "BUNDLE", "VERSION", "STATE", "PROGRESS",
+		    "AGE", "REASON");
+	}
 	printf("%-16s  %-20.20s %-14.14s %-11s %-14s %-8s %s\n", id, bundle,
 	    version, state, progress, age, reason);
 }
@@ -719,7 +879,8 @@ quarantine_info(const struct recv_conf *c, const char *id,
 static int
 list_quarantine(const struct recv_conf *c, bool as_rows)
 {
-	char path[PATH_MAX], b[256], v[256], reason[128], when[64];
+	char path[PATH_MAX], tree[PATH_MAX], b[256], v[256], reason[128],
+	    when[64], size[16];
 	struct logfmt_record *rec = malloc(sizeof(*rec));
 	struct dirent *de;
 	DIR *d;
@@ -743,17 +904,114 @@ list_quarantine(const struct recv_conf *c, bool as_rows)
 		lf_show(rec, "version", v, sizeof(v));
 		lf_show(rec, "reason", reason, sizeof(reason));
 		lf_show(rec, "quarantined", when, sizeof(when));
-		if (as_rows)
+		if (as_rows) {
 			print_row(de->d_name, b, v, "QUARANTINED", "held",
 			    "-", reason);
-		else
-			printf("%s  %s %s  %s  since %s\n", de->d_name, b, v,
-			    reason, when);
+		} else {
+			if (n == 0)
+				printf("%-16s  %-20s %-14s %7s  %-20s  %s\n",
+				    "TRANSFER", "BUNDLE", "VERSION", "SIZE",
+				    "SINCE", "REASON");
+			snprintf(tree, sizeof(tree), "%s/%s/tree", path,
+			    de->d_name);
+			human_size(size, sizeof(size), tree_bytes(tree));
+			printf("%-16s  %-20s %-14s %7s  %-20s  %s\n",
+			    de->d_name, b, v, size, when, reason);
+		}
 		n++;
 	}
 	closedir(d);
 	free(rec);
 	return n;
+}
+
+/*
+ * The header of <state_dir>/status, "# sluice-recv PID status at TS",
+ * and after it, at a clean stop, " state=stopped" (logfmt).  0 or
+ * -EBADMSG.
+ */
+static int
+status_header(const char *line, size_t len, long *pid, char *ts,
+    size_t tslen, bool *stopped)
+{
+	static const char head[] = "# sluice-recv ", at[] = " status at ";
+	struct logfmt_record *rec;
+	const char *p = line, *end = line + len, *v;
+	char *e;
+	size_t n;
+	int rc = 0;
+
+	*stopped = false;
+	if (len < sizeof(head) - 1 || memcmp(p, head, sizeof(head) - 1) != 0)
+		return -EBADMSG;
+	p += sizeof(head) - 1;
+	if (p == end || *p < '1' || *p > '9')
+		return -EBADMSG;
+	*pid = strtol(p, &e, 10);
+	p = e;
+	if ((size_t)(end - p) < sizeof(at) - 1 ||
+	    memcmp(p, at, sizeof(at) - 1) != 0)
+		return -EBADMSG;
+	p += sizeof(at) - 1;
+	n = strcspn(p, " ");
+	if (n > (size_t)(end - p))
+		n = (size_t)(end - p);
+	if (n == 0 || n >= tslen)
+		return -EBADMSG;
+	memcpy(ts, p, n);
+	ts[n] = '\0';
+	p += n;
+	if (p == end)
+		return 0;
+	if ((rec = malloc(sizeof(*rec))) == NULL)
+		fatalx("out of memory");
+	if (logfmt_parse(rec, p + 1, (size_t)(end - p - 1)) != 0)
+		rc = -EBADMSG;
+	else if ((v = logfmt_get(rec, "state")) != NULL)
+		*stopped = strcmp(v, "stopped") == 0;
+	free(rec);
+	return rc;
+}
+
+/* Is pid a live sluice-recv?  A PID reused by another program is not. */
+static bool
+recv_alive(long pid)
+{
+	char path[64], comm[32] = "";
+	FILE *fp;
+
+	if (pid <= 0 || pid > INT_MAX)
+		return false;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return errno != ENOENT;
+	if (fgets(comm, sizeof(comm), fp) == NULL)
+		comm[0] = '\0';
+	fclose(fp);
+	comm[strcspn(comm, "\n")] = '\0';
+	return strcmp(comm, "sluice-recv") == 0;
+}
+
+/* The link= line: link state, last heartbeat, last release. */
+static void
+print_link(const struct logfmt_record *rec)
+{
+	char hb[48], rel[300], at[48];
+
+	lf_show(rec, "last_heartbeat", hb, sizeof(hb));
+	lf_show(rec, "last_release", rel, sizeof(rel));
+	printf("link %s, ", lf_show(rec, "link", at, sizeof(at)));
+	if (strcmp(hb, "-") == 0)
+		printf("no heartbeat yet");
+	else
+		printf("last heartbeat at %s", hb);
+	lf_show(rec, "last_release_at", at, sizeof(at));
+	if (strcmp(rel, "-") == 0)
+		printf("; no release since it started\n");
+	else
+		printf("; last release %s at %s\n", rel, at);
 }
 
 static int
@@ -762,66 +1020,147 @@ cmd_status(int argc, char **argv)
 	struct recv_conf *c = receiver_conf(&argc, argv);
 	struct logfmt_record *rec = malloc(sizeof(*rec));
 	char path[PATH_MAX], id[40], b[256], v[256], st[40], dn[40], tot[40],
-	    age[40], prog[88], ages[48], kept[256] = "";
-	uint8_t *buf;
-	size_t n, off, len;
+	    age[40], prog[88], ages[48], kept[256] = "", ts[40];
+	uint8_t *buf = NULL;
+	size_t n = 0, off, len;
 	unsigned bad = 0;
+	long pid = 0;
+	int64_t at;
+	bool stopped = false, running = false, header = false;
+	int rc;
 
 	if (argc != 1)
 		return usage();
 	if (rec == NULL)
 		fatalx("out of memory");
-	print_row("TRANSFER", "BUNDLE", "VERSION", "STATE", "PROGRESS", "AGE",
-	    "REASON");
 	snprintf(path, sizeof(path), "%s/status", c->state_dir);
-	if (util_read_file(path, 1 << 20, &buf, &n) == 0) {
-		for (off = 0; off < n; off += len + 1) {
-			const char *line = (const char *)buf + off;
-			const char *nl = memchr(line, '\n', n - off);
-			const char *kind;
+	if ((rc = util_read_file(path, 1 << 20, &buf, &n)) == 0) {
+		const char *nl = memchr(buf, '\n', n);
 
-			len = nl != NULL ? (size_t)(nl - line) : n - off;
-			if (len == 0 || line[0] == '#')
-				continue;
-			if (logfmt_parse(rec, line, len) != 0) {
-				bad++;
-				continue;
-			}
-			if ((kind = logfmt_get(rec, "kept")) != NULL) {
-				const char *bytes = logfmt_get(rec, "bytes");
-
-				snprintf(kept + strlen(kept), sizeof(kept) -
-				    strlen(kept), "%s%s %s (%.1f MB)",
-				    kept[0] ? ", " : "", lf_show(rec, "count",
-				    dn, sizeof(dn)), strcmp(kind,
-				    "quarantine") == 0 ? "held in quarantine" :
-				    "incomplete set aside", bytes != NULL ?
-				    strtod(bytes, NULL) / 1e6 : 0.0);
-				continue;
-			}
-			lf_show(rec, "transfer", id, sizeof(id));
-			lf_show(rec, "bundle", b, sizeof(b));
-			lf_show(rec, "version", v, sizeof(v));
-			lf_show(rec, "state", st, sizeof(st));
-			lf_show(rec, "chunks_done", dn, sizeof(dn));
-			lf_show(rec, "chunks_total", tot, sizeof(tot));
-			lf_show(rec, "age", age, sizeof(age));
-			snprintf(prog, sizeof(prog), "%s/%s", dn, tot);
-			snprintf(ages, sizeof(ages), "%ss", age);
-			print_row(id, b, v, st, prog, ages, "-");
-		}
-		free(buf);
+		header = status_header((const char *)buf, nl != NULL ?
+		    (size_t)(nl - (const char *)buf) : n, &pid, ts,
+		    sizeof(ts), &stopped) == 0;
 	}
+	/* A status file is only as good as its writer: gone, or silent
+	 * for longer than a few rewrites, and what it says is history. */
+	if (rc != 0) {
+		printf("sluice-recv is not running (no status file %s)\n",
+		    path);
+	} else if (!header) {
+		printf("sluice-recv: status file %s unreadable (no header)\n",
+		    path);
+	} else if (stopped) {
+		printf("sluice-recv stopped cleanly at %s (pid %ld)\n", ts,
+		    pid);
+	} else if (!recv_alive(pid) || (at = util_parse_rfc3339(ts)) < 0 ||
+	    (int64_t)(util_realtime_ns() / 1000000000) - at >
+	    STATUS_STALE_S) {
+		printf("sluice-recv is not running (last status at %s, pid "
+		    "%ld)\n", ts, pid);
+	} else {
+		running = true;
+		printf("sluice-recv is running (pid %ld, status at %s)\n",
+		    pid, ts);
+	}
+	for (off = 0; off < n; off += len + 1) {
+		const char *line = (const char *)buf + off;
+		const char *nl = memchr(line, '\n', n - off);
+		const char *kind;
+
+		len = nl != NULL ? (size_t)(nl - line) : n - off;
+		if (len == 0 || line[0] == '#')
+			continue;
+		if (logfmt_parse(rec, line, len) != 0) {
+			bad++;
+			continue;
+		}
+		if ((kind = logfmt_get(rec, "kept")) != NULL) {
+			const char *bytes = logfmt_get(rec, "bytes");
+
+			snprintf(kept + strlen(kept), sizeof(kept) -
+			    strlen(kept), "%s%s %s (%.1f MB)",
+			    kept[0] ? ", " : "", lf_show(rec, "count",
+			    dn, sizeof(dn)), strcmp(kind,
+			    "quarantine") == 0 ? "held in quarantine" :
+			    "incomplete set aside", bytes != NULL ?
+			    strtod(bytes, NULL) / 1e6 : 0.0);
+			continue;
+		}
+		if (logfmt_get(rec, "link") != NULL) {
+			if (running)
+				print_link(rec);
+			continue;
+		}
+		/* Transfers in flight only from a live receiver. */
+		if (!running)
+			continue;
+		lf_show(rec, "transfer", id, sizeof(id));
+		lf_show(rec, "bundle", b, sizeof(b));
+		lf_show(rec, "version", v, sizeof(v));
+		lf_show(rec, "state", st, sizeof(st));
+		lf_show(rec, "chunks_done", dn, sizeof(dn));
+		lf_show(rec, "chunks_total", tot, sizeof(tot));
+		lf_show(rec, "age", age, sizeof(age));
+		snprintf(prog, sizeof(prog), "%s/%s", dn, tot);
+		snprintf(ages, sizeof(ages), "%ss", age);
+		print_row(id, b, v, st, prog, ages, "-");
+	}
+	free(buf);
 	if (bad > 0)
 		log_warnx("%s: %u malformed line%s not shown", path, bad,
-		    bad == 1 ? "" : "s");
+		    plural(bad));
 	list_quarantine(c, true);
 	if (kept[0] != '\0')
 		printf("kept in staging: %s; removed after staging_retention "
 		    "(%.0f s)\n", kept, c->staging_retention);
 	free(rec);
 	recv_conf_free(c);
-	return 0;
+	return running ? 0 : EXIT_NOT_RUNNING;
+}
+
+/*
+ * The approvals a held tree carries (its .sluice/approvals), each marked
+ * with whether its key is one of the configured approvers.
+ */
+static void
+show_approvals(const struct recv_conf *c, const char *id)
+{
+	struct sign_pubkey key;
+	struct manifest *m;
+	char dir[PATH_MAX], err[512], hex[2 * SIGN_KEYID_LEN + 1];
+	size_t i, ok = 0;
+	unsigned j;
+	bool *known;
+
+	snprintf(dir, sizeof(dir), "%s/quarantine/%s/tree", c->staging_dir,
+	    id);
+	if (manifest_peek_bundle(dir, &m, err, sizeof(err)) != 0) {
+		printf("# approvals not readable: %s\n", err);
+		return;
+	}
+	known = calloc(m->n_approvals + 1, sizeof(*known));
+	if (known == NULL)
+		fatalx("out of memory");
+	for (j = 0; j < c->n_approvers; j++) {
+		if (sign_pubkey_load(c->approvers[j], &key, err,
+		    sizeof(err)) != 0)
+			continue;
+		for (i = 0; i < m->n_approvals; i++)
+			if (memcmp(m->approvals[i].key_id, key.id,
+			    SIGN_KEYID_LEN) == 0)
+				known[i] = true;
+	}
+	for (i = 0; i < m->n_approvals; i++) {
+		sign_keyid_hex(hex, m->approvals[i].key_id);
+		printf("approval=%s configured_approver=%s\n", hex,
+		    known[i] ? "yes" : "no");
+		ok += known[i];
+	}
+	printf("# %zu approval%s, %zu from configured approvers (%u "
+	    "required)\n", m->n_approvals, plural(m->n_approvals), ok,
+	    c->approval_threshold);
+	free(known);
+	manifest_free(m);
 }
 
 static uint64_t du_sum;
@@ -893,7 +1232,7 @@ ask_receiver(const struct recv_conf *c, struct request *rq)
 	snprintf(dir, sizeof(dir), "%s/" REQUEST_DIR, c->state_dir);
 	rc = request_write(dir, rq, name, sizeof(name));
 	if (rc != 0) {
-		log_warnx("cannot queue the request in %s: %s", dir,
+		log_errx("cannot queue the request in %s: %s", dir,
 		    strerror(-rc));
 		return 1;
 	}
@@ -937,7 +1276,7 @@ quarantine_request(const struct recv_conf *c, int argc, char **argv,
 		case 'o': rq.override = true; break;
 		case 'r':
 			if (strlen(optarg) > REQUEST_REASON_MAX) {
-				log_warnx("--reason: at most %d bytes",
+				log_errx("--reason: at most %d bytes",
 				    REQUEST_REASON_MAX);
 				return 2;
 			}
@@ -948,14 +1287,14 @@ quarantine_request(const struct recv_conf *c, int argc, char **argv,
 	}
 	if (optind != argc || argc < 3 || !parse_transfer(argv[2],
 	    &rq.transfer)) {
-		log_warnx("give a transfer id (16 hex digits)");
+		log_errx("give a transfer id (16 hex digits)");
 		return usage();
 	}
 	if (action == REQUEST_APPROVE) {
 		if (sigfile == NULL)
 			return usage();
 		if (util_read_file(sigfile, REQUEST_SIG_MAX, &buf, &len) != 0) {
-			log_warn("%s", sigfile);
+			log_err("%s", sigfile);
 			return 1;
 		}
 		while (len > 0 && buf[len - 1] == '\n')
@@ -965,13 +1304,13 @@ quarantine_request(const struct recv_conf *c, int argc, char **argv,
 		free(buf);
 		if (strncmp(rq.signature, "approval ", 9) != 0 ||
 		    strchr(rq.signature, '\n') != NULL) {
-			log_warnx("%s: not one approval line (made by sluice "
+			log_errx("%s: not one approval line (made by sluice "
 			    "bundle sign --detached)", sigfile);
 			return 1;
 		}
 	}
 	if (rq.override && rq.reason[0] == '\0') {
-		log_warnx("--override needs --reason TEXT (it goes into the "
+		log_errx("--override needs --reason TEXT (it goes into the "
 		    "audit log)");
 		return 2;
 	}
@@ -992,7 +1331,7 @@ list_incomplete(const struct recv_conf *c)
 
 	d = opendir(c->staging_dir);
 	if (d == NULL) {
-		log_warn("%s", c->staging_dir);
+		log_err("%s", c->staging_dir);
 		return 1;
 	}
 	printf("%-16s  %-10s %-20s %s\n", "TRANSFER", "SIZE", "LAST WRITE",
@@ -1060,24 +1399,34 @@ cmd_quarantine(int argc, char **argv)
 {
 	struct recv_conf *c = receiver_conf(&argc, argv);
 	struct logfmt_record *rec = malloc(sizeof(*rec));
-	char path[PATH_MAX], info[LOGFMT_MAX_TEXT + 1];
+	char path[PATH_MAX], info[LOGFMT_MAX_TEXT + 1], id[NAME_MAX + 1];
 	int rc = 0, qi;
 
 	if (rec == NULL)
 		fatalx("out of memory");
+	/* The ID as typed may be a prefix: the whole one from here on. */
+	if (argc == 3) {
+		snprintf(path, sizeof(path), "%s/quarantine", c->staging_dir);
+		if (resolve_id(path, argv[2], id, sizeof(id)) != 0) {
+			rc = 1;
+			goto out;
+		}
+		argv[2] = id;
+	}
 	if (argc == 2 && strcmp(argv[1], "list") == 0) {
 		if (list_quarantine(c, false) == 0)
 			printf("no bundles held\n");
 	} else if (argc == 3 && strcmp(argv[1], "show") == 0) {
 		qi = quarantine_info(c, argv[2], rec, info, sizeof(info));
 		if (qi != 0) {
-			log_warnx("%s: %s", argv[2], qi == -EBADMSG ?
+			log_errx("%s: %s", argv[2], qi == -EBADMSG ?
 			    "malformed info file" : "not in quarantine");
 			rc = 1;
 		} else {
 			printf("%s", info);
 			printf("tree=%s/quarantine/%s/tree\n", c->staging_dir,
 			    argv[2]);
+			show_approvals(c, argv[2]);
 		}
 	} else if (argc >= 3 && strcmp(argv[1], "approve") == 0) {
 		rc = quarantine_request(c, argc, argv, REQUEST_APPROVE);
@@ -1161,17 +1510,24 @@ cmd_missing(int argc, char **argv)
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t n;
+	char id[NAME_MAX + 1];
 	int rc = 1;
 
-	if (argc != 2 || strchr(argv[1], '/') != NULL)
+	if (argc != 2)
 		return usage();
+	snprintf(path, sizeof(path), "%s/missing", c->state_dir);
+	if (resolve_id(path, argv[1], id, sizeof(id)) != 0) {
+		recv_conf_free(c);
+		return 1;
+	}
+	argv[1] = id;
 	snprintf(path, sizeof(path), "%s/missing/%s", c->state_dir, argv[1]);
 	if (util_read_file(path, 64u << 20, &buf, &n) == 0) {
 		fwrite(buf, 1, n, stdout);
 		free(buf);
 		rc = 0;
 	} else {
-		log_warnx("%s: no missing list (not INCOMPLETE, or already "
+		log_errx("%s: no missing list (not INCOMPLETE, or already "
 		    "complete)", argv[1]);
 	}
 	recv_conf_free(c);
@@ -1248,7 +1604,7 @@ cmd_spool(int argc, char **argv)
 		err[0] = '\0';
 		if (spool_add(dir, argv[i], move, entry, sizeof(entry), err,
 		    sizeof(err)) != 0) {
-			log_warnx("%s: %s", argv[i], err);
+			log_errx("%s: %s", argv[i], err);
 			rc = 1;
 			continue;
 		}

@@ -23,3 +23,9 @@ echo "unknown_key=$uk unknown_transfer=$ut heartbeat=$hb"
 [ "${ut:-0}" -gt 0 ] || die "symbols not counted as unknown_transfer"
 [ "${hb:-0}" -gt 0 ] || die "heartbeats not counted"
 grep -q "dropped datagram: unknown_key" "$T/recv.err" || die "no log line"
+# The line names the key the descriptors were signed with: the one to add
+# to sender_keys, if it should be trusted.
+kid=$("$SLUICE" key show "$T/sender.pub" | sed -n 's/^id //p')
+grep -q "dropped datagram: unknown_key (key id $kid; transfer" "$T/recv.err" ||
+	die "the unknown_key line does not name key id $kid: $(grep unknown_key "$T/recv.err" | head -1)"
+echo "unknown_key line names key id $kid"

@@ -89,7 +89,7 @@ send "$d"; expect 1.1.0 DUPLICATE already_released
 d=$(bundle model 1.0.5); sign "$d" a1; sign "$d" a2
 send "$d"; expect 1.0.5 QUARANTINED rollback
 
-d=$(bundle model 2.0.0 --expires 2020-01-01T00:00:00Z); sign "$d" a1; sign "$d" a2
+d=$(bundle model 2.0.0 --expires 2020-01-01T00:00:00Z --force); sign "$d" a1; sign "$d" a2
 send "$d"; expect 2.0.0 QUARANTINED expired
 
 d=$(bundle model 2.0.1 --expires 2099-01-01T00:00:00Z); sign "$d" a2; sign "$d" a3
@@ -98,7 +98,9 @@ send "$d"; expect 2.0.1 RELEASED verified
 # Held bundles are inspectable until purged.
 list=$("$SLUICE" quarantine list -c "$T/receiver.conf")
 echo "$list"
-[ "$(echo "$list" | grep -c .)" = 5 ] || die "expected 5 held bundles"
+[ "$(echo "$list" | head -n 1 | tr -s ' ')" = "TRANSFER BUNDLE VERSION SIZE SINCE REASON" ] ||
+	die "quarantine list: no header row"
+[ "$(echo "$list" | tail -n +2 | grep -c .)" = 5 ] || die "expected 5 held bundles"
 id=$(echo "$list" | grep rollback | cut -d' ' -f1)
 "$SLUICE" quarantine show "$id" -c "$T/receiver.conf" | grep -q "reason=rollback" ||
 	die "quarantine show"
@@ -106,7 +108,7 @@ id=$(echo "$list" | grep rollback | cut -d' ' -f1)
 "$SLUICE" status -c "$T/receiver.conf" | grep -q "QUARANTINED" || die "status"
 "$SLUICE" quarantine purge "$id" -c "$T/receiver.conf" || die "purge"
 [ ! -e "$T/staging/quarantine/$id" ] || die "not purged"
-[ "$("$SLUICE" quarantine list -c "$T/receiver.conf" | grep -c .)" = 4 ] ||
+[ "$("$SLUICE" quarantine list -c "$T/receiver.conf" | tail -n +2 | grep -c .)" = 4 ] ||
 	die "purge did not remove it from the list"
 
 # Old approvals do not stay good: max_bundle_age holds a manifest created

@@ -20,6 +20,7 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do
 		kill "$p" 2>/dev/null
+		kill -CONT "$p" 2>/dev/null # a test may have stopped it
 	done
 	for p in "${PIDS[@]}"; do
 		wait "$p" 2>/dev/null

@@ -144,7 +144,8 @@ test_errors(void **state)
 	expect_error(SEND_BASE, "compress = \"maybe\";", "compress:", true);
 	expect_error(SEND_BASE, "heartbeat_interval = 0.01;",
 	    "heartbeat_interval:", true);
-	expect_error(SEND_BASE, "colour = \"blue\";", "colour: unknown", true);
+	expect_error(SEND_BASE, "colour = \"blue\";",
+	    "unknown setting \"colour\"", true);
 	expect_error(RECV_BASE, "transfer_timeout = 0;", "transfer_timeout:",
 	    false);
 	expect_error(RECV_BASE, "max_transfers_in_flight = 1025;",
@@ -165,8 +166,15 @@ test_errors(void **state)
 	    "file_mode:", false);
 	expect_error(RECV_BASE, "max_transfer_bytes = \"lots\";",
 	    "max_transfer_bytes:", false);
-	expect_error(RECV_BASE, "stagingdir = \"x\";", "stagingdir: unknown",
+	expect_error(RECV_BASE, "stagingdir = \"x\";",
+	    "unknown setting \"stagingdir\"; did you mean \"staging_dir\"?",
 	    false);
+	/* A typo names the setting it is nearest to. */
+	expect_error(RECV_BASE, "trasnfer_timeout = 5;", "unknown setting "
+	    "\"trasnfer_timeout\"; did you mean \"transfer_timeout\"?",
+	    false);
+	expect_error(SEND_BASE, "ratee = \"10M\";",
+	    "unknown setting \"ratee\"; did you mean \"rate\"?", true);
 	expect_error(RECV_BASE, "max_bundle_age = -1;", "max_bundle_age:",
 	    false);
 	expect_error(RECV_BASE, "receiver_name = \"\";", "receiver_name:",
@@ -246,7 +254,8 @@ test_missing_and_syntax(void **state)
 	assert_null(recv_conf_load(path, err, sizeof(err)));
 	write_conf("listen = \"127.0.0.1:7700\"\nstaging_dir = ;\n");
 	assert_null(recv_conf_load(path, err, sizeof(err)));
-	snprintf(expect, sizeof(expect), "%s:2: syntax error", path);
+	snprintf(expect, sizeof(expect), "%s:2: syntax error (is a `;` "
+	    "missing at the end of the line before?)", path);
 	assert_non_null(strstr(err, expect));
 	assert_null(recv_conf_load("/nonexistent/receiver.conf", err,
 	    sizeof(err)));

@@ -177,7 +177,8 @@ INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
               $(SYSCONFDIR)/logrotate.d/sluice \
               $(SYSCONFDIR)/sluice/receiver.conf.example \
               $(SYSCONFDIR)/sluice/sender.conf.example \
-              $(MANDIR)/man1/sluice.1 $(MANDIR)/man5/sluice.conf.5 \
+              $(MANDIR)/man1/sluice.1 $(MANDIR)/man1/sluice-link.1 \
+              $(MANDIR)/man5/sluice.conf.5 \
               $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8
 
 install: all
@@ -197,7 +198,7 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
 	install -m 0644 systemd/receiver.conf.example \
 	    systemd/sender.conf.example $(DESTDIR)$(SYSCONFDIR)/sluice/
-	install -m 0644 man/sluice.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/sluice.1 man/sluice-link.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/sluice-send.8 man/sluice-recv.8 \
 	    $(DESTDIR)$(MANDIR)/man8/

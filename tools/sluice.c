@@ -1382,12 +1382,17 @@ static int
 cmd_incomplete(int argc, char **argv)
 {
 	struct recv_conf *c = receiver_conf(&argc, argv);
+	char id[NAME_MAX + 1];
 	int rc;
 
 	if (argc == 2 && strcmp(argv[1], "list") == 0)
 		rc = list_incomplete(c);
+	else if (argc >= 3 && strcmp(argv[1], "purge") == 0 &&
+	    resolve_id(c->staging_dir, argv[2], id, sizeof(id)) != 0)
+		rc = 1;
 	else if (argc >= 3 && strcmp(argv[1], "purge") == 0)
-		rc = quarantine_request(c, argc, argv, REQUEST_PURGE);
+		rc = (argv[2] = id, quarantine_request(c, argc, argv,
+		    REQUEST_PURGE));
 	else
 		rc = usage();
 	recv_conf_free(c);
@@ -1405,7 +1410,7 @@ cmd_quarantine(int argc, char **argv)
 	if (rec == NULL)
 		fatalx("out of memory");
 	/* The ID as typed may be a prefix: the whole one from here on. */
-	if (argc == 3) {
+	if (argc >= 3) {
 		snprintf(path, sizeof(path), "%s/quarantine", c->staging_dir);
 		if (resolve_id(path, argv[2], id, sizeof(id)) != 0) {
 			rc = 1;

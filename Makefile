@@ -215,10 +215,12 @@ clean:
 # Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
-FUZZ_NAMES  = wire manifest logfmt audit request finished
+FUZZ_NAMES  = wire manifest logfmt audit request finished missing progress
 FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c common/sign.c \
               common/audit.c common/qlog.c common/request.c common/log.c \
-              receiver/finished.c common/util.c
+              common/fec.c common/compress.c common/conf.c common/limits.c \
+              receiver/finished.c receiver/progress.c receiver/transfer.c \
+              receiver/failpoint.c sender/send.c sender/pace.c common/util.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 fuzz:
@@ -226,7 +228,7 @@ fuzz:
 	for f in $(FUZZ_NAMES); do \
 	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 	        -o tests/bin/fuzz_$$f tests/fuzz/fuzz_$$f.c $(FUZZ_SRCS) \
-	        $(shell pkg-config --libs libcrypto libsodium zlib) || exit 1; \
+	        $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) || exit 1; \
 	done
 
 fuzz-replay:
@@ -234,6 +236,6 @@ fuzz-replay:
 	@for f in $(FUZZ_NAMES); do \
 	    $(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(FUZZ_SAN) \
 	        -o tests/bin/replay_$$f tests/fuzz/replay.c tests/fuzz/fuzz_$$f.c \
-	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib) || exit 1; \
+	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) || exit 1; \
 	    tests/bin/replay_$$f tests/fuzz/corpus/$$f/* || exit 1; \
 	done

@@ -32,6 +32,7 @@
  * nothing here is ever called back.
  */
 #include "receiver/recv.h"
+#include "receiver/sigcheck.h"
 #include "common/compress.h"
 #include "common/fec.h"
 #include "common/hash.h"
@@ -271,8 +272,9 @@ assemble_init(struct recv *r)
 	r->buckets = malloc(r->n_buckets * sizeof(*r->buckets));
 	r->fec = fec_new();
 	r->zc = compress_new();
+	r->sigcheck = sigcheck_new(r->conf->max_signature_checks);
 	if (r->slots == NULL || r->buckets == NULL || r->fec == NULL ||
-	    r->zc == NULL)
+	    r->zc == NULL || r->sigcheck == NULL)
 		return -ENOMEM;
 	for (i = 0; i < r->n_buckets; i++)
 		r->buckets[i] = -1;
@@ -293,6 +295,7 @@ assemble_fini(struct recv *r)
 	free(r->buckets);
 	fec_free(r->fec);
 	compress_free(r->zc);
+	sigcheck_free(r->sigcheck);
 }
 
 /* Is t taking chunks?  Not with the verifier, not without space. */
@@ -409,15 +412,31 @@ find_key(const struct recv *r, const uint8_t id[PROTO_KEYID_LEN])
 	return NULL;
 }
 
-static bool
-verify_sig(const struct sign_pubkey *key, const char *context,
-    const uint8_t *body, size_t body_len, const uint8_t *sig)
+/*
+ * Checks a signature within the budget (sigcheck.h): 0 if good, else the
+ * drop reason (bad, or sig_budget).  known: a descriptor of a transfer
+ * being received, served from the reserved share.
+ */
+static unsigned
+verify_sig(struct recv *r, const struct sign_pubkey *key, const char *context,
+    const uint8_t *body, size_t body_len, const uint8_t *sig, bool known,
+    bool cache, unsigned bad)
 {
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
 	size_t len;
 
 	len = proto_sig_message(msg, sizeof(msg), context, body, body_len);
-	return len != 0 && sign_verify(key, sig, msg, len);
+	if (len == 0)
+		return bad;
+	switch (sigcheck_verify(r->sigcheck, key, msg, len, sig,
+	    known ? SIGCHECK_KNOWN : SIGCHECK_OTHER, cache, util_now_ns())) {
+	case SIGCHECK_GOOD:
+		return 0;
+	case SIGCHECK_BUDGET:
+		return DROP_SIG_BUDGET;
+	default:
+		return bad;
+	}
 }
 
 static void
@@ -428,7 +447,7 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 	const struct sign_pubkey *key;
 	struct transfer *t;
 	struct slot *s = NULL;
-	unsigned i, n;
+	unsigned i, n, why;
 
 	v = proto_descriptor_decode(buf, len, &d);
 	if (v != PROTO_OK) {
@@ -460,25 +479,27 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, DROP_UNKNOWN_KEY, d.id.transfer);
 		return;
 	}
-	if (!verify_sig(key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
-	    d.signed_len, d.sig)) {
-		drop(r, DROP_BAD_SIGNATURE, d.id.transfer);
+	/* What would be a conflict even if signed is refused before the
+	 * signature check: a forgery naming a live transfer must match it
+	 * to cost one. */
+	if ((s != NULL && s->have_desc) || (t != NULL && (t->key != key ||
+	    t->object_count != d.object_count ||
+	    t->transfer_bytes != d.transfer_bytes ||
+	    t->chunk_size != d.chunk_size ||
+	    t->symbol_size != d.symbol_size))) {
+		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
-	if (s != NULL && s->have_desc) {
-		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
+	why = verify_sig(r, key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
+	    d.signed_len, d.sig, t != NULL, true, DROP_BAD_SIGNATURE);
+	if (why != 0) {
+		drop(r, why, d.id.transfer);
 		return;
 	}
 	if (t == NULL) {
 		t = lifecycle_admit(r, &d, key);
 		if (t == NULL || !accepting(t))
 			return;
-	} else if (t->key != key || t->object_count != d.object_count ||
-	    t->transfer_bytes != d.transfer_bytes ||
-	    t->chunk_size != d.chunk_size ||
-	    t->symbol_size != d.symbol_size) {
-		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
-		return;
 	}
 	if (!transfer_object_size(t, d.id.object, d.object_size)) {
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
@@ -633,6 +654,7 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 	struct proto_heartbeat h;
 	enum proto_verdict v;
 	const struct sign_pubkey *key;
+	unsigned why;
 
 	v = proto_heartbeat_decode(buf, len, &h);
 	if (v != PROTO_OK) {
@@ -640,9 +662,16 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	key = find_key(r, h.key_id);
-	if (key == NULL || !verify_sig(key, PROTO_HB_SIG_CONTEXT,
-	    h.signed_body, h.signed_len, h.sig)) {
+	if (key == NULL) {
 		drop(r, DROP_HEARTBEAT, 0);
+		return;
+	}
+	/* Only liveness: budgeted like an unknown transfer, never cached
+	 * (each one is new). */
+	why = verify_sig(r, key, PROTO_HB_SIG_CONTEXT, h.signed_body,
+	    h.signed_len, h.sig, false, false, DROP_HEARTBEAT);
+	if (why != 0) {
+		drop(r, why, 0);
 		return;
 	}
 	if (!metrics_heartbeat(r, h.interval_ms, h.hdr.session, h.hdr.seq)) {

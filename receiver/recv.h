@@ -26,6 +26,7 @@
  *                          │    └──► policy, hooks, progress, finished
  *   assemble, lifecycle, progress, verify ─► transfer (data only)
  *   assemble ─► metrics (counters, link state)
+ *   assemble ─► sigcheck      (signature budget and cache; calls nothing)
  */
 #ifndef SLUICE_RECV_H
 #define SLUICE_RECV_H
@@ -48,6 +49,7 @@ struct finished;
 struct verifier;
 struct progress;
 struct hooks;
+struct sigcheck;
 
 /* Why a datagram was dropped.  The proto verdicts come first. */
 enum recv_drop {
@@ -67,6 +69,7 @@ enum recv_drop {
 	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */
 	DROP_QUEUE_FULL,         /* the ingest queue was full (rx thread) */
 	DROP_STAGING_WRITE,      /* a verified chunk could not be written */
+	DROP_SIG_BUDGET,         /* signature not checked: budget spent */
 	DROP_COUNT
 };
 
@@ -222,6 +225,7 @@ struct recv {
 	struct ingest *in;
 	struct fec *fec;
 	struct compress *zc;
+	struct sigcheck *sigcheck; /* signature budget and cache */
 	int staging_fd;
 	int store_fd;
 	int state_fd;

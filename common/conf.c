@@ -82,6 +82,8 @@ static const struct setting recv_settings[] = {
 	    65536, "1024", 0 },
 	{ "max_signature_checks", K_UINT, R(max_signature_checks), false, 10,
 	    1000000, "1000", 0 },
+	{ "max_pending_bytes", K_SIZE, R(max_pending_bytes), false, 65536,
+	    68719476736.0, "16M", 0 },
 	{ "rcvbuf_bytes", K_SIZE, R(rcvbuf_bytes), false, 65536, 2147483647,
 	    "64M", 0 },
 	{ "file_mode", K_MODE, R(file_mode), false, 0, 0777, "0644", 0 },

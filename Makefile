@@ -46,7 +46,7 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
               receiver/verify.c receiver/hooks.c receiver/metrics.c \
               receiver/progress.c receiver/finished.c receiver/failpoint.c \
-              receiver/preflight.c
+              receiver/preflight.c receiver/sigcheck.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
@@ -89,6 +89,10 @@ tests/bin/%: tests/unit/%.c $(LIB)
 
 # Unit tests of receiver modules that are not in the library.
 tests/bin/test_finished: tests/unit/test_finished.c receiver/finished.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+tests/bin/test_sigcheck: tests/unit/test_sigcheck.c receiver/sigcheck.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)

@@ -62,6 +62,8 @@ struct recv_conf {
 	uint64_t max_transfer_bytes;  /* default 64G; "64G" or a number */
 	unsigned max_transfers_in_flight; /* 1..1024, default 4 */
 	unsigned max_partial_chunks;  /* 8..65536, default 1024 */
+	unsigned max_signature_checks; /* a second, default 1000 */
+	uint64_t max_pending_bytes;   /* unverified symbols, default 16M */
 	uint64_t rcvbuf_bytes;        /* requested SO_RCVBUF, default 64M */
 	unsigned file_mode;           /* mode of released files, default 0644 */
 	unsigned dir_mode;            /* mode of released dirs, default 0755 */

@@ -6,9 +6,11 @@
  *   2. is it for a transfer that has ended (lifecycle_ended: an O(1)
  *      look-up), or a chunk we already wrote?  then it is a repeat:
  *      counted, nothing else
- *   3. descriptor: an identical copy of one we verified is a repeat;
- *      otherwise the Ed25519 signature is checked against the trusted
- *      sender keys (once per chunk)
+ *   3. descriptor: an identical copy of one we verified is a repeat; one
+ *      that would conflict even if signed is dropped unchecked; otherwise
+ *      the Ed25519 signature is checked against the trusted sender keys,
+ *      through sigcheck.c: a cache of verified ones, and a budget of
+ *      checks a second with a share kept for transfers being received
  *   4. symbol: SHA-256 compared with the hash its descriptor lists,
  *      before it is stored where the decoder will read it.  A symbol that
  *      arrives before its descriptor is held as "pending" and checked when
@@ -26,12 +28,21 @@
  *
  * Memory: at most max_partial_chunks slots, and at most RECV_SLOT_MEMORY
  * bytes of symbol buffers; when either is exhausted the least recently
- * touched partial chunk is evicted (it will be rebuilt from later passes).
+ * touched partial chunk is evicted (it will be rebuilt from later passes),
+ * slots that only hold pending symbols first.  Anybody can send symbols
+ * under a live transfer id, so what is not verified has a budget of its
+ * own: a slot that a symbol takes (no descriptor yet) never evicts
+ * another, at most a quarter of the slots are such, and their bytes, sized
+ * by the transfer's symbol size and the highest index held, stay within
+ * max_pending_bytes (else pending_limit).  When such a slot goes, so does
+ * its buffer, so the memory junk made comes back.  Free slots are on a
+ * list: taking one is O(1), for junk too.
  * A slot names its transfer by pointer and generation: once lifecycle.c
  * frees the transfer, the slot is stale and is taken back lazily, so
  * nothing here is ever called back.
  */
 #include "receiver/recv.h"
+#include "receiver/sigcheck.h"
 #include "common/compress.h"
 #include "common/fec.h"
 #include "common/hash.h"
@@ -151,17 +162,6 @@ slot_unlink(struct recv *r, struct slot *s)
 	s->next = -1;
 }
 
-/* Returns a slot to the pool; its buffers are kept for reuse. */
-static void
-slot_release(struct recv *r, struct slot *s)
-{
-	if (!s->used)
-		return;
-	slot_unlink(r, s);
-	s->used = false;
-	s->t = NULL;
-}
-
 static void
 slot_free_buffers(struct recv *r, struct slot *s)
 {
@@ -172,7 +172,42 @@ slot_free_buffers(struct recv *r, struct slot *s)
 	s->buf_cap = s->plain_cap = 0;
 }
 
-/* The least recently touched partial chunk, other than keep. */
+/* Its pending symbols are no longer charged: a descriptor came, or the
+ * slot goes. */
+static void
+slot_unpend(struct recv *r, struct slot *s)
+{
+	if (!s->pending_slot)
+		return;
+	r->pending_bytes -= s->pending_charge;
+	r->pending_slots--;
+	s->pending_charge = 0;
+	s->pending_slot = false;
+}
+
+/*
+ * Returns a slot to the pool; its buffers are kept for reuse, unless only
+ * unverified symbols filled them.
+ */
+static void
+slot_release(struct recv *r, struct slot *s)
+{
+	if (!s->used)
+		return;
+	if (s->pending_slot) {
+		slot_unpend(r, s);
+		slot_free_buffers(r, s);
+	}
+	slot_unlink(r, s);
+	s->used = false;
+	s->t = NULL;
+	s->next_free = r->free_slot;
+	r->free_slot = (int32_t)(s - r->slots);
+}
+
+/* The partial chunk to evict, other than keep: a stale one, else the
+ * least recently touched of those with only pending symbols, else the
+ * least recently touched. */
 static struct slot *
 slot_oldest(struct recv *r, const struct slot *keep)
 {
@@ -186,7 +221,9 @@ slot_oldest(struct recv *r, const struct slot *keep)
 			continue;
 		if (!slot_live(s))
 			return s; /* stale: the cheapest to take */
-		if (best == NULL || s->touched_ns < best->touched_ns)
+		if (best == NULL || (s->pending_slot && !best->pending_slot) ||
+		    (s->pending_slot == best->pending_slot &&
+		    s->touched_ns < best->touched_ns))
 			best = s;
 	}
 	return best;
@@ -240,28 +277,28 @@ slot_reserve(struct recv *r, struct slot *s, uint8_t **buf, size_t *cap,
 /*
  * A slot for a chunk, with room for n symbols.  Its k and m are set only
  * from a verified descriptor: an unverified symbol may not decide them.
+ * pending: taken for a symbol, so it may only have a free slot.
  */
 static struct slot *
 slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
-    unsigned n, unsigned symbol_size)
+    unsigned n, unsigned symbol_size, bool pending)
 {
 	struct slot *s = NULL;
-	unsigned i, b;
+	unsigned b;
 
-	for (i = 0; i < r->n_slots; i++)
-		if (!r->slots[i].used) {
-			s = &r->slots[i];
-			break;
-		}
-	if (s == NULL) {
+	if (r->free_slot >= 0) {
+		s = &r->slots[r->free_slot];
+		r->free_slot = s->next_free;
+	} else if (pending) {
+		return NULL;
+	} else {
 		s = slot_oldest(r, NULL);
 		if (s == NULL)
 			return NULL;
 		slot_evict(r, s);
+		/* slot_evict put it on the free list: take it off again. */
+		r->free_slot = s->next_free;
 	}
-	if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
-	    (size_t)n * symbol_size))
-		return NULL;
 	s->used = true;
 	s->t = t;
 	s->t_gen = t->gen;
@@ -271,10 +308,19 @@ slot_alloc(struct recv *r, struct transfer *t, const struct proto_chunk_id *id,
 	s->symbol_size = (uint16_t)symbol_size;
 	memset(s->sym, SYM_ABSENT, sizeof(s->sym));
 	s->n_verified = s->n_pending = 0;
+	s->pending_slot = pending;
+	s->pending_charge = 0;
+	if (pending)
+		r->pending_slots++;
 	s->touched_ns = util_now_ns();
 	b = bucket_of(r, id);
 	s->next = r->buckets[b];
 	r->buckets[b] = (int32_t)(s - r->slots);
+	if (!slot_reserve(r, s, &s->buf, &s->buf_cap,
+	    (size_t)n * symbol_size)) {
+		slot_release(r, s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -290,13 +336,18 @@ assemble_init(struct recv *r)
 	r->buckets = malloc(r->n_buckets * sizeof(*r->buckets));
 	r->fec = fec_new();
 	r->zc = compress_new();
+	r->sigcheck = sigcheck_new(r->conf->max_signature_checks);
 	if (r->slots == NULL || r->buckets == NULL || r->fec == NULL ||
-	    r->zc == NULL)
+	    r->zc == NULL || r->sigcheck == NULL)
 		return -ENOMEM;
 	for (i = 0; i < r->n_buckets; i++)
 		r->buckets[i] = -1;
-	for (i = 0; i < r->n_slots; i++)
+	for (i = 0; i < r->n_slots; i++) {
 		r->slots[i].next = -1;
+		r->slots[i].next_free = i + 1 < r->n_slots ? (int32_t)i + 1 :
+		    -1;
+	}
+	r->free_slot = 0;
 	r->slot_bytes_max = RECV_SLOT_MEMORY;
 	return 0;
 }
@@ -312,6 +363,7 @@ assemble_fini(struct recv *r)
 	free(r->buckets);
 	fec_free(r->fec);
 	compress_free(r->zc);
+	sigcheck_free(r->sigcheck);
 }
 
 /* Is t taking chunks?  Not with the verifier, not without space. */
@@ -428,15 +480,31 @@ find_key(const struct recv *r, const uint8_t id[PROTO_KEYID_LEN])
 	return NULL;
 }
 
-static bool
-verify_sig(const struct sign_pubkey *key, const char *context,
-    const uint8_t *body, size_t body_len, const uint8_t *sig)
+/*
+ * Checks a signature within the budget (sigcheck.h): 0 if good, else the
+ * drop reason (bad, or sig_budget).  known: a descriptor of a transfer
+ * being received, served from the reserved share.
+ */
+static unsigned
+verify_sig(struct recv *r, const struct sign_pubkey *key, const char *context,
+    const uint8_t *body, size_t body_len, const uint8_t *sig, bool known,
+    bool cache, unsigned bad)
 {
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
 	size_t len;
 
 	len = proto_sig_message(msg, sizeof(msg), context, body, body_len);
-	return len != 0 && sign_verify(key, sig, msg, len);
+	if (len == 0)
+		return bad;
+	switch (sigcheck_verify(r->sigcheck, key, msg, len, sig,
+	    known ? SIGCHECK_KNOWN : SIGCHECK_OTHER, cache, util_now_ns())) {
+	case SIGCHECK_GOOD:
+		return 0;
+	case SIGCHECK_BUDGET:
+		return DROP_SIG_BUDGET;
+	default:
+		return bad;
+	}
 }
 
 static void
@@ -447,7 +515,7 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 	const struct sign_pubkey *key;
 	struct transfer *t;
 	struct slot *s = NULL;
-	unsigned i, n;
+	unsigned i, n, why;
 
 	v = proto_descriptor_decode(buf, len, &d);
 	if (v != PROTO_OK) {
@@ -479,25 +547,27 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop_key(r, DROP_UNKNOWN_KEY, d.id.transfer, d.key_id);
 		return;
 	}
-	if (!verify_sig(key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
-	    d.signed_len, d.sig)) {
-		drop(r, DROP_BAD_SIGNATURE, d.id.transfer);
+	/* What would be a conflict even if signed is refused before the
+	 * signature check: a forgery naming a live transfer must match it
+	 * to cost one. */
+	if ((s != NULL && s->have_desc) || (t != NULL && (t->key != key ||
+	    t->object_count != d.object_count ||
+	    t->transfer_bytes != d.transfer_bytes ||
+	    t->chunk_size != d.chunk_size ||
+	    t->symbol_size != d.symbol_size))) {
+		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
-	if (s != NULL && s->have_desc) {
-		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
+	why = verify_sig(r, key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
+	    d.signed_len, d.sig, t != NULL, true, DROP_BAD_SIGNATURE);
+	if (why != 0) {
+		drop(r, why, d.id.transfer);
 		return;
 	}
 	if (t == NULL) {
 		t = lifecycle_admit(r, &d, key);
 		if (t == NULL || !accepting(t))
 			return;
-	} else if (t->key != key || t->object_count != d.object_count ||
-	    t->transfer_bytes != d.transfer_bytes ||
-	    t->chunk_size != d.chunk_size ||
-	    t->symbol_size != d.symbol_size) {
-		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
-		return;
 	}
 	if (!transfer_object_size(t, d.id.object, d.object_size)) {
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
@@ -509,7 +579,7 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 	}
 	n = (unsigned)d.k + d.m;
 	if (s == NULL) {
-		s = slot_alloc(r, t, &d.id, n, d.symbol_size);
+		s = slot_alloc(r, t, &d.id, n, d.symbol_size, false);
 		if (s == NULL) {
 			drop(r, DROP_CHUNK_LIMIT, d.id.transfer);
 			return;
@@ -520,6 +590,9 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		slot_release(r, s);
 		return;
 	}
+	/* Its pending symbols are checked below: they are not charged to
+	 * the pending budget from now on. */
+	slot_unpend(r, s);
 	/* Pending symbols beyond this chunk's k + m were forged. */
 	for (i = n; i < PROTO_MAX_SYMBOLS && s->n_pending > 0; i++) {
 		if (s->sym[i] == SYM_PENDING) {
@@ -555,6 +628,74 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		}
 	}
 	maybe_complete(r, s);
+}
+
+/*
+ * Is there room for grow more pending bytes (and a slot, if new_slot)?
+ * Slots of transfers that have ended are taken back lazily, so when the
+ * budget looks spent they are looked for, at most once a second.
+ */
+static bool
+pending_room(struct recv *r, bool new_slot, size_t grow)
+{
+	uint64_t now;
+	unsigned i;
+
+	if (r->pending_bytes + grow <= r->conf->max_pending_bytes &&
+	    (!new_slot || r->pending_slots < r->n_slots / 4))
+		return true;
+	now = util_now_ns();
+	if (now - r->stale_sweep_ns < 1000000000ull)
+		return false;
+	r->stale_sweep_ns = now;
+	for (i = 0; i < r->n_slots; i++)
+		if (r->slots[i].used && !slot_live(&r->slots[i]))
+			slot_release(r, &r->slots[i]);
+	return r->pending_bytes + grow <= r->conf->max_pending_bytes &&
+	    (!new_slot || r->pending_slots < r->n_slots / 4);
+}
+
+/*
+ * A symbol before its chunk's descriptor: held, unchecked, where its index
+ * says, at the transfer's symbol size (sy->len equals it), within the
+ * pending budget; the slot s (NULL: none yet) has no descriptor.
+ */
+static void
+hold_pending(struct recv *r, struct transfer *t, struct slot *s,
+    const struct proto_symbol *sy)
+{
+	size_t span = ((size_t)sy->index + 1) * t->symbol_size;
+	size_t grow = s == NULL ? span : span > s->pending_charge ?
+	    span - s->pending_charge : 0;
+
+	if (s != NULL && s->sym[sy->index] != SYM_ABSENT) {
+		r->stats.redundant++;
+		return;
+	}
+	if (!pending_room(r, s == NULL, grow)) {
+		drop(r, DROP_PENDING_LIMIT, t->id);
+		return;
+	}
+	if (s == NULL) {
+		s = slot_alloc(r, t, &sy->id, 0, t->symbol_size, true);
+		if (s == NULL) {
+			drop(r, DROP_PENDING_LIMIT, t->id);
+			return;
+		}
+	}
+	if (!slot_reserve(r, s, &s->buf, &s->buf_cap, span)) {
+		drop(r, DROP_CHUNK_LIMIT, t->id);
+		if (s->n_pending == 0)
+			slot_release(r, s);
+		return;
+	}
+	r->pending_bytes += grow;
+	s->pending_charge += grow;
+	s->touched_ns = util_now_ns();
+	memcpy(s->buf + (size_t)sy->index * s->symbol_size, sy->data,
+	    sy->len);
+	s->sym[sy->index] = SYM_PENDING;
+	s->n_pending++;
 }
 
 static void
@@ -604,46 +745,33 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 		}
 	}
 	s = slot_lookup(r, &sy.id);
-	if (s == NULL) {
-		s = slot_alloc(r, t, &sy.id, (unsigned)sy.k + sy.m,
-		    t->symbol_size);
-		if (s == NULL) {
-			drop(r, DROP_CHUNK_LIMIT, t->id);
+	if (s != NULL && s->have_desc) {
+		if (s->k != sy.k || s->m != sy.m) {
+			drop(r, DROP_PARAM_MISMATCH, t->id);
 			return;
 		}
-	}
-	if (s->have_desc && (s->k != sy.k || s->m != sy.m)) {
-		drop(r, DROP_PARAM_MISMATCH, t->id);
-		return;
-	}
-	/* Before the descriptor, hold the symbol where its index says. */
-	if (!s->have_desc && !slot_reserve(r, s, &s->buf, &s->buf_cap,
-	    ((size_t)sy.index + 1) * s->symbol_size)) {
-		drop(r, DROP_CHUNK_LIMIT, t->id);
-		return;
-	}
-	if (s->sym[sy.index] != SYM_ABSENT) {
-		r->stats.redundant++;
-		return;
-	}
-	s->touched_ns = util_now_ns();
-	if (s->have_desc) {
+		if (s->sym[sy.index] == SYM_VERIFIED) {
+			r->stats.redundant++;
+			return;
+		}
 		if (!symbol_matches(s, sy.index, sy.data)) {
 			drop(r, DROP_SYMBOL_HASH, t->id);
 			return;
 		}
+		/* Verified: it takes the place of a pending one, if any
+		 * (cannot happen now, as the descriptor checks them all). */
+		if (s->sym[sy.index] == SYM_PENDING)
+			s->n_pending--;
+		s->touched_ns = util_now_ns();
 		memcpy(s->buf + (size_t)sy.index * s->symbol_size, sy.data,
 		    sy.len);
 		s->sym[sy.index] = SYM_VERIFIED;
 		s->n_verified++;
 		r->stats.symbols++;
 		maybe_complete(r, s);
-	} else {
-		memcpy(s->buf + (size_t)sy.index * s->symbol_size, sy.data,
-		    sy.len);
-		s->sym[sy.index] = SYM_PENDING;
-		s->n_pending++;
+		return;
 	}
+	hold_pending(r, t, s, &sy);
 }
 
 static void
@@ -652,6 +780,7 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 	struct proto_heartbeat h;
 	enum proto_verdict v;
 	const struct sign_pubkey *key;
+	unsigned why;
 
 	v = proto_heartbeat_decode(buf, len, &h);
 	if (v != PROTO_OK) {
@@ -659,9 +788,16 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 		return;
 	}
 	key = find_key(r, h.key_id);
-	if (key == NULL || !verify_sig(key, PROTO_HB_SIG_CONTEXT,
-	    h.signed_body, h.signed_len, h.sig)) {
+	if (key == NULL) {
 		drop(r, DROP_HEARTBEAT, 0);
+		return;
+	}
+	/* Only liveness: budgeted like an unknown transfer, never cached
+	 * (each one is new). */
+	why = verify_sig(r, key, PROTO_HB_SIG_CONTEXT, h.signed_body,
+	    h.signed_len, h.sig, false, false, DROP_HEARTBEAT);
+	if (why != 0) {
+		drop(r, why, 0);
 		return;
 	}
 	if (!metrics_heartbeat(r, h.interval_ms, h.hdr.session, h.hdr.seq)) {

@@ -55,6 +55,8 @@ static const char *const drop_names[DROP_COUNT] = {
 	[DROP_HEARTBEAT_REPLAY] = "heartbeat_replay",
 	[DROP_QUEUE_FULL] = "queue_full",
 	[DROP_STAGING_WRITE] = "staging_write",
+	[DROP_SIG_BUDGET] = "sig_budget",
+	[DROP_PENDING_LIMIT] = "pending_limit",
 };
 
 const char *

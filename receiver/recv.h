@@ -26,6 +26,7 @@
  *                          │    └──► policy, hooks, progress, finished
  *   assemble, lifecycle, progress, verify ─► transfer (data only)
  *   assemble ─► metrics (counters, link state)
+ *   assemble ─► sigcheck      (signature budget and cache; calls nothing)
  */
 #ifndef SLUICE_RECV_H
 #define SLUICE_RECV_H
@@ -48,6 +49,7 @@ struct finished;
 struct verifier;
 struct progress;
 struct hooks;
+struct sigcheck;
 
 /* Why a datagram was dropped.  The proto verdicts come first. */
 enum recv_drop {
@@ -67,6 +69,8 @@ enum recv_drop {
 	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */
 	DROP_QUEUE_FULL,         /* the ingest queue was full (rx thread) */
 	DROP_STAGING_WRITE,      /* a verified chunk could not be written */
+	DROP_SIG_BUDGET,         /* signature not checked: budget spent */
+	DROP_PENDING_LIMIT,      /* unverified symbol over max_pending_bytes */
 	DROP_COUNT
 };
 
@@ -147,6 +151,9 @@ struct slot {
 	uint8_t sym[PROTO_MAX_SYMBOLS];  /* enum sym_state */
 	unsigned n_verified;
 	unsigned n_pending;
+	bool pending_slot;       /* taken by a symbol, no descriptor yet */
+	size_t pending_charge;   /* bytes of r->pending_bytes it holds */
+	int32_t next_free;       /* free list, while !used */
 	uint8_t *buf;            /* (k + m) * symbol_size */
 	size_t buf_cap;
 	uint8_t *plain;          /* inflate output */
@@ -230,6 +237,7 @@ struct recv {
 	struct ingest *in;
 	struct fec *fec;
 	struct compress *zc;
+	struct sigcheck *sigcheck; /* signature budget and cache */
 	int staging_fd;
 	int store_fd;
 	int state_fd;
@@ -248,6 +256,10 @@ struct recv {
 	unsigned n_buckets;
 	size_t slot_bytes;       /* memory held by slot buffers */
 	size_t slot_bytes_max;
+	int32_t free_slot;       /* head of the free list, or -1 */
+	size_t pending_bytes;    /* held for symbols not yet verified */
+	unsigned pending_slots;  /* slots with no descriptor yet */
+	uint64_t stale_sweep_ns; /* stale slots last taken back */
 
 	struct recv_stats stats;
 	uint64_t empty_taken;    /* empty datagrams already in stats */

@@ -1,0 +1,68 @@
+/*
+ * Signature checks under a budget (main thread; called by assemble.c, calls
+ * nothing of the receiver's).  An Ed25519 verify costs ~53 us here, and a
+ * forged descriptor or heartbeat that names the trusted key id (public: it
+ * is in every datagram) with a canonical signature cannot be refused any
+ * cheaper, so the receiver caps how many it runs (max_signature_checks,
+ * default 1000 a second: ~5% of one core; PROTOCOL.md section 8.0):
+ *
+ *   - a cache of signed messages already verified good (a SHA-256 of key
+ *     id and message, found by signature): an identical descriptor is
+ *     never verified twice.  Only good verdicts are kept, so forgeries
+ *     cannot evict anything from it.
+ *   - a token bucket of checks_per_second, holding at most one second's
+ *     worth.  SIGCHECK_OTHER (descriptors of transfers in no slot,
+ *     heartbeats) may only take a token while more than half the bucket
+ *     is left; SIGCHECK_KNOWN (descriptors of transfers being received)
+ *     may take the last one.  A flood of the first kind therefore leaves
+ *     at least half a second's worth, refilled first, to the second.
+ *
+ * Ownership: sigcheck_new returns an owned context; sigcheck_free(NULL) is
+ * a no-op.  Arguments are borrowed for the call.
+ */
+#ifndef SLUICE_RECEIVER_SIGCHECK_H
+#define SLUICE_RECEIVER_SIGCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/sign.h"
+
+#define SIGCHECK_CACHE_ENTRIES 4096 /* ~420 KiB */
+
+enum sigcheck_class {
+	SIGCHECK_KNOWN,   /* descriptor of a transfer being received */
+	SIGCHECK_OTHER,   /* descriptor of an unknown transfer, heartbeat */
+};
+
+enum sigcheck_result {
+	SIGCHECK_GOOD,
+	SIGCHECK_BAD,
+	SIGCHECK_BUDGET,  /* not checked: the budget is spent */
+};
+
+struct sigcheck_stats {
+	uint64_t cache_hits;
+	uint64_t verifies;      /* Ed25519 checks run */
+	uint64_t over_budget;
+};
+
+struct sigcheck;
+
+struct sigcheck *sigcheck_new(unsigned checks_per_second);
+void sigcheck_free(struct sigcheck *sc);
+
+/*
+ * Is sig a good signature by key of msg (msg_len bytes: context and
+ * body)?  cache: remember a good verdict (not worth it for heartbeats,
+ * which are never repeated).  now_ns: a monotonic clock.
+ */
+enum sigcheck_result sigcheck_verify(struct sigcheck *sc,
+    const struct sign_pubkey *key, const uint8_t *msg, size_t msg_len,
+    const uint8_t sig[SIGN_SIG_LEN], enum sigcheck_class cls, bool cache,
+    uint64_t now_ns);
+
+void sigcheck_get_stats(const struct sigcheck *sc, struct sigcheck_stats *st);
+
+#endif

@@ -232,7 +232,7 @@ fuzz:
 	for f in $(FUZZ_NAMES); do \
 	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 	        -o tests/bin/fuzz_$$f tests/fuzz/fuzz_$$f.c $(FUZZ_SRCS) \
-	        $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) || exit 1; \
+	        $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) -lm -pthread || exit 1; \
 	done
 
 fuzz-replay:
@@ -240,6 +240,6 @@ fuzz-replay:
 	@for f in $(FUZZ_NAMES); do \
 	    $(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(FUZZ_SAN) \
 	        -o tests/bin/replay_$$f tests/fuzz/replay.c tests/fuzz/fuzz_$$f.c \
-	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) || exit 1; \
+	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) -lm -pthread || exit 1; \
 	    tests/bin/replay_$$f tests/fuzz/corpus/$$f/* || exit 1; \
 	done

@@ -56,12 +56,13 @@ SEND_BIN    = sender/sluice-send
 RECV_BIN    = receiver/sluice-recv
 SLUICE_BIN  = tools/sluice
 LINK_BIN    = tools/sluice-link
-BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN)
+HOOKD_BIN   = tools/sluice-hookd
+BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN) $(HOOKD_BIN)
 
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_BINS   = $(patsubst tests/unit/%.c,tests/bin/%,$(UNIT_SRCS))
 
-ALL_OBJS    = $(LIB_OBJS) $(SEND_SRCS:.c=.o) $(RECV_SRCS:.c=.o) \
+ALL_OBJS    = $(LIB_OBJS) $(SEND_SRCS:.c=.o) $(RECV_SRCS:.c=.o) tools/sluice-hookd.o \
               $(SLUICE_SRCS:.c=.o) $(LINK_SRCS:.c=.o)
 
 .PHONY: all deps check unit e2e demo bench install uninstall clean fuzz \
@@ -78,6 +79,8 @@ $(SEND_BIN): $(SEND_SRCS:.c=.o) $(LIB)
 $(RECV_BIN): $(RECV_SRCS:.c=.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(SLUICE_BIN): $(SLUICE_SRCS:.c=.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(HOOKD_BIN): tools/sluice-hookd.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(LINK_BIN): $(LINK_SRCS:.c=.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -173,9 +176,11 @@ MANDIR      = $(PREFIX)/share/man
 DOCDIR      = $(PREFIX)/share/doc/sluice
 SYSCONFDIR ?= /etc
 INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
-              $(BINDIR)/sluice-link $(UNITDIR)/sluice-recv.service \
+              $(BINDIR)/sluice-link $(BINDIR)/sluice-hookd \
+              $(UNITDIR)/sluice-recv.service \
               $(UNITDIR)/sluice-send.service $(UNITDIR)/sluice-train@.service \
               $(UNITDIR)/sluice-train@.timer \
+              $(UNITDIR)/sluice-hook.socket $(UNITDIR)/sluice-hook@.service \
               $(DOCDIR)/train-schedule.conf \
               $(SYSUSERSDIR)/sluice.conf $(TMPFILESDIR)/sluice.conf \
               $(SYSCONFDIR)/logrotate.d/sluice \
@@ -194,6 +199,7 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 systemd/sluice-recv.service systemd/sluice-send.service \
 	    systemd/sluice-train@.service systemd/sluice-train@.timer \
+	    systemd/sluice-hook.socket systemd/sluice-hook@.service \
 	    $(DESTDIR)$(UNITDIR)/
 	install -m 0644 systemd/train-schedule.conf $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf

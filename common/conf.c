@@ -122,6 +122,7 @@ static const struct setting recv_settings[] = {
 	{ "hook_timeout", K_DOUBLE, R(hook_timeout), false, 1, 86400, "600",
 	    0 },
 	{ "hook_shell", K_BOOL, R(hook_shell), false, 0, 0, "false", 0 },
+	{ "hook_socket", K_PATH, R(hook_socket), false, 0, 0, NULL, 0 },
 	{ "audit_log", K_PATH, R(audit_log), false, 0, 0, NULL, 0 },
 	{ "receiver_key", K_PATH, R(receiver_key), false, 0, 0, NULL, 0 },
 	{ "audit_checkpoint", K_UINT, R(audit_checkpoint), false, 1, 100000,
@@ -931,6 +932,7 @@ recv_conf_free(struct recv_conf *c)
 	free(c->staging_dir);
 	free(c->store_dir);
 	free(c->quarantine_log);
+	free(c->hook_socket);
 	free(c->link_key);
 	free(c);
 }

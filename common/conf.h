@@ -87,6 +87,8 @@ struct recv_conf {
 	unsigned n_release_hooks;
 	double hook_timeout;          /* seconds, default 600 */
 	bool hook_shell;              /* run hooks with /bin/sh -c */
+	char *hook_socket;            /* run hooks in sluice-hookd, as its
+	                                 user; NULL: run them here */
 	char *audit_log;              /* append-only, hash-chained */
 	char *receiver_key;           /* signs every audit record */
 	unsigned audit_checkpoint;    /* ignored: every record is signed */

@@ -19,6 +19,7 @@
  */
 #include "receiver/recv.h"
 #include "common/log.h"
+#include "common/logfmt.h"
 #include "common/util.h"
 #include "proto/manifest.h"
 
@@ -26,12 +27,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -132,6 +136,110 @@ hook_env(char env[7][PATH_MAX + 32], char *envp[8], const struct manifest *m,
 	envp[n] = NULL;
 }
 
+/*
+ * hook_socket: the hook runs in sluice-hookd, as its own user, not here
+ * (see tools/sluice-hookd.c for the one-line protocol).  Closing the
+ * connection tells it to end the hook (shutdown).
+ */
+static int
+run_remote(struct recv *r, const char *cmd, const struct manifest *m,
+    const char *path, const char *tree, bool *stopped, char *why,
+    size_t whylen)
+{
+	static struct logfmt_record rec;
+	char line[LOGFMT_MAX_TEXT], e[5][PATH_MAX * 3], reply[600];
+	struct sockaddr_un sun;
+	const char *st, *v;
+	uint64_t deadline;
+	size_t len = 0;
+	int fd, n;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+	    r->conf->hook_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun,
+	    sizeof(sun)) < 0) {
+		snprintf(why, whylen, "cannot reach sluice-hookd at %s: %s",
+		    r->conf->hook_socket, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		*stopped = true; /* this machine's fault: retryable */
+		return -1;
+	}
+	logfmt_escape(e[0], sizeof(e[0]), cmd);
+	logfmt_escape(e[1], sizeof(e[1]), path);
+	logfmt_escape(e[2], sizeof(e[2]), m->name);
+	logfmt_escape(e[3], sizeof(e[3]), m->version);
+	n = snprintf(line, sizeof(line), "cmd=%s shell=%d path=%s bundle=%s "
+	    "version=%s timeout=%.0f", e[0], r->conf->hook_shell ? 1 : 0,
+	    e[1], e[2], e[3], r->conf->hook_timeout);
+	snprintf(e[4], sizeof(e[4]), "%s/%s", path, MANIFEST_BUNDLE_FILE);
+	logfmt_escape(e[1], sizeof(e[1]), e[4]);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, " manifest=%s",
+	    e[1]);
+	if (tree != NULL) {
+		logfmt_escape(e[1], sizeof(e[1]), tree);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " tree=%s",
+		    e[1]);
+	}
+	if (n >= (int)sizeof(line) - 1 || (line[n++] = '\n',
+	    util_write_all(fd, line, (size_t)n) != 0)) {
+		close(fd);
+		snprintf(why, whylen, "cannot send the request to sluice-hookd");
+		*stopped = true;
+		return -1;
+	}
+	deadline = util_now_ns() + (uint64_t)((r->conf->hook_timeout + 10) *
+	    1e9);
+	while (len < sizeof(reply) - 1) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t k;
+
+		if (atomic_load(&r->hooks->stop) ||
+		    util_now_ns() > deadline) {
+			/* Closing the connection ends the hook there. */
+			close(fd);
+			*stopped = atomic_load(&r->hooks->stop);
+			snprintf(why, whylen, *stopped ? "ended by shutdown" :
+			    "sluice-hookd did not answer in time");
+			return -1;
+		}
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		k = read(fd, reply + len, 1);
+		if (k <= 0)
+			break;
+		if (reply[len] == '\n')
+			break;
+		len++;
+	}
+	close(fd);
+	reply[len] = '\0';
+	if (logfmt_parse(&rec, reply, len) != 0 ||
+	    (st = logfmt_get(&rec, "status")) == NULL) {
+		snprintf(why, whylen, "sluice-hookd gave no answer");
+		*stopped = true;
+		return -1;
+	}
+	if (strcmp(st, "exit") == 0 && (v = logfmt_get(&rec, "code")) != NULL) {
+		n = atoi(v);
+		snprintf(why, whylen, "exit status %d (as the hook user)", n);
+		return n;
+	}
+	if (strcmp(st, "signal") == 0 &&
+	    (v = logfmt_get(&rec, "signo")) != NULL)
+		snprintf(why, whylen, "killed by signal %s", v);
+	else if (strcmp(st, "timeout") == 0)
+		snprintf(why, whylen, "timed out after %.0f s",
+		    r->conf->hook_timeout);
+	else
+		snprintf(why, whylen, "sluice-hookd: %s",
+		    (v = logfmt_get(&rec, "detail")) != NULL ? v : st);
+	return -1;
+}
+
 int
 hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
     const char *path, const char *tree, bool *stopped, char *why,
@@ -144,6 +252,9 @@ hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
 	pid_t pid, w;
 
 	*stopped = false;
+	if (r->conf->hook_socket != NULL)
+		return run_remote(r, cmd, m, path, tree, stopped, why,
+		    whylen);
 	hook_env(env, envp, m, path, tree);
 	if (r->conf->hook_shell) {
 		static char sh[] = "/bin/sh", dash_c[] = "-c",

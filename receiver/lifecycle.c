@@ -1176,7 +1176,10 @@ slot_open(struct recv *r, struct transfer *t, uint64_t id,
 			remove_staging(r, t->name);
 		}
 	}
-	if (t->dirfd < 0 && (mkdirat(r->staging_fd, t->name, 0700) < 0 ||
+	/* With hooks in sluice-hookd, its user must reach tree/ by path
+	 * (0711: through, never a listing). */
+	if (t->dirfd < 0 && (mkdirat(r->staging_fd, t->name,
+	    r->conf->hook_socket != NULL ? 0711 : 0700) < 0 ||
 	    (t->dirfd = openat(r->staging_fd, t->name, O_RDONLY |
 	    O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)) {
 		log_warn("staging %s/%s", r->conf->staging_dir, t->name);

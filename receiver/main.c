@@ -282,6 +282,11 @@ main(int argc, char **argv)
 		    strerror(-rc));
 	if ((rc = util_mkdirs(conf->staging_dir, 0700)) != 0)
 		fatalx("staging_dir %s: %s", conf->staging_dir, strerror(-rc));
+	/* Hooks in sluice-hookd run as another user, who must reach a staged
+	 * tree by its path, and only that. */
+	if (chmod(conf->staging_dir, conf->hook_socket != NULL ? 0711 :
+	    0700) < 0)
+		fatal("staging_dir %s", conf->staging_dir);
 	if ((rc = util_mkdirs(conf->store_dir, conf->dir_mode)) != 0)
 		fatalx("store_dir %s: %s", conf->store_dir, strerror(-rc));
 	check_same_fs(conf);

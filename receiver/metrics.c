@@ -68,25 +68,67 @@ recv_drop_name(unsigned reason)
 
 /*
  * Sequence numbers are not authenticated: only the session a verified
- * heartbeat vouched for is counted, so junk with made-up sessions cannot
- * skew the loss figure.
+ * heartbeat vouched for is reported, so junk with made-up sessions cannot
+ * skew the loss figure.  Until then a few sessions are counted on the
+ * side, so that a session whose first heartbeat was lost (a one-shot
+ * send through a lossy link) is still counted from its first datagram
+ * once a later heartbeat vouches for it.
  */
+static struct seq_count *
+candidate(struct recv *r, uint64_t session, bool make)
+{
+	struct seq_count *c, *oldest = NULL;
+	unsigned i;
+
+	for (i = 0; i < RECV_SEQ_CANDIDATES; i++) {
+		c = &r->seq_cand[i];
+		if (c->count > 0 && c->session == session)
+			return c;
+		if (oldest == NULL || c->touched < oldest->touched)
+			oldest = c;
+	}
+	if (!make)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	oldest->session = session;
+	return oldest;
+}
+
+static void
+count_seq(struct seq_count *c, uint64_t seq, uint64_t tick)
+{
+	if (c->count == 0 || seq < c->first)
+		c->first = seq;
+	if (c->count == 0 || seq > c->max)
+		c->max = seq;
+	c->count++;
+	c->touched = tick;
+}
+
 void
 metrics_note_seq(struct recv *r, uint64_t session, uint64_t seq)
 {
-	if (session != r->session || r->seq_count == 0)
+	struct seq_count *c;
+
+	r->seq_tick++;
+	if (session == r->session && r->seq_count != 0) {
+		if (seq < r->seq_first)
+			r->seq_first = seq;
+		if (seq > r->seq_max)
+			r->seq_max = seq;
+		r->seq_count++;
 		return;
-	if (seq < r->seq_first)
-		r->seq_first = seq;
-	if (seq > r->seq_max)
-		r->seq_max = seq;
-	r->seq_count++;
+	}
+	c = candidate(r, session, true);
+	count_seq(c, seq, r->seq_tick);
 }
 
 bool
 metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
     uint64_t seq)
 {
+	struct seq_count *c;
+
 	if (r->hb_valid && session == r->hb_session && seq <= r->hb_seq)
 		return false;
 	r->hb_valid = true;
@@ -94,8 +136,17 @@ metrics_heartbeat(struct recv *r, uint32_t interval_ms, uint64_t session,
 	r->hb_seq = seq;
 	if (session != r->session || r->seq_count == 0) {
 		r->session = session;
-		r->seq_first = r->seq_max = seq;
-		r->seq_count = 1;
+		/* What was counted of it before it was vouched for counts. */
+		c = candidate(r, session, false);
+		if (c != NULL) {
+			r->seq_first = c->first;
+			r->seq_max = c->max;
+			r->seq_count = c->count;
+			memset(c, 0, sizeof(*c));
+		} else {
+			r->seq_first = r->seq_max = seq;
+			r->seq_count = 1;
+		}
 	}
 	r->last_heartbeat_ns = util_now_ns();
 	r->heartbeat_interval_ms = interval_ms;

@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define HOOK_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -180,6 +182,30 @@ hook_ok(struct pf *pf, const char *setting, const char *cmd)
 	    HOOK_PATH);
 }
 
+/* Does something accept connections on the Unix socket at path?  (A
+ * socket-activated sluice-hookd: systemd does, and starts one per
+ * connection; the probe's connection just ends.) */
+static bool
+listening(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return rc == 0;
+}
+
 unsigned
 preflight(const struct recv_conf *c)
 {
@@ -228,6 +254,15 @@ preflight(const struct recv_conf *c)
 	parent_ok(&pf, "quarantine_log", c->quarantine_log);
 	parent_ok(&pf, "audit_log", c->audit_log);
 	parent_ok(&pf, "metrics_file", c->metrics_file);
+	if (c->hook_socket != NULL && stat(c->hook_socket, &st) < 0)
+		problem(&pf, "hook_socket", "%s: no sluice-hookd listening "
+		    "there: %s", c->hook_socket, strerror(errno));
+	else if (c->hook_socket != NULL && !S_ISSOCK(st.st_mode))
+		problem(&pf, "hook_socket", "%s: not a socket",
+		    c->hook_socket);
+	else if (c->hook_socket != NULL && !listening(c->hook_socket))
+		problem(&pf, "hook_socket", "%s: no sluice-hookd listening "
+		    "there: %s", c->hook_socket, strerror(errno));
 	hook_ok(&pf, "scan_hook", c->scan_hook);
 	for (i = 0; i < c->n_release_hooks; i++)
 		hook_ok(&pf, "release_hooks", c->release_hooks[i]);

@@ -222,6 +222,8 @@ struct verdict {
 	char why[512];         /* ... the operator's detail */
 };
 
+#define RECV_SEQ_CANDIDATES 4
+
 struct recv {
 	const struct recv_conf *conf;
 	struct sign_pubkey keys[CONF_MAX_KEYS];
@@ -270,6 +272,10 @@ struct recv {
 	bool link_up;
 	uint64_t session;        /* sender session seen last */
 	uint64_t seq_first, seq_max, seq_count;
+	struct seq_count {         /* sessions not vouched for yet */
+		uint64_t session, first, max, count, touched;
+	} seq_cand[RECV_SEQ_CANDIDATES];
+	uint64_t seq_tick;
 	bool hb_valid;           /* hb_session/hb_seq hold an accepted one */
 	uint64_t hb_session, hb_seq; /* the last accepted heartbeat */
 

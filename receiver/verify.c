@@ -485,10 +485,13 @@ release(struct recv *r, struct transfer *t, struct verdict *v)
 		e = -errno;
 	if (storefd < 0) {
 		(void)unlinkat(t->dirfd, VERIFY_RELEASING_FILE, 0);
+		/* Not the bundle's fault: this machine's store holds
+		 * something other than a directory at <name> (a symlink out
+		 * of the store, say).  Never followed; retried. */
 		if (e == -ELOOP || e == -ENOTDIR)
-			decide(v, TS_REJECTED, "store_io", "%s/%s is not a "
-			    "directory (a link?): refusing to release through "
-			    "it", r->conf->store_dir, m->name);
+			retry(v, "%s/%s is not a directory (a link?): refusing "
+			    "to release through it", r->conf->store_dir,
+			    m->name);
 		else
 			retry(v, "cannot create %s/%s: %s",
 			    r->conf->store_dir, m->name, strerror(-e));

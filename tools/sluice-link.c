@@ -97,6 +97,7 @@ struct held {
 struct link {
 	double loss, burst_rate, reorder, duplicate, corrupt, truncate;
 	unsigned burst_len, reorder_depth;
+	uint64_t drop_first;   /* --drop-first: the first N are lost */
 	uint64_t rate;
 	struct rng rng;
 	int rx, tx;
@@ -359,6 +360,10 @@ impair(struct link *l, uint8_t *buf, size_t len)
 
 	l->st.received++;
 	l->counter++;
+	if (l->counter <= l->drop_first) {
+		l->st.lost_random++;
+		goto out;
+	}
 	if (l->burst_left > 0) {
 		l->burst_left--;
 		l->st.lost_burst++;
@@ -439,7 +444,7 @@ usage(int status)
 	    "--reorder-depth N]\n"
 	    "           [--duplicate P] [--corrupt P] [--truncate P] "
 	    "[--rate R] [--seed S]\n"
-	    "           [--stats-file FILE] [--quiet]\n"
+	    "           [--drop-first N] [--stats-file FILE] [--quiet]\n"
 	    "       sluice-link --help | --version\n");
 	exit(status);
 }
@@ -462,6 +467,7 @@ main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "stats-file", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "drop-first", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -493,6 +499,7 @@ main(int argc, char **argv)
 		case 'V':
 			printf("sluice-link %s\n", SLUICE_VERSION_STRING);
 			return 0;
+		case 'F': l.drop_first = strtoull(optarg, NULL, 10); break;
 		case 'l': listen_s = optarg; break;
 		case 'f': forward_s = optarg; break;
 		case 'L': l.loss = parse_prob("loss", optarg); break;

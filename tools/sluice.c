@@ -55,6 +55,7 @@ static int cmd_status(int argc, char **argv);
 static int cmd_quarantine(int argc, char **argv);
 static int cmd_missing(int argc, char **argv);
 static int cmd_incomplete(int argc, char **argv);
+static int list_incomplete(const struct recv_conf *c);
 static int cmd_spool(int argc, char **argv);
 
 static const struct command commands[] = {
@@ -71,7 +72,7 @@ static const struct command commands[] = {
 	    cmd_bundle },
 	{ "audit", "verify FILE --key RECEIVER.pub [--head AUDIT.head]",
 	    cmd_audit },
-	{ "status", "[-c RECEIVER.conf]", cmd_status },
+	{ "status", "[--all] [-c RECEIVER.conf]", cmd_status },
 	{ "quarantine", "list | show ID | purge ID  [-c RECEIVER.conf]\n"
 	    "  sluice quarantine approve ID --signature FILE [-c RECEIVER.conf]\n"
 	    "  sluice quarantine release ID [--override --reason TEXT] "
@@ -1027,8 +1028,14 @@ cmd_status(int argc, char **argv)
 	long pid = 0;
 	int64_t at;
 	bool stopped = false, running = false, header = false;
+	bool all = false;
 	int rc;
 
+	/* --all: the INCOMPLETE staging kept too (sluice incomplete list). */
+	if (argc == 2 && strcmp(argv[1], "--all") == 0) {
+		all = true;
+		argc--;
+	}
 	if (argc != 1)
 		return usage();
 	if (rec == NULL)
@@ -1113,6 +1120,10 @@ cmd_status(int argc, char **argv)
 	if (kept[0] != '\0')
 		printf("kept in staging: %s; removed after staging_retention "
 		    "(%.0f s)\n", kept, c->staging_retention);
+	if (all) {
+		printf("\nincomplete transfers kept in staging:\n");
+		(void)list_incomplete(c);
+	}
 	free(rec);
 	recv_conf_free(c);
 	return running ? 0 : EXIT_NOT_RUNNING;

@@ -21,3 +21,20 @@ sleep 1.5
 d=$(metric sluice_socket_drops_total)
 [ "${d:-0}" -gt 1000 ] || die "socket drops $d after overflowing a 64 KiB socket"
 echo "socket drops counted: $d"
+
+# The loss ratio of a one-shot send through a lossy link is computed, as
+# it is for the daemon's: from the sender's sequence numbers, counted
+# from its first datagram even when its first heartbeat was lost.
+stop_recv
+receiver_conf 'metrics_file = "metrics.prom"' 'metrics_interval = 0.5'
+start_recv
+# The first datagrams (the first heartbeat with them) are lost, always.
+start_link --loss 0.1 --seed 11 --drop-first 5
+LINK_ARGS=1 sender_conf "passes = 1"
+rand_file "$T/l/w.bin" 3000000
+send --version 1 "$T/l"
+sleep 1.5
+ratio=$(metric sluice_link_loss_ratio)
+awk -v r="$ratio" 'BEGIN { exit !(r > 0.05 && r < 0.16) }' ||
+	die "one-shot send through 10% loss: loss ratio $ratio"
+echo "one-shot loss ratio: $ratio"

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ static const struct setting recv_settings[] = {
 	    65536, "1024", 0 },
 	{ "max_signature_checks", K_UINT, R(max_signature_checks), false, 10,
 	    1000000, "1000", 0 },
+	{ "max_transfer_signature_checks", K_UINT,
+	    R(max_transfer_signature_checks), false, 0, 1000000, "20000", 0 },
 	{ "max_pending_bytes", K_SIZE, R(max_pending_bytes), false, 65536,
 	    68719476736.0, "16M", 0 },
 	{ "rcvbuf_bytes", K_SIZE, R(rcvbuf_bytes), false, 65536, 2147483647,
@@ -986,12 +989,18 @@ print(const struct setting *table, const void *base, FILE *fp)
 		case K_UINT:
 			fprintf(fp, "%s = %u;\n", s->name, *(const unsigned *)p);
 			break;
-		case K_DOUBLE:
-			fprintf(fp, "%s = %.6g%s;\n", s->name,
-			    *(const double *)p,
-			    *(const double *)p == (double)(long long)
-			    *(const double *)p ? ".0" : "");
+		case K_DOUBLE: {
+			double d = *(const double *)p;
+
+			/* Reads back as the same float: a whole number with
+			 * ".0" (never "2.592e+06.0"), else every digit. */
+			if (d == (double)(long long)d && fabs(d) < 1e15)
+				fprintf(fp, "%s = %lld.0;\n", s->name,
+				    (long long)d);
+			else
+				fprintf(fp, "%s = %.17g;\n", s->name, d);
 			break;
+		}
 		case K_SIZE:
 		case K_RATE:
 			fprintf(fp, "%s = %lluL;\n", s->name,

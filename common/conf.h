@@ -63,6 +63,8 @@ struct recv_conf {
 	unsigned max_transfers_in_flight; /* 1..1024, default 4 */
 	unsigned max_partial_chunks;  /* 8..65536, default 1024 */
 	unsigned max_signature_checks; /* a second, default 1000 */
+	unsigned max_transfer_signature_checks; /* more a second for the
+	                                 transfers being received, 20000 */
 	uint64_t max_pending_bytes;   /* unverified symbols, default 16M */
 	uint64_t rcvbuf_bytes;        /* requested SO_RCVBUF, default 64M */
 	unsigned file_mode;           /* mode of released files, default 0644 */

@@ -336,7 +336,8 @@ assemble_init(struct recv *r)
 	r->buckets = malloc(r->n_buckets * sizeof(*r->buckets));
 	r->fec = fec_new();
 	r->zc = compress_new();
-	r->sigcheck = sigcheck_new(r->conf->max_signature_checks);
+	r->sigcheck = sigcheck_new(r->conf->max_signature_checks,
+	    r->conf->max_transfer_signature_checks);
 	if (r->slots == NULL || r->buckets == NULL || r->fec == NULL ||
 	    r->zc == NULL || r->sigcheck == NULL)
 		return -ENOMEM;

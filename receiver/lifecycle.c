@@ -572,6 +572,7 @@ finish_held(struct recv *r, struct transfer *t, const struct verdict *v)
 		log_warn("moving %s to quarantine", from);
 	(void)util_fsync_dir(to);
 	held_add(r->lc, t->id);
+	r->lc->retention_ns = 0; /* recount what staging keeps */
 	ended_in(r, t->id, t->session);
 	t->state = TS_QUARANTINED;
 	qlog_id(r, t->id, t->manifest, TS_QUARANTINED, v->reason, v->detail);
@@ -672,6 +673,7 @@ unhold(struct recv *r, uint64_t id, const char *reason, const char *detail,
 	audit_id(r, id, NULL, TS_PURGED, reason, NULL, detail);
 	qlog_id(r, id, NULL, TS_PURGED, reason, detail);
 	held_remove(r->lc, id);
+	r->lc->retention_ns = 0;
 }
 
 /*
@@ -1429,9 +1431,10 @@ held_verdict(struct recv *r, struct verdict *v)
 	}
 	snprintf(sub, sizeof(sub), QUARANTINE_DIR "/%016" PRIx64, v->held_id);
 	held_remove(r->lc, v->held_id);
+	r->lc->retention_ns = 0;
 	ended_in(r, v->held_id, 0);
-	finish_released(r, v->held_id, v->m, "operator", v->detail, NULL,
-	    false, false, sub);
+	finish_released(r, v->held_id, v->m, "operator", v->detail,
+	    v->approvers, false, false, sub);
 	answer_request(r, v->req, true, "RELEASED", "%s", v->detail);
 	manifest_free(v->m);
 }
@@ -1518,8 +1521,9 @@ tree_bytes(int at, const char *name)
 			continue;
 		if (S_ISDIR(st.st_mode))
 			sum += tree_bytes(dirfd(d), de->d_name);
-		else
-			sum += (uint64_t)st.st_blocks * 512;
+		else	/* tree/ holds hard links to the staged files */
+			sum += (uint64_t)st.st_blocks * 512 /
+			    (st.st_nlink > 0 ? st.st_nlink : 1);
 	}
 	closedir(d);
 	return sum;

@@ -30,20 +30,25 @@ struct set {
 	unsigned next;            /* the way to replace next */
 };
 
-struct sigcheck {
+struct bucket {
 	double rate;              /* tokens per second */
 	double cap;               /* the bucket holds one second's worth */
-	double reserve;           /* left to SIGCHECK_KNOWN */
 	double tokens;
 	uint64_t last_ns;
 	bool started;
+};
+
+struct sigcheck {
+	struct bucket other;      /* everything: max_signature_checks */
+	struct bucket known;      /* transfers in a slot, first: see below */
+	double reserve;           /* of other, left to SIGCHECK_KNOWN */
 	struct set *sets;
 	struct hash_ctx *hash;
 	struct sigcheck_stats stats;
 };
 
 struct sigcheck *
-sigcheck_new(unsigned checks_per_second)
+sigcheck_new(unsigned checks_per_second, unsigned known_per_second)
 {
 	struct sigcheck *sc;
 
@@ -58,10 +63,9 @@ sigcheck_new(unsigned checks_per_second)
 		sigcheck_free(sc);
 		return NULL;
 	}
-	sc->rate = checks_per_second;
-	sc->cap = checks_per_second;
-	sc->reserve = sc->cap / 2;
-	sc->tokens = sc->cap;
+	sc->other.rate = sc->other.cap = sc->other.tokens = checks_per_second;
+	sc->reserve = sc->other.cap / 2;
+	sc->known.rate = sc->known.cap = sc->known.tokens = known_per_second;
 	return sc;
 }
 
@@ -136,25 +140,44 @@ cache_add(struct sigcheck *sc, const struct sign_pubkey *key,
 	digest_of(sc, e->digest, key, msg, msg_len);
 }
 
-/* Takes a token if cls may have one now. */
+static void
+refill(struct bucket *b, uint64_t now_ns)
+{
+	if (!b->started) {
+		b->started = true;
+		b->last_ns = now_ns;
+	}
+	if (now_ns > b->last_ns) {
+		b->tokens += (double)(now_ns - b->last_ns) * b->rate / 1e9;
+		if (b->tokens > b->cap)
+			b->tokens = b->cap;
+		b->last_ns = now_ns;
+	}
+}
+
+/*
+ * Takes a token if cls may have one now.  A transfer being received has
+ * a bucket of its own (max_transfer_signature_checks: a genuine sender
+ * needs one check per chunk, thousands a second at 5 Gbit/s), and then
+ * the shared one down to its last token; anything else only the shared
+ * one, down to its reserve.
+ */
 static bool
 take_token(struct sigcheck *sc, enum sigcheck_class cls, uint64_t now_ns)
 {
 	double floor = cls == SIGCHECK_KNOWN ? 0 : sc->reserve;
 
-	if (!sc->started) {
-		sc->started = true;
-		sc->last_ns = now_ns;
+	refill(&sc->other, now_ns);
+	if (cls == SIGCHECK_KNOWN && sc->known.rate > 0) {
+		refill(&sc->known, now_ns);
+		if (sc->known.tokens >= 1) {
+			sc->known.tokens -= 1;
+			return true;
+		}
 	}
-	if (now_ns > sc->last_ns) {
-		sc->tokens += (double)(now_ns - sc->last_ns) * sc->rate / 1e9;
-		if (sc->tokens > sc->cap)
-			sc->tokens = sc->cap;
-		sc->last_ns = now_ns;
-	}
-	if (sc->tokens < floor + 1)
+	if (sc->other.tokens < floor + 1)
 		return false;
-	sc->tokens -= 1;
+	sc->other.tokens -= 1;
 	return true;
 }
 

@@ -16,6 +16,12 @@
  *     is left; SIGCHECK_KNOWN (descriptors of transfers being received)
  *     may take the last one.  A flood of the first kind therefore leaves
  *     at least half a second's worth, refilled first, to the second.
+ *   - SIGCHECK_KNOWN also has a bucket of its own,
+ *     max_transfer_signature_checks a second (default 20000): a genuine
+ *     transfer needs one check per chunk, about 3500 a second at 5 Gbit/s
+ *     with 1472-byte datagrams.  Forged descriptors that name a live
+ *     transfer id and a chunk without a verified descriptor yet can spend
+ *     it; the link key (PROTOCOL.md 3.6) stops those for nanoseconds.
  *
  * Ownership: sigcheck_new returns an owned context; sigcheck_free(NULL) is
  * a no-op.  Arguments are borrowed for the call.
@@ -50,7 +56,10 @@ struct sigcheck_stats {
 
 struct sigcheck;
 
-struct sigcheck *sigcheck_new(unsigned checks_per_second);
+/* checks_per_second for everything (the shared bucket); known_per_second
+ * more for descriptors of transfers being received (0: none). */
+struct sigcheck *sigcheck_new(unsigned checks_per_second,
+    unsigned known_per_second);
 void sigcheck_free(struct sigcheck *sc);
 
 /*

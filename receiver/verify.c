@@ -556,6 +556,9 @@ release_held(struct recv *r, struct verdict *v)
 		    "already released", latest);
 		goto out;
 	}
+	/* The audit record names the approvals it was released with. */
+	(void)manifest_count_approvals(m, r->approvers, r->n_approvers,
+	    v->approvers, sizeof(v->approvers));
 	util_hex(hex, m->digest, 32);
 	n = (size_t)snprintf(marker, sizeof(marker), "%s\n%s\n%s\n", m->name,
 	    m->version, hex);

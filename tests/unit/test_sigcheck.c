@@ -71,7 +71,7 @@ static void
 test_cache(void **state)
 {
 	struct fixture *f = *state;
-	struct sigcheck *sc = sigcheck_new(100);
+	struct sigcheck *sc = sigcheck_new(100, 0);
 	struct sigcheck_stats st;
 	uint8_t other[sizeof(f->msg)], bad[SIGN_SIG_LEN];
 	int i;
@@ -101,7 +101,7 @@ test_cache(void **state)
 	assert_int_equal(st.verifies, 4);
 	/* Not cached when asked not to (heartbeats). */
 	sigcheck_free(sc);
-	sc = sigcheck_new(100);
+	sc = sigcheck_new(100, 0);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(sigcheck_verify(sc, &f->pub, f->msg,
 		    sizeof(f->msg), f->sig, SIGCHECK_OTHER, false, 0),
@@ -133,7 +133,7 @@ static void
 test_budget(void **state)
 {
 	struct fixture *f = *state;
-	struct sigcheck *sc = sigcheck_new(100);
+	struct sigcheck *sc = sigcheck_new(100, 0);
 	struct sigcheck_stats st;
 	uint64_t t = 5 * SEC;
 
@@ -144,7 +144,7 @@ test_budget(void **state)
 	assert_int_equal(spend(f, sc, SIGCHECK_KNOWN, t), 50);
 	/* A cached good signature needs no token. */
 	sigcheck_free(sc);
-	sc = sigcheck_new(100);
+	sc = sigcheck_new(100, 0);
 	assert_int_equal(sigcheck_verify(sc, &f->pub, f->msg, sizeof(f->msg),
 	    f->sig, SIGCHECK_KNOWN, true, t), SIGCHECK_GOOD);
 	assert_int_equal(spend(f, sc, SIGCHECK_KNOWN, t), 99);
@@ -166,12 +166,35 @@ test_budget(void **state)
 	sigcheck_free(sc);
 }
 
+/* Transfers being received have a bucket of their own on top. */
+static void
+test_known_bucket(void **state)
+{
+	struct fixture *f = *state;
+	struct sigcheck *sc = sigcheck_new(100, 1000);
+	uint64_t now = 1000000000ull;
+
+	assert_non_null(sc);
+	/* Its own 1000, then the shared 100 down to the last token... */
+	assert_int_equal(spend(f, sc, SIGCHECK_KNOWN, now), 1100);
+	/* ... leaving nothing for the rest. */
+	assert_int_equal(spend(f, sc, SIGCHECK_OTHER, now), 0);
+	sigcheck_free(sc);
+	/* The rest cannot touch the transfers' own bucket. */
+	sc = sigcheck_new(100, 1000);
+	assert_int_equal(spend(f, sc, SIGCHECK_OTHER, now), 50);
+	assert_int_equal(spend(f, sc, SIGCHECK_KNOWN, now), 1050);
+	sigcheck_free(sc);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_known_bucket, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

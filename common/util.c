@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <netdb.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -629,4 +630,21 @@ util_fsync_tree(int dirfd)
 	}
 	closedir(d);
 	return rc;
+}
+
+void
+util_exec_hook(char *const *argv, char *const *envp)
+{
+	int fd = open("/dev/null", O_RDONLY);
+	sigset_t none;
+
+	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	execvpe(argv[0], argv, envp); /* PATH from envp */
+	_exit(127);
 }

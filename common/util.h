@@ -14,6 +14,12 @@
 
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* In a forked child: a process group of its own, no blocked signals,
+ * stdin /dev/null, then execvpe (PATH from envp); _exit(127) if that
+ * fails.  For hooks (receiver/hooks.c, tools/sluice-hookd.c). */
+void util_exec_hook(char *const *argv, char *const *envp)
+    __attribute__((noreturn));
+
 /* The release, printed by every program's --version. */
 #define SLUICE_VERSION_STRING "0.10.0"
 #define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -289,20 +289,8 @@ hooks_run(struct recv *r, const char *cmd, const struct manifest *m,
 		snprintf(why, whylen, "fork: %s", strerror(errno));
 		return -1;
 	}
-	if (pid == 0) {
-		int fd = open("/dev/null", O_RDONLY);
-		sigset_t none;
-
-		setpgid(0, 0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
-		execvpe(argv[0], argv, envp); /* PATH from envp */
-		_exit(127);
-	}
+	if (pid == 0)
+		util_exec_hook(argv, envp);
 	(void)setpgid(pid, pid); /* no race with the kill below */
 	free(copy);
 	deadline = util_now_ns() + (uint64_t)(r->conf->hook_timeout * 1e9);

@@ -180,16 +180,6 @@ serve(int in, int out)
 		return 1;
 	}
 	if (pid == 0) {
-		int fd = open("/dev/null", O_RDONLY);
-		sigset_t none;
-
-		setpgid(0, 0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
 		if (in != STDIN_FILENO)
 			close(in);
 		if (out != STDOUT_FILENO && out != in)
@@ -197,8 +187,7 @@ serve(int in, int out)
 		/* Not the connection: the hook's output goes to our stderr
 		 * (the journal), never back to the receiver. */
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execvpe(argv[0], argv, envp);
-		_exit(127);
+		util_exec_hook(argv, envp);
 	}
 	(void)setpgid(pid, pid);
 	free(copy);

@@ -1,9 +1,10 @@
-# All four programs take --help (usage on stdout, exit 0) and --version
+# All five programs take --help (usage on stdout, exit 0) and --version
 # (one line, exit 0); a wrong option is a usage error (stderr, exit 2).
 set -u
 cd "$(dirname "$0")/../.."
 fail=0
-for p in receiver/sluice-recv sender/sluice-send tools/sluice tools/sluice-link; do
+for p in receiver/sluice-recv sender/sluice-send tools/sluice tools/sluice-link \
+    tools/sluice-hookd; do
 	name=$(basename "$p")
 	out=$("$p" --help 2>/dev/null); rc=$?
 	if [ $rc -ne 0 ] || ! echo "$out" | grep -q "^usage:"; then

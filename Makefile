@@ -24,16 +24,23 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN      = -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -Wno-format-truncation
 HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+# What the code needs is added with override, as liburing's Makefile does:
+# `make CFLAGS=-O0` changes the optimisation, never drops a warning,
+# the hardening, the include path or the dependency files.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(HARDEN) -I. $(PKG_CFLAGS) -MMD -MP
-LDFLAGS  += -pie -pthread -Wl,-z,relro,-z,now
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) $(HARDEN) -I. \
+            $(PKG_CFLAGS) -MMD -MP
+override LDFLAGS += -pie -pthread -Wl,-z,relro,-z,now
 ifeq ($(WERROR),1)
-CFLAGS   += -Werror
+override CFLAGS += -Werror
 endif
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
-LDFLAGS  += -fsanitize=$(SANITIZE)
+override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=$(SANITIZE)
 endif
+
+# Objects (and their .d files) live under build/, beside the library.
+objs = $(patsubst %.c,build/%.o,$(1))
 
 PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
@@ -51,7 +58,7 @@ SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
 LIB         = build/libsluice.a
-LIB_OBJS    = $(PROTO_SRCS:.c=.o) $(COMMON_SRCS:.c=.o)
+LIB_OBJS    = $(call objs,$(PROTO_SRCS) $(COMMON_SRCS))
 SEND_BIN    = sender/sluice-send
 RECV_BIN    = receiver/sluice-recv
 SLUICE_BIN  = tools/sluice
@@ -62,8 +69,8 @@ BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN) $(HOOKD_BIN)
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_BINS   = $(patsubst tests/unit/%.c,tests/bin/%,$(UNIT_SRCS))
 
-ALL_OBJS    = $(LIB_OBJS) $(SEND_SRCS:.c=.o) $(RECV_SRCS:.c=.o) tools/sluice-hookd.o \
-              $(SLUICE_SRCS:.c=.o) $(LINK_SRCS:.c=.o)
+ALL_OBJS    = $(LIB_OBJS) $(call objs,$(SEND_SRCS) $(RECV_SRCS) \
+              tools/sluice-hookd.c $(SLUICE_SRCS) $(LINK_SRCS))
 
 .PHONY: all deps check unit e2e demo bench install uninstall clean fuzz \
         fuzz-replay
@@ -74,15 +81,19 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p build
 	$(AR) rcs $@ $^
 
-$(SEND_BIN): $(SEND_SRCS:.c=.o) $(LIB)
+build/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(SEND_BIN): $(call objs,$(SEND_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(RECV_BIN): $(RECV_SRCS:.c=.o) $(LIB)
+$(RECV_BIN): $(call objs,$(RECV_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(SLUICE_BIN): $(SLUICE_SRCS:.c=.o) $(LIB)
+$(SLUICE_BIN): $(call objs,$(SLUICE_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(HOOKD_BIN): tools/sluice-hookd.o $(LIB)
+$(HOOKD_BIN): build/tools/sluice-hookd.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(LINK_BIN): $(LINK_SRCS:.c=.o) $(LIB)
+$(LINK_BIN): $(call objs,$(LINK_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 tests/bin/%: tests/unit/%.c $(LIB)
@@ -91,25 +102,25 @@ tests/bin/%: tests/unit/%.c $(LIB)
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Unit tests of receiver modules that are not in the library.
-tests/bin/test_finished: tests/unit/test_finished.c receiver/finished.o $(LIB)
+tests/bin/test_finished: tests/unit/test_finished.c build/receiver/finished.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
-tests/bin/test_sigcheck: tests/unit/test_sigcheck.c receiver/sigcheck.o $(LIB)
+tests/bin/test_sigcheck: tests/unit/test_sigcheck.c build/receiver/sigcheck.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
 # Lifecycle with its I/O neighbours stubbed in the test (policy is real),
 # on a clock the test skews.
-tests/bin/test_lifecycle: tests/unit/test_lifecycle.c receiver/lifecycle.o \
-    receiver/transfer.o receiver/finished.o receiver/policy.o $(LIB)
+tests/bin/test_lifecycle: tests/unit/test_lifecycle.c build/receiver/lifecycle.o \
+    build/receiver/transfer.o build/receiver/finished.o build/receiver/policy.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) \
 	    -Wl,--wrap=util_now_ns -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Test-only tools, built by make check.
 MUTATE_BIN  = tests/bin/sluice-mutate
-$(MUTATE_BIN): tests/mutate/sluice-mutate.c sender/send.o sender/pace.o $(LIB)
+$(MUTATE_BIN): tests/mutate/sluice-mutate.c build/sender/send.o build/sender/pace.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -119,7 +130,7 @@ $(JUNK_BIN): tests/mutate/sluice-junk.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 FILL_BIN    = tests/bin/finished-fill
-$(FILL_BIN): tests/tools/finished-fill.c receiver/finished.o $(LIB)
+$(FILL_BIN): tests/tools/finished-fill.c build/receiver/finished.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -135,7 +146,7 @@ $(LINKBENCH_BIN): tests/bench/linkbench.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 UDPBENCH_BIN = tests/bin/udpbench
-$(UDPBENCH_BIN): tests/bench/udpbench.c sender/pace.o $(LIB)
+$(UDPBENCH_BIN): tests/bench/udpbench.c build/sender/pace.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 

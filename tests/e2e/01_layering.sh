@@ -4,7 +4,7 @@
 # sees what the compiler saw, macros and all.  Prints the edges.
 set -u
 cd "$(dirname "$0")/../.."
-objs=$(for c in receiver/*.c; do [ -f "${c%.c}.o" ] && echo "${c%.c}.o"; done)
+objs=$(for c in receiver/*.c; do o=build/${c%.c}.o; [ -f "$o" ] && echo "$o"; done)
 [ -n "$objs" ] || { echo "receiver not built"; exit 1; }
 python3 - $objs <<'PY'
 import subprocess, sys

@@ -12,10 +12,10 @@
 CC       ?= gcc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PKGS      = libsodium liburing zlib libconfig libisal libcrypto
+PKGS      = libsodium liburing zlib libconfig libisal libcrypto libpcap
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
-            iproute2 procps clamav bc
+            iproute2 procps clamav bc tcpdump
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -42,7 +42,7 @@ endif
 # Objects (and their .d files) live under build/, beside the library.
 objs = $(patsubst %.c,build/%.o,$(1))
 
-PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c
+PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c proto/frame.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
               common/limits.c common/logfmt.c common/qlog.c common/audit.c \
@@ -53,7 +53,7 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
               receiver/verify.c receiver/hooks.c receiver/metrics.c \
               receiver/progress.c receiver/finished.c receiver/failpoint.c \
-              receiver/preflight.c receiver/sigcheck.c
+              receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
@@ -139,6 +139,11 @@ $(REPLAY_BIN): tests/tools/dgram-replay.c $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+MANGLE_BIN  = tests/bin/pcap-mangle
+$(MANGLE_BIN): tests/tools/pcap-mangle.c
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # The raw-UDP baseline and data generator, built by make bench only.
 LINKBENCH_BIN = tests/bin/linkbench
 $(LINKBENCH_BIN): tests/bench/linkbench.c $(LIB)
@@ -155,13 +160,13 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN) \
-	    $(FILL_BIN) $(REPLAY_BIN)
+	    $(FILL_BIN) $(REPLAY_BIN) $(MANGLE_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-e2e: all $(MUTATE_BIN) $(JUNK_BIN) $(REPLAY_BIN) $(FILL_BIN)
+e2e: all $(MUTATE_BIN) $(JUNK_BIN) $(REPLAY_BIN) $(FILL_BIN) $(MANGLE_BIN)
 	@tests/run.sh e2e
 
 demo: deps
@@ -236,7 +241,8 @@ clean:
 # Fuzzing.  `make fuzz` builds libFuzzer harnesses with clang (run them by
 # hand: tests/bin/fuzz_wire tests/fuzz/corpus/wire); `make fuzz-replay`
 # replays the committed corpora under ASan+UBSan with gcc, as CI does.
-FUZZ_NAMES  = wire manifest logfmt audit request finished missing progress
+FUZZ_NAMES  = wire manifest logfmt audit request finished missing progress \
+              pcap
 FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c common/sign.c \
               common/audit.c common/qlog.c common/request.c common/log.c \
               common/fec.c common/compress.c common/conf.c common/limits.c \
@@ -249,7 +255,7 @@ fuzz:
 	for f in $(FUZZ_NAMES); do \
 	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 	        -o tests/bin/fuzz_$$f tests/fuzz/fuzz_$$f.c $(FUZZ_SRCS) \
-	        $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) -lm -pthread || exit 1; \
+	        $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig libpcap) -lm -pthread || exit 1; \
 	done
 
 fuzz-replay:
@@ -257,6 +263,6 @@ fuzz-replay:
 	@for f in $(FUZZ_NAMES); do \
 	    $(CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(FUZZ_SAN) \
 	        -o tests/bin/replay_$$f tests/fuzz/replay.c tests/fuzz/fuzz_$$f.c \
-	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig) -lm -pthread || exit 1; \
+	        $(FUZZ_SRCS) $(shell pkg-config --libs libcrypto libsodium zlib libisal libconfig libpcap) -lm -pthread || exit 1; \
 	    tests/bin/replay_$$f tests/fuzz/corpus/$$f/* || exit 1; \
 	done

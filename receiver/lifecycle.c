@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -1650,6 +1651,28 @@ lifecycle_tick(struct recv *r, uint64_t now)
 	}
 }
 
+/*
+ * The input has ended (sluice-recv --pcap read its files): every transfer
+ * still receiving has had all it will get, and goes to INCOMPLETE with
+ * its missing list now rather than after transfer_timeout.
+ */
+void
+lifecycle_end_of_input(struct recv *r)
+{
+	char detail[MISSING_DETAIL_MAX + 128];
+	unsigned i;
+
+	for (i = 0; i < r->n_transfers; i++) {
+		struct transfer *t = &r->transfers[i];
+
+		if (t->state != TS_RECEIVING)
+			continue;
+		missing_detail(t, detail, sizeof(detail));
+		write_missing(r, t);
+		set_state(r, t, TS_INCOMPLETE, "end_of_input", detail);
+	}
+}
+
 /* ---- status and progress ------------------------------------------------------ */
 
 /*
@@ -1865,6 +1888,15 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 		snprintf(err, errlen, "state_dir %s: %s", c->state_dir,
 		    strerror(errno));
 		return -errno;
+	}
+	/* One receiver a state directory: a second one (a --pcap run with
+	 * the daemon still up) would decide the same transfers twice. */
+	if (flock(r->state_fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "state_dir %s: %s", c->state_dir,
+		    rc == -EWOULDBLOCK ? "in use by another sluice-recv" :
+		    strerror(-rc));
+		return rc;
 	}
 	r->finished = finished_open(r->state_fd, FINISHED_FILE, &rc);
 	if (r->finished == NULL) {

@@ -45,11 +45,14 @@ static void
 usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-	    "usage: sluice-recv -c receiver.conf [-n] [-p] [-v]\n"
+	    "usage: sluice-recv -c receiver.conf [-n] [-p] [-v] "
+	    "[--pcap FILE...]\n"
 	    "  -c FILE    configuration file (see sluice.conf(5))\n"
 	    "  -n         check the configuration, as at start, and exit\n"
 	    "  -p         print the effective configuration and exit\n"
 	    "  -v         more diagnostics (repeat for debug)\n"
+	    "  --pcap     receive from these capture files (pcap, pcapng)\n"
+	    "             instead of the link, then exit\n"
 	    "  --help     this text\n"
 	    "  --version  the release\n");
 	exit(status);
@@ -190,13 +193,14 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "pcap", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct recv r;
 	struct recv_conf *conf;
 	const char *conf_path = NULL;
 	char err[512] = "";
-	bool check_only = false, print = false;
+	bool check_only = false, print = false, pcap = false;
 	int verbosity = 0, ch, rc;
 	unsigned i;
 	uint64_t last_tick = 0, last_stats = 0, last_metrics = 0;
@@ -212,13 +216,14 @@ main(int argc, char **argv)
 		case 'p': print = true; break;
 		case 'v': verbosity++; break;
 		case 'h': usage(0); break;
+		case 'P': pcap = true; break;
 		case 'V':
 			printf("sluice-recv %s\n", SLUICE_VERSION_STRING);
 			return 0;
 		default: usage(2);
 		}
 	}
-	if (conf_path == NULL || optind != argc)
+	if (conf_path == NULL || (optind != argc) != pcap)
 		usage(2);
 	log_set_verbosity(verbosity);
 	conf = recv_conf_load(conf_path, err, sizeof(err));
@@ -300,6 +305,16 @@ main(int argc, char **argv)
 	if (assemble_init(&r) != 0)
 		fatalx("out of memory");
 	lifecycle_recover(&r);
+	if (pcap) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		rc = pcapin_run(&r, argv + optind, argc - optind, &quit);
+		goto stop;
+	}
 	r.in = ingest_new(conf, err, sizeof(err));
 	if (r.in == NULL)
 		fatalx("%s", err);
@@ -364,12 +379,16 @@ main(int argc, char **argv)
 		}
 	}
 	(void)util_notify("STOPPING=1");
+	rc = 0;
+stop:
 	r.stopping = 1;
 	/* No more datagrams; hooks end (retryable), the verifier hands back
 	 * what it holds, and every verdict is recorded before we exit. */
-	take_ingest_stats(&r);
-	ingest_free(r.in);
-	r.in = NULL;
+	if (r.in != NULL) {
+		take_ingest_stats(&r);
+		ingest_free(r.in);
+		r.in = NULL;
+	}
 	hooks_stop(&r);
 	verify_fini(&r);
 	lifecycle_poll(&r);
@@ -387,5 +406,5 @@ main(int argc, char **argv)
 	qlog_close(r.qlog);
 	sign_linkkey_free(r.link);
 	recv_conf_free(conf);
-	return 0;
+	return rc;
 }

@@ -32,6 +32,7 @@
 #define SLUICE_RECV_H
 
 #include <regex.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -330,6 +331,12 @@ void lifecycle_chunk_done(struct recv *r, struct transfer *t,
 void lifecycle_tick(struct recv *r, uint64_t now);
 /* Verdicts from the verifier; progress saves taken back. */
 void lifecycle_poll(struct recv *r);
+/* The input ended: what is still receiving becomes INCOMPLETE. */
+void lifecycle_end_of_input(struct recv *r);
+
+/* pcapin.c: sluice-recv --pcap; 0 when every file was read whole. */
+int pcapin_run(struct recv *r, char *const files[], int n,
+    volatile sig_atomic_t *quit);
 /* Makes each transfer's written chunks durable and records them. */
 void lifecycle_save_progress(struct recv *r, bool sync);
 void lifecycle_write_status(struct recv *r);

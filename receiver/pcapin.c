@@ -1,0 +1,188 @@
+/*
+ * sluice-recv --pcap FILE...: reception from capture files.  Each UDP
+ * datagram to the listen port, in pcap or pcapng files read with
+ * libpcap, goes through assemble_datagram exactly as one from the
+ * socket: the same checks, states, logs and release.  The frames are
+ * parsed in proto/frame.c; what is not a whole UDP datagram to our port
+ * is counted and skipped.  When the files are read, every transfer they
+ * started is taken to a verdict, or to INCOMPLETE with its missing list.
+ */
+#include "receiver/recv.h"
+#include "proto/frame.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct pcapin {
+	uint64_t files, frames, datagrams, bytes;
+	uint64_t frame[PROTO_FRAME_VERDICT_COUNT];
+	unsigned failed;
+};
+
+static unsigned
+listen_port(const struct recv_conf *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (util_parse_addr(c->listen, &ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* What the main loop does between datagrams, at most every 100 ms. */
+static void
+housekeeping(struct recv *r, uint64_t *last)
+{
+	uint64_t now = util_now_ns();
+
+	lifecycle_poll(r);
+	if (now - *last < 100000000ull)
+		return;
+	*last = now;
+	lifecycle_save_progress(r, false);
+	lifecycle_tick(r, now);
+	lifecycle_write_status(r);
+}
+
+static void
+read_file(struct recv *r, struct pcapin *pi, const char *path,
+    unsigned port, volatile sig_atomic_t *quit)
+{
+	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(1, 10);
+	static uint8_t buf[PROTO_MAX_DATAGRAM + 64] __attribute__((aligned(64)));
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint64_t last = 0, suppressed;
+	pcap_t *p;
+	int lt, rc;
+
+	p = pcap_open_offline(path, errbuf);
+	if (p == NULL) {
+		log_warnx("%s: %s", path, errbuf);
+		pi->failed++;
+		return;
+	}
+	pi->files++;
+	lt = pcap_datalink(p);
+	log_info("reading %s (link type %s)", path,
+	    pcap_datalink_val_to_name(lt) != NULL ?
+	    pcap_datalink_val_to_name(lt) : "unknown");
+	while (!*quit && (rc = pcap_next_ex(p, &h, &data)) == 1) {
+		enum proto_frame_verdict v;
+		const uint8_t *pl;
+		size_t len, seg;
+		unsigned dport;
+
+		pi->frames++;
+		v = proto_frame_udp(lt, data, h->caplen, h->len, port, &pl,
+		    &len, &dport);
+		pi->frame[v]++;
+		if (v != PROTO_FRAME_OK) {
+			if (v != PROTO_FRAME_OTHER &&
+			    log_ratelimit(&rl, &suppressed))
+				log_warnx("%s: frame %" PRIu64 " skipped: %s%s",
+				    path, pi->frames,
+				    proto_frame_verdict_name(v),
+				    suppressed > 0 ? " (more lines suppressed)" :
+				    "");
+			if (v == PROTO_FRAME_TRUNCATED)
+				r->stats.drop[DROP_TRUNCATED]++;
+			continue;
+		}
+		/* A GSO run captured as one frame is its datagrams. */
+		seg = proto_frame_segment(pl, len);
+		do {
+			size_t k = len < seg ? len : seg;
+
+			if (k > PROTO_MAX_DATAGRAM) {
+				r->stats.drop[DROP_TRUNCATED]++;
+				break;
+			}
+			memcpy(buf, pl, k);
+			pi->datagrams++;
+			pi->bytes += k;
+			r->stats.datagrams++;
+			r->stats.bytes += k;
+			assemble_datagram(r, buf, k);
+			pl += k;
+			len -= k;
+		} while (len > 0);
+		if (pi->frames % 256 == 0)
+			housekeeping(r, &last);
+	}
+	if (!*quit && rc == -1) {
+		/* A file cut short (a journal whose writer died): what was
+		 * read counts, the rest is said. */
+		log_warnx("%s: %s", path, pcap_geterr(p));
+		pi->failed++;
+	}
+	pcap_close(p);
+}
+
+/* Work still under way: a transfer the verifier or hooks hold. */
+static bool
+busy(const struct recv *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_transfers; i++) {
+		enum tstate s = r->transfers[i].state;
+
+		if (s == TS_COMPLETE || s == TS_VERIFYING || s == TS_SCANNING)
+			return true;
+	}
+	return false;
+}
+
+int
+pcapin_run(struct recv *r, char *const files[], int n,
+    volatile sig_atomic_t *quit)
+{
+	struct pcapin pi;
+	unsigned port = listen_port(r->conf);
+	uint64_t last = 0;
+	bool ended = false;
+	int i;
+
+	memset(&pi, 0, sizeof(pi));
+	for (i = 0; i < n && !*quit; i++)
+		read_file(r, &pi, files[i], port, quit);
+	/* The files are read: wait out the verifier, then what is still
+	 * receiving has had all the capture has to give. */
+	while (!*quit) {
+		housekeeping(r, &last);
+		if (busy(r)) {
+			usleep(10000);
+			continue;
+		}
+		if (ended)
+			break;
+		lifecycle_end_of_input(r);
+		ended = true;
+	}
+	lifecycle_poll(r);
+	printf("pcap: files=%" PRIu64 " unreadable=%u frames=%" PRIu64
+	    " datagrams=%" PRIu64 " bytes=%" PRIu64, pi.files, pi.failed,
+	    pi.frames, pi.datagrams, pi.bytes);
+	for (i = 1; i < PROTO_FRAME_VERDICT_COUNT; i++)
+		printf(" %s=%" PRIu64, proto_frame_verdict_name(i),
+		    pi.frame[i]);
+	printf(" released=%" PRIu64 " quarantined=%" PRIu64 " rejected=%"
+	    PRIu64 " duplicate=%" PRIu64 " incomplete=%" PRIu64 "\n",
+	    r->stats.transfers_released, r->stats.transfers_quarantined,
+	    r->stats.transfers_rejected, r->stats.transfers_duplicate,
+	    r->stats.transfers_incomplete);
+	fflush(stdout);
+	return pi.failed == 0 && !*quit ? 0 : 1;
+}

@@ -53,7 +53,8 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
               receiver/verify.c receiver/hooks.c receiver/metrics.c \
               receiver/progress.c receiver/finished.c receiver/failpoint.c \
-              receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c
+              receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c \
+              receiver/journal.c
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 

@@ -142,6 +142,12 @@ static const struct setting recv_settings[] = {
 	    68719476736.0, "256M", 0 },
 	{ "staging_retention", K_DOUBLE, R(staging_retention), false, 60,
 	    315360000, "604800", 0 },
+	{ "link_journal_dir", K_PATH, R(link_journal_dir), false, 0, 0, NULL,
+	    0 },
+	{ "link_journal_file_size", K_SIZE, R(link_journal_file_size), false,
+	    65536, 1099511627776.0, "1G", 0 },
+	{ "link_journal_keep", K_UINT, R(link_journal_keep), false, 1, 100000,
+	    "8", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -937,6 +943,7 @@ recv_conf_free(struct recv_conf *c)
 	free(c->quarantine_log);
 	free(c->hook_socket);
 	free(c->link_key);
+	free(c->link_journal_dir);
 	free(c);
 }
 

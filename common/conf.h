@@ -105,6 +105,10 @@ struct recv_conf {
 	                                 sealed datagrams are refused */
 	double staging_retention;     /* seconds INCOMPLETE staging and held
 	                                 bundles are kept, default 7 days */
+	char *link_journal_dir;       /* every datagram, into rotating pcap
+	                                 files; NULL: no journal */
+	uint64_t link_journal_file_size; /* bytes a file, default 1G */
+	unsigned link_journal_keep;   /* files kept, default 8 */
 };
 
 

@@ -84,6 +84,8 @@ struct ingest {
 	_Atomic uint64_t n_datagrams, n_bytes, n_full, n_trunc, n_empty;
 	_Atomic uint64_t n_kdrops;  /* SO_RXQ_OVFL: the kernel's drops */
 	_Atomic uint64_t hwm;
+
+	struct journal *journal;    /* link_journal_dir, or NULL */
 };
 
 #define Q_HDR 8
@@ -295,6 +297,11 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 	memset(&in->msg, 0, sizeof(in->msg));
 	in->msg.msg_controllen = CMSG_SPACE(sizeof(int)) +
 	    CMSG_SPACE(sizeof(uint32_t));
+	if (conf->link_journal_dir != NULL &&
+	    (in->journal = journal_new(conf, err, errlen)) == NULL) {
+		rc = -EIO;
+		goto fail;
+	}
 	return in;
 fail:
 	if (err[0] == '\0')
@@ -312,6 +319,8 @@ ingest_free(struct ingest *in)
 		atomic_store(&in->stop, true);
 		pthread_join(in->thread, NULL);
 	}
+	/* After the rx thread: what it queued is written first. */
+	journal_free(in->journal);
 	if (in->ring_ok)
 		io_uring_queue_exit(&in->ring);
 	if (in->br != NULL)
@@ -424,6 +433,8 @@ handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 		}
 		atomic_fetch_add_explicit(&in->n_bytes, len,
 		    memory_order_relaxed);
+		if (!(o->flags & MSG_TRUNC))
+			journal_put(in->journal, p, len, seg);
 		if (len == 0) {
 			/* Also ends the multishot recv (see rx_main). */
 			atomic_fetch_add_explicit(&in->n_datagrams, 1,
@@ -500,6 +511,8 @@ ingest_start(struct ingest *in)
 	rc = arm(in);
 	if (rc != 0)
 		return rc;
+	if ((rc = journal_start(in->journal)) != 0)
+		return rc;
 	rc = pthread_create(&in->thread, NULL, rx_main, in);
 	if (rc != 0)
 		return -rc;
@@ -575,4 +588,6 @@ ingest_get_stats(const struct ingest *in, struct ingest_stats *st)
 	st->queued_bytes = atomic_load(&in->tail) - atomic_load(&in->head);
 	st->queue_hwm = atomic_load(&in->hwm);
 	st->queue_cap = in->qcap;
+	journal_counts(in->journal, &st->journal_written,
+	    &st->journal_dropped);
 }

@@ -386,6 +386,14 @@ stop:
 	 * what it holds, and every verdict is recorded before we exit. */
 	if (r.in != NULL) {
 		take_ingest_stats(&r);
+		if (conf->link_journal_dir != NULL) {
+			struct ingest_stats st;
+
+			ingest_get_stats(r.in, &st);
+			log_info("link journal: %" PRIu64 " datagrams written, %"
+			    PRIu64 " not (its queue was full)",
+			    st.journal_written, st.journal_dropped);
+		}
 		ingest_free(r.in);
 		r.in = NULL;
 	}

@@ -254,6 +254,7 @@ preflight(const struct recv_conf *c)
 	parent_ok(&pf, "quarantine_log", c->quarantine_log);
 	parent_ok(&pf, "audit_log", c->audit_log);
 	parent_ok(&pf, "metrics_file", c->metrics_file);
+	parent_ok(&pf, "link_journal_dir", c->link_journal_dir);
 	if (c->hook_socket != NULL && stat(c->hook_socket, &st) < 0)
 		problem(&pf, "hook_socket", "%s: no sluice-hookd listening "
 		    "there: %s", c->hook_socket, strerror(errno));

@@ -334,6 +334,17 @@ void lifecycle_poll(struct recv *r);
 /* The input ended: what is still receiving becomes INCOMPLETE. */
 void lifecycle_end_of_input(struct recv *r);
 
+/* journal.c: the link journal, fed by the rx thread (ingest.c). */
+struct journal;
+struct journal *journal_new(const struct recv_conf *conf, char *err,
+    size_t errlen);
+int journal_start(struct journal *j);
+void journal_put(struct journal *j, const uint8_t *p, size_t len,
+    size_t seg);
+void journal_counts(const struct journal *j, uint64_t *written,
+    uint64_t *dropped);
+void journal_free(struct journal *j);
+
 /* pcapin.c: sluice-recv --pcap; 0 when every file was read whole. */
 int pcapin_run(struct recv *r, char *const files[], int n,
     volatile sig_atomic_t *quit);
@@ -469,6 +480,8 @@ struct ingest_stats {
 	uint64_t queued_bytes;   /* in the queue now */
 	uint64_t queue_hwm;      /* the most it held */
 	uint64_t queue_cap;
+	uint64_t journal_written; /* datagrams in the link journal */
+	uint64_t journal_dropped; /* not journalled: its queue was full */
 };
 void ingest_get_stats(const struct ingest *in, struct ingest_stats *st);
 

@@ -148,6 +148,10 @@ static const struct setting recv_settings[] = {
 	    65536, 1099511627776.0, "1G", 0 },
 	{ "link_journal_keep", K_UINT, R(link_journal_keep), false, 1, 100000,
 	    "8", 0 },
+	{ "capture_interface", K_STRING, R(capture_interface), false, 0, 0,
+	    NULL, 0 },
+	{ "capture_buffer", K_SIZE, R(capture_buffer), false, 1048576,
+	    2147483647, "64M", 0 },
 	{ NULL, 0, 0, false, 0, 0, NULL, 0 },
 };
 
@@ -944,6 +948,7 @@ recv_conf_free(struct recv_conf *c)
 	free(c->hook_socket);
 	free(c->link_key);
 	free(c->link_journal_dir);
+	free(c->capture_interface);
 	free(c);
 }
 

@@ -109,6 +109,9 @@ struct recv_conf {
 	                                 files; NULL: no journal */
 	uint64_t link_journal_file_size; /* bytes a file, default 1G */
 	unsigned link_journal_keep;   /* files kept, default 8 */
+	char *capture_interface;      /* read the link with libpcap from this
+	                                 interface instead of a socket */
+	uint64_t capture_buffer;      /* its kernel ring, default 64M */
 };
 
 

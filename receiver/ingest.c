@@ -15,6 +15,7 @@
  * sends a datagram.
  */
 #include "receiver/recv.h"
+#include "proto/frame.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -24,6 +25,8 @@
 #include <stdio.h>
 #include <time.h>
 #include <liburing.h>
+#include <pcap/pcap.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
@@ -86,6 +89,9 @@ struct ingest {
 	_Atomic uint64_t hwm;
 
 	struct journal *journal;    /* link_journal_dir, or NULL */
+
+	pcap_t *cap;                /* capture_interface, instead of fd */
+	unsigned cap_port;
 };
 
 #define Q_HDR 8
@@ -244,6 +250,133 @@ arm(struct ingest *in)
 	return 0;
 }
 
+/*
+ * capture_interface: the link read with libpcap (a memory-mapped ring
+ * of capture_buffer bytes, immediate mode, inbound only, a BPF filter on
+ * the destination port) from an interface that needs no address.  The
+ * frames are parsed in proto/frame.c, as for --pcap.
+ */
+static int
+open_capture(struct ingest *in, char *err, size_t errlen)
+{
+	const struct recv_conf *c = in->conf;
+	char ebuf[PCAP_ERRBUF_SIZE] = "", filter[64];
+	struct sockaddr_storage ss;
+	struct bpf_program prog;
+	socklen_t sslen;
+	int rc;
+
+	if (util_parse_addr(c->listen, &ss, &sslen) != 0) {
+		snprintf(err, errlen, "bad listen address %s", c->listen);
+		return -EINVAL;
+	}
+	in->cap_port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	in->cap = pcap_create(c->capture_interface, ebuf);
+	if (in->cap == NULL) {
+		snprintf(err, errlen, "capture_interface %s: %s",
+		    c->capture_interface, ebuf);
+		return -EINVAL;
+	}
+	(void)pcap_set_snaplen(in->cap, 262144);
+	(void)pcap_set_promisc(in->cap, 1);
+	(void)pcap_set_immediate_mode(in->cap, 1);
+	(void)pcap_set_buffer_size(in->cap, (int)c->capture_buffer);
+	rc = pcap_activate(in->cap);
+	if (rc < 0) {
+		snprintf(err, errlen, "capture_interface %s: %s",
+		    c->capture_interface, pcap_geterr(in->cap));
+		return -EIO;
+	}
+	snprintf(filter, sizeof(filter), "udp dst port %u", in->cap_port);
+	if (pcap_compile(in->cap, &prog, filter, 1,
+	    PCAP_NETMASK_UNKNOWN) != 0 || pcap_setfilter(in->cap, &prog) != 0) {
+		snprintf(err, errlen, "capture_interface %s: filter %s: %s",
+		    c->capture_interface, filter, pcap_geterr(in->cap));
+		return -EIO;
+	}
+	pcap_freecode(&prog);
+	(void)pcap_setdirection(in->cap, PCAP_D_IN);
+	if (pcap_setnonblock(in->cap, 1, ebuf) != 0) {
+		snprintf(err, errlen, "capture_interface %s: %s",
+		    c->capture_interface, ebuf);
+		return -EIO;
+	}
+	in->rcvbuf = (unsigned)c->capture_buffer;
+	return 0;
+}
+
+static void push(struct ingest *in, const uint8_t *p, size_t len,
+    size_t seg);
+
+static void
+on_frame(u_char *arg, const struct pcap_pkthdr *h, const u_char *f)
+{
+	struct ingest *in = (struct ingest *)arg;
+	const uint8_t *pl;
+	size_t len, seg;
+	unsigned dport;
+
+	switch (proto_frame_udp(pcap_datalink(in->cap), f, h->caplen, h->len,
+	    in->cap_port, &pl, &len, &dport)) {
+	case PROTO_FRAME_OK:
+		break;
+	case PROTO_FRAME_TRUNCATED:
+		atomic_fetch_add_explicit(&in->n_datagrams, 1,
+		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&in->n_trunc, 1,
+		    memory_order_relaxed);
+		return;
+	default:
+		return; /* not ours: the filter let it by (a fragment) */
+	}
+	/* A GRO or GSO run seen whole is its datagrams. */
+	seg = proto_frame_segment(pl, len);
+	atomic_fetch_add_explicit(&in->n_bytes, len, memory_order_relaxed);
+	journal_put(in->journal, pl, len, seg);
+	if (len == 0) {
+		atomic_fetch_add_explicit(&in->n_datagrams, 1,
+		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&in->n_empty, 1,
+		    memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&in->n_datagrams, (len + seg - 1) / seg,
+	    memory_order_relaxed);
+	push(in, pl, len, seg);
+}
+
+static void *
+capture_main(void *arg)
+{
+	struct ingest *in = arg;
+	struct pollfd pfd = { .fd = pcap_get_selectable_fd(in->cap),
+	    .events = POLLIN };
+	struct pcap_stat ps;
+	int n;
+
+	while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
+		if (poll(&pfd, 1, 20) < 0 && errno != EINTR)
+			fatal("poll on the capture");
+		n = pcap_dispatch(in->cap, -1, on_frame, (u_char *)in);
+		if (n < 0)
+			fatalx("capture_interface %s: %s",
+			    in->conf->capture_interface, pcap_geterr(in->cap));
+		if (n > 0 && atomic_load(&in->waiting)) {
+			pthread_mutex_lock(&in->lock);
+			pthread_cond_signal(&in->cond);
+			pthread_mutex_unlock(&in->lock);
+		}
+		/* The kernel's drops, as SO_RXQ_OVFL gives them for the
+		 * socket. */
+		if (pcap_stats(in->cap, &ps) == 0)
+			atomic_store_explicit(&in->n_kdrops, ps.ps_drop,
+			    memory_order_relaxed);
+	}
+	return NULL;
+}
+
 struct ingest *
 ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 {
@@ -268,6 +401,12 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 		    in->qcap, strerror(errno));
 		rc = -ENOMEM;
 		goto fail;
+	}
+	if (conf->capture_interface != NULL) {
+		rc = open_capture(in, err, errlen);
+		if (rc != 0)
+			goto fail;
+		goto journal;
 	}
 	rc = open_socket(in, conf->listen, err, errlen);
 	if (rc != 0)
@@ -297,6 +436,7 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 	memset(&in->msg, 0, sizeof(in->msg));
 	in->msg.msg_controllen = CMSG_SPACE(sizeof(int)) +
 	    CMSG_SPACE(sizeof(uint32_t));
+journal:
 	if (conf->link_journal_dir != NULL &&
 	    (in->journal = journal_new(conf, err, errlen)) == NULL) {
 		rc = -EIO;
@@ -331,6 +471,8 @@ ingest_free(struct ingest *in)
 		munmap(in->q, in->qcap);
 	if (in->fd >= 0)
 		close(in->fd);
+	if (in->cap != NULL)
+		pcap_close(in->cap);
 	pthread_mutex_destroy(&in->lock);
 	pthread_cond_destroy(&in->cond);
 	free(in);
@@ -508,12 +650,12 @@ ingest_start(struct ingest *in)
 {
 	int rc;
 
-	rc = arm(in);
-	if (rc != 0)
+	if (in->cap == NULL && (rc = arm(in)) != 0)
 		return rc;
 	if ((rc = journal_start(in->journal)) != 0)
 		return rc;
-	rc = pthread_create(&in->thread, NULL, rx_main, in);
+	rc = pthread_create(&in->thread, NULL, in->cap != NULL ?
+	    capture_main : rx_main, in);
 	if (rc != 0)
 		return -rc;
 	in->started = true;

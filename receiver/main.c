@@ -328,12 +328,19 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = ingest_start(r.in)) != 0)
 		fatalx("starting the rx thread: %s", strerror(-rc));
-	log_info("listening on %s (receive buffer %u bytes%s, queue %" PRIu64
-	    " bytes), staging %s, store %s", conf->listen,
-	    ingest_rcvbuf(r.in), ingest_rcvbuf(r.in) < conf->rcvbuf_bytes ?
-	    ", less than asked: raise net.core.rmem_max or grant "
-	    "CAP_NET_ADMIN" : "", conf->ingest_buffer, conf->staging_dir,
-	    conf->store_dir);
+	if (conf->capture_interface != NULL) {
+		log_info("listening on %s with libpcap (%s, ring %u bytes, "
+		    "queue %" PRIu64 " bytes), staging %s, store %s",
+		    conf->capture_interface, conf->listen, ingest_rcvbuf(r.in),
+		    conf->ingest_buffer, conf->staging_dir, conf->store_dir);
+	} else {
+		log_info("listening on %s (receive buffer %u bytes%s, queue %"
+		    PRIu64 " bytes), staging %s, store %s", conf->listen,
+		    ingest_rcvbuf(r.in), ingest_rcvbuf(r.in) <
+		    conf->rcvbuf_bytes ? ", less than asked: raise "
+		    "net.core.rmem_max or grant CAP_NET_ADMIN" : "",
+		    conf->ingest_buffer, conf->staging_dir, conf->store_dir);
+	}
 
 	if (util_notify("READY=1") != 0)
 		log_warn("telling the service manager we are ready");

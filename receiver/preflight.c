@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,10 @@ preflight(const struct recv_conf *c)
 	parent_ok(&pf, "audit_log", c->audit_log);
 	parent_ok(&pf, "metrics_file", c->metrics_file);
 	parent_ok(&pf, "link_journal_dir", c->link_journal_dir);
+	if (c->capture_interface != NULL &&
+	    if_nametoindex(c->capture_interface) == 0)
+		problem(&pf, "capture_interface", "%s: no such interface",
+		    c->capture_interface);
 	if (c->hook_socket != NULL && stat(c->hook_socket, &st) < 0)
 		problem(&pf, "hook_socket", "%s: no sluice-hookd listening "
 		    "there: %s", c->hook_socket, strerror(errno));

@@ -307,7 +307,7 @@ open_capture(struct ingest *in, char *err, size_t errlen)
 	return 0;
 }
 
-static void push(struct ingest *in, const uint8_t *p, size_t len,
+static void take(struct ingest *in, const uint8_t *p, size_t len,
     size_t seg);
 
 static void
@@ -315,7 +315,7 @@ on_frame(u_char *arg, const struct pcap_pkthdr *h, const u_char *f)
 {
 	struct ingest *in = (struct ingest *)arg;
 	const uint8_t *pl;
-	size_t len, seg;
+	size_t len;
 	unsigned dport;
 
 	switch (proto_frame_udp(pcap_datalink(in->cap), f, h->caplen, h->len,
@@ -332,19 +332,7 @@ on_frame(u_char *arg, const struct pcap_pkthdr *h, const u_char *f)
 		return; /* not ours: the filter let it by (a fragment) */
 	}
 	/* A GRO or GSO run seen whole is its datagrams. */
-	seg = proto_frame_segment(pl, len);
-	atomic_fetch_add_explicit(&in->n_bytes, len, memory_order_relaxed);
-	journal_put(in->journal, pl, len, seg);
-	if (len == 0) {
-		atomic_fetch_add_explicit(&in->n_datagrams, 1,
-		    memory_order_relaxed);
-		atomic_fetch_add_explicit(&in->n_empty, 1,
-		    memory_order_relaxed);
-		return;
-	}
-	atomic_fetch_add_explicit(&in->n_datagrams, (len + seg - 1) / seg,
-	    memory_order_relaxed);
-	push(in, pl, len, seg);
+	take(in, pl, len, proto_frame_segment(pl, len));
 }
 
 static void *
@@ -523,6 +511,25 @@ full:
 	    1, memory_order_relaxed);
 }
 
+/* rx thread: a whole datagram (or run of seg-byte datagrams) received:
+ * counted, journalled, queued. */
+static void
+take(struct ingest *in, const uint8_t *p, size_t len, size_t seg)
+{
+	atomic_fetch_add_explicit(&in->n_bytes, len, memory_order_relaxed);
+	journal_put(in->journal, p, len, seg);
+	if (len == 0) {
+		atomic_fetch_add_explicit(&in->n_datagrams, 1,
+		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&in->n_empty, 1,
+		    memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&in->n_datagrams, (len + seg - 1) / seg,
+	    memory_order_relaxed);
+	push(in, p, len, seg);
+}
+
 static void
 handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 {
@@ -573,25 +580,17 @@ handle_recv(struct ingest *in, struct io_uring_cqe *cqe)
 			if (gso > 0)
 				seg = (size_t)gso;
 		}
-		atomic_fetch_add_explicit(&in->n_bytes, len,
-		    memory_order_relaxed);
-		if (!(o->flags & MSG_TRUNC))
-			journal_put(in->journal, p, len, seg);
-		if (len == 0) {
-			/* Also ends the multishot recv (see rx_main). */
-			atomic_fetch_add_explicit(&in->n_datagrams, 1,
+		if (o->flags & MSG_TRUNC) {
+			atomic_fetch_add_explicit(&in->n_bytes, len,
 			    memory_order_relaxed);
-			atomic_fetch_add_explicit(&in->n_empty, 1,
-			    memory_order_relaxed);
-		} else if (o->flags & MSG_TRUNC) {
 			atomic_fetch_add_explicit(&in->n_datagrams, 1,
 			    memory_order_relaxed);
 			atomic_fetch_add_explicit(&in->n_trunc, 1,
 			    memory_order_relaxed);
 		} else {
-			atomic_fetch_add_explicit(&in->n_datagrams,
-			    (len + seg - 1) / seg, memory_order_relaxed);
-			push(in, p, len, seg);
+			/* An empty one also ends the multishot recv (see
+			 * rx_main). */
+			take(in, p, len, seg);
 		}
 	}
 	recycle(in, bid);

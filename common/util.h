@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -58,6 +59,8 @@ int util_resolve_addr(const char *s, struct sockaddr_storage *ss,
     socklen_t *sslen, char *err, size_t errlen);
 int util_parse_addr(const char *s, struct sockaddr_storage *ss,
     socklen_t *sslen);
+/* The port of a util_parse_addr address (host order). */
+unsigned util_addr_port(const struct sockaddr_storage *ss);
 void util_format_addr(char *buf, size_t len, const struct sockaddr *sa);
 
 /* Reads a whole file of at most max bytes into a malloc'd buffer (NUL
@@ -70,6 +73,9 @@ int util_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 /* mkdir -p with mode for each created component; 0 or -errno. */
 int util_mkdirs(const char *path, unsigned mode);
+/* The directory name under dirfd as a stream (not following a symbolic
+ * link), or NULL with errno set; closedir() closes it. */
+DIR *util_opendirat(int dirfd, const char *name);
 /* fsyncs dirfd and every directory below it (no symlinks followed). */
 int util_fsync_tree(int dirfd);
 /* fsync the directory holding path (or path itself if a directory). */

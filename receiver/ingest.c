@@ -91,6 +91,7 @@ struct ingest {
 	struct journal *journal;    /* link_journal_dir, or NULL */
 
 	pcap_t *cap;                /* capture_interface, instead of fd */
+	int cap_linktype;
 	unsigned cap_port;
 };
 
@@ -270,9 +271,7 @@ open_capture(struct ingest *in, char *err, size_t errlen)
 		snprintf(err, errlen, "bad listen address %s", c->listen);
 		return -EINVAL;
 	}
-	in->cap_port = ntohs(ss.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&ss)->sin6_port :
-	    ((struct sockaddr_in *)&ss)->sin_port);
+	in->cap_port = util_addr_port(&ss);
 	in->cap = pcap_create(c->capture_interface, ebuf);
 	if (in->cap == NULL) {
 		snprintf(err, errlen, "capture_interface %s: %s",
@@ -298,6 +297,7 @@ open_capture(struct ingest *in, char *err, size_t errlen)
 	}
 	pcap_freecode(&prog);
 	(void)pcap_setdirection(in->cap, PCAP_D_IN);
+	in->cap_linktype = pcap_datalink(in->cap);
 	if (pcap_setnonblock(in->cap, 1, ebuf) != 0) {
 		snprintf(err, errlen, "capture_interface %s: %s",
 		    c->capture_interface, ebuf);
@@ -318,7 +318,7 @@ on_frame(u_char *arg, const struct pcap_pkthdr *h, const u_char *f)
 	size_t len;
 	unsigned dport;
 
-	switch (proto_frame_udp(pcap_datalink(in->cap), f, h->caplen, h->len,
+	switch (proto_frame_udp(in->cap_linktype, f, h->caplen, h->len,
 	    in->cap_port, &pl, &len, &dport)) {
 	case PROTO_FRAME_OK:
 		break;

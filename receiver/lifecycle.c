@@ -233,15 +233,11 @@ load_held(struct recv *r)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	fd = openat(r->staging_fd, QUARANTINE_DIR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(r->staging_fd, QUARANTINE_DIR);
+	if (d == NULL)
 		return;
-	}
+
 	while ((de = readdir(d)) != NULL) {
 		uint64_t id;
 
@@ -1505,15 +1501,10 @@ tree_bytes(int at, const char *name)
 	struct stat st;
 	uint64_t sum = 0;
 	DIR *d;
-	int fd;
 
-	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(at, name);
+	if (d == NULL)
 		return 0;
-	}
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
@@ -1568,17 +1559,12 @@ retention(struct recv *r, bool held)
 	unsigned kept = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
 	limit = (uint64_t)r->conf->staging_retention;
-	fd = held ? openat(r->staging_fd, sub, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW) : openat(r->staging_fd, ".", O_RDONLY |
-	    O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(r->staging_fd, held ? sub : ".");
+	if (d == NULL)
 		return;
-	}
+
 	while ((de = readdir(d)) != NULL) {
 		struct stat st, pst;
 		uint64_t id;
@@ -1782,15 +1768,11 @@ migrate_done(struct recv *r)
 	struct dirent *de;
 	unsigned n = 0;
 	DIR *d;
-	int fd;
 
-	fd = openat(r->staging_fd, OLD_DONE_DIR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(r->staging_fd, OLD_DONE_DIR);
+	if (d == NULL)
 		return;
-	}
+
 	while ((de = readdir(d)) != NULL) {
 		char state[32] = "";
 		uint64_t id;
@@ -2082,15 +2064,10 @@ lifecycle_recover(struct recv *r)
 {
 	struct dirent *de;
 	DIR *d;
-	int fd;
 
-	fd = openat(r->staging_fd, ".", O_RDONLY |
-	    O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(r->staging_fd, ".");
+	if (d == NULL)
 		return;
-	}
 	while ((de = readdir(d)) != NULL) {
 		uint64_t id;
 		int tfd;
@@ -2115,13 +2092,10 @@ lifecycle_recover(struct recv *r)
 	}
 	closedir(d);
 	/* Operator releases of held bundles cut short, likewise. */
-	fd = openat(r->staging_fd, QUARANTINE_DIR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	d = util_opendirat(r->staging_fd, QUARANTINE_DIR);
+	if (d == NULL)
 		return;
-	}
+
 	while ((de = readdir(d)) != NULL) {
 		char sub[64];
 		uint64_t id;

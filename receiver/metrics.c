@@ -26,19 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Names of the drop counters: logs, metrics and PROTOCOL.md 8.3. */
+/* Names of the drop counters: logs, metrics and PROTOCOL.md 8.3; the
+ * decoders' verdicts are named by proto_verdict_name. */
 static const char *const drop_names[DROP_COUNT] = {
-	[PROTO_OK] = "ok",
-	[PROTO_ERR_SHORT] = "short",
-	[PROTO_ERR_MAGIC] = "magic",
-	[PROTO_ERR_VERSION] = "version",
-	[PROTO_ERR_TYPE] = "type",
-	[PROTO_ERR_FLAGS] = "flags",
-	[PROTO_ERR_RESERVED] = "reserved",
-	[PROTO_ERR_LENGTH] = "length",
-	[PROTO_ERR_PARAM] = "param",
-	[PROTO_ERR_GEOMETRY] = "geometry",
-	[PROTO_ERR_LINK] = "link_auth",
 	[DROP_TRUNCATED] = "truncated",
 	[DROP_UNKNOWN_KEY] = "unknown_key",
 	[DROP_BAD_SIGNATURE] = "bad_signature",
@@ -62,6 +52,8 @@ static const char *const drop_names[DROP_COUNT] = {
 const char *
 recv_drop_name(unsigned reason)
 {
+	if (reason < PROTO_VERDICT_COUNT)
+		return proto_verdict_name(reason);
 	return reason < DROP_COUNT && drop_names[reason] != NULL ?
 	    drop_names[reason] : "unknown";
 }

@@ -26,19 +26,6 @@ struct pcapin {
 	unsigned failed;
 };
 
-static unsigned
-listen_port(const struct recv_conf *c)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-
-	if (util_parse_addr(c->listen, &ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
 /* What the main loop does between datagrams, at most every 100 ms. */
 static void
 housekeeping(struct recv *r, uint64_t *last)
@@ -149,8 +136,11 @@ int
 pcapin_run(struct recv *r, char *const files[], int n,
     volatile sig_atomic_t *quit)
 {
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 	struct pcapin pi;
-	unsigned port = listen_port(r->conf);
+	unsigned port = util_parse_addr(r->conf->listen, &ss, &sslen) == 0 ?
+	    util_addr_port(&ss) : 0;
 	uint64_t last = 0;
 	bool ended = false;
 	int i;

@@ -2,7 +2,8 @@
  * Captured frames (proto/frame.c): the corpus captures of every link type
  * the reader knows (Ethernet with a VLAN tag, Linux cooked v1 and v2,
  * BSD loopback with IPv6, raw IP, pcapng) give their UDP datagrams; a
- * fragment, a frame cut by the snap length and another port are refused;
+ * fragment, a frame cut by the snap length and another port are refused,
+ * and so is every malformed IPv6 and link header;
  * a loopback capture's GSO super-packets split into whole datagrams of
  * consecutive sequence numbers; and a payload with Sluice headers of
  * another session (or out of sequence) inside it is not split.
@@ -171,6 +172,83 @@ test_raw_frames(void **state)
 	    &dport), PROTO_FRAME_LINKTYPE);
 }
 
+/* An IPv6 packet with one extension header ext (or none: ext < 0)
+ * before a UDP datagram of len bytes. */
+static size_t
+ipv6_udp(uint8_t *f, int ext, const uint8_t *pl, size_t len)
+{
+	size_t off = 40, plen;
+
+	memset(f, 0, 48 + 8);
+	f[0] = 0x60;
+	f[6] = ext < 0 ? 17 : (uint8_t)ext;
+	f[7] = 64;
+	if (ext >= 0) {
+		f[40] = 17;     /* next header */
+		f[41] = 0;      /* 8 bytes */
+		off += 8;
+	}
+	f[off + 2] = 29999 >> 8;
+	f[off + 3] = 29999 & 0xff;
+	f[off + 4] = (uint8_t)((8 + len) >> 8);
+	f[off + 5] = (uint8_t)(8 + len);
+	memcpy(f + off + 8, pl, len);
+	plen = off - 40 + 8 + len;
+	f[4] = (uint8_t)(plen >> 8);
+	f[5] = (uint8_t)plen;
+	return 40 + plen;
+}
+
+static void
+test_ipv6_frames(void **state)
+{
+	static uint8_t pl[200], f[400];
+	const uint8_t *out;
+	size_t len, n;
+	unsigned dport;
+
+	memset(pl, 0x11, sizeof(pl));
+	n = ipv6_udp(f, -1, pl, 100);
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_OK);
+	assert_int_equal(len, 100);
+	/* Hop-by-hop, routing and destination options are walked. */
+	n = ipv6_udp(f, 0, pl, 100);
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_OK);
+	assert_ptr_equal(out, f + 56);
+	n = ipv6_udp(f, 60, pl, 100);
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_OK);
+	/* A fragment header. */
+	n = ipv6_udp(f, 44, pl, 100);
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_FRAGMENT);
+	/* An extension header longer than the packet. */
+	n = ipv6_udp(f, 43, pl, 100);
+	f[41] = 200;
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_MALFORMED);
+	/* TCP, a payload length of 0 (a jumbogram), one beyond the frame. */
+	n = ipv6_udp(f, -1, pl, 100);
+	f[6] = 6;
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_OTHER);
+	n = ipv6_udp(f, -1, pl, 100);
+	f[4] = f[5] = 0;
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_MALFORMED);
+	n = ipv6_udp(f, -1, pl, 100);
+	f[5]++;
+	assert_int_equal(proto_frame_udp(PROTO_LT_RAW, f, n, n, 29999, &out,
+	    &len, &dport), PROTO_FRAME_MALFORMED);
+	/* Link headers shorter than themselves. */
+	assert_int_equal(proto_frame_udp(PROTO_LT_ETHERNET, f, 10, 10, 29999,
+	    &out, &len, &dport), PROTO_FRAME_MALFORMED);
+	assert_int_equal(proto_frame_udp(PROTO_LT_LINUX_SLL2, f, 19, 19, 29999,
+	    &out, &len, &dport), PROTO_FRAME_MALFORMED);
+}
+
 static void
 test_segment(void **state)
 {
@@ -206,6 +284,7 @@ main(void)
 		cmocka_unit_test(test_fragment_truncated),
 		cmocka_unit_test(test_gso_split),
 		cmocka_unit_test(test_raw_frames),
+		cmocka_unit_test(test_ipv6_frames),
 		cmocka_unit_test(test_segment),
 	};
 

@@ -15,10 +15,13 @@ DESTDIR  ?=
 PKGS      = libsodium liburing zlib libconfig libisal libcrypto libpcap
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
-            iproute2 procps clamav bc tcpdump
+            iproute2 procps clamav bc tcpdump libcurl4-openssl-dev
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# libcurl is the publisher's alone (S3); nothing on the link side links it.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN      = -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes \
@@ -55,6 +58,10 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/progress.c receiver/finished.c receiver/failpoint.c \
               receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c \
               receiver/journal.c
+PUB_SRCS    = receiver/publish/main.c receiver/publish/result.c \
+              receiver/publish/dir.c receiver/publish/oci.c \
+              receiver/publish/s3.c
+PUB_MODS    = $(filter-out receiver/publish/main.c,$(PUB_SRCS))
 SLUICE_SRCS = tools/sluice.c
 LINK_SRCS   = tools/sluice-link.c
 
@@ -65,13 +72,15 @@ RECV_BIN    = receiver/sluice-recv
 SLUICE_BIN  = tools/sluice
 LINK_BIN    = tools/sluice-link
 HOOKD_BIN   = tools/sluice-hookd
-BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN) $(HOOKD_BIN)
+PUB_BIN     = receiver/publish/sluice-publish
+BINS        = $(SEND_BIN) $(RECV_BIN) $(SLUICE_BIN) $(LINK_BIN) $(HOOKD_BIN) \
+              $(PUB_BIN)
 
 UNIT_SRCS   = $(wildcard tests/unit/test_*.c)
 UNIT_BINS   = $(patsubst tests/unit/%.c,tests/bin/%,$(UNIT_SRCS))
 
 ALL_OBJS    = $(LIB_OBJS) $(call objs,$(SEND_SRCS) $(RECV_SRCS) \
-              tools/sluice-hookd.c $(SLUICE_SRCS) $(LINK_SRCS))
+              tools/sluice-hookd.c $(SLUICE_SRCS) $(LINK_SRCS) $(PUB_SRCS))
 
 .PHONY: all deps check unit e2e demo bench install uninstall clean fuzz \
         fuzz-replay
@@ -96,6 +105,9 @@ $(HOOKD_BIN): build/tools/sluice-hookd.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(LINK_BIN): $(call objs,$(LINK_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(call objs,$(PUB_SRCS)): override CFLAGS += $(CURL_CFLAGS)
+$(PUB_BIN): $(call objs,$(PUB_SRCS)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
 
 tests/bin/%: tests/unit/%.c $(LIB)
 	@mkdir -p tests/bin
@@ -145,6 +157,11 @@ $(MANGLE_BIN): tests/tools/pcap-mangle.c
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+PUBSTORE_BIN = tests/bin/pubstore
+$(PUBSTORE_BIN): tests/tools/pubstore.c $(call objs,$(PUB_MODS)) $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CURL_LIBS)
+
 # The raw-UDP baseline and data generator, built by make bench only.
 LINKBENCH_BIN = tests/bin/linkbench
 $(LINKBENCH_BIN): tests/bench/linkbench.c $(LIB)
@@ -161,13 +178,14 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS) $(MUTATE_BIN) $(JUNK_BIN) \
-	    $(FILL_BIN) $(REPLAY_BIN) $(MANGLE_BIN)
+	    $(FILL_BIN) $(REPLAY_BIN) $(MANGLE_BIN) $(PUBSTORE_BIN)
 	@tests/run.sh
 
 unit: $(UNIT_BINS)
 	@tests/run.sh unit
 
-e2e: all $(MUTATE_BIN) $(JUNK_BIN) $(REPLAY_BIN) $(FILL_BIN) $(MANGLE_BIN)
+e2e: all $(MUTATE_BIN) $(JUNK_BIN) $(REPLAY_BIN) $(FILL_BIN) $(MANGLE_BIN) \
+    $(PUBSTORE_BIN)
 	@tests/run.sh e2e
 
 demo: deps

@@ -49,7 +49,8 @@ PROTO_SRCS  = proto/wire.c proto/manifest.c proto/link.c proto/frame.c
 COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/fec.c common/compress.c common/conf.c common/manifest.c \
               common/limits.c common/logfmt.c common/qlog.c common/audit.c \
-              common/spool.c common/rules.c common/request.c
+              common/spool.c common/rules.c common/request.c \
+              common/capfile.c
 SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c \
               sender/preflight.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \

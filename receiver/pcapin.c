@@ -8,13 +8,12 @@
  * started is taken to a verdict, or to INCOMPLETE with its missing list.
  */
 #include "receiver/recv.h"
-#include "proto/frame.h"
+#include "common/capfile.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,76 +44,45 @@ static void
 read_file(struct recv *r, struct pcapin *pi, const char *path,
     unsigned port, volatile sig_atomic_t *quit)
 {
-	static struct log_ratelimit rl = LOG_RATELIMIT_INIT(1, 10);
 	static uint8_t buf[PROTO_MAX_DATAGRAM + 64] __attribute__((aligned(64)));
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	uint64_t last = 0, suppressed;
-	pcap_t *p;
-	int lt, rc;
+	const struct capfile_stats *st;
+	struct capfile *c;
+	const uint8_t *d;
+	char err[256];
+	uint64_t last = 0, ts;
+	unsigned dport, i;
+	size_t len;
+	int rc = 0;
 
-	p = pcap_open_offline(path, errbuf);
-	if (p == NULL) {
-		log_warnx("%s: %s", path, errbuf);
+	if ((c = capfile_open(path, port, err, sizeof(err))) == NULL) {
+		log_warnx("%s: %s", path, err);
 		pi->failed++;
 		return;
 	}
 	pi->files++;
-	lt = pcap_datalink(p);
-	log_info("reading %s (link type %s)", path,
-	    pcap_datalink_val_to_name(lt) != NULL ?
-	    pcap_datalink_val_to_name(lt) : "unknown");
-	while (!*quit && (rc = pcap_next_ex(p, &h, &data)) == 1) {
-		enum proto_frame_verdict v;
-		const uint8_t *pl;
-		size_t len, seg;
-		unsigned dport;
-
-		pi->frames++;
-		v = proto_frame_udp(lt, data, h->caplen, h->len, port, &pl,
-		    &len, &dport);
-		pi->frame[v]++;
-		if (v != PROTO_FRAME_OK) {
-			if (v != PROTO_FRAME_OTHER &&
-			    log_ratelimit(&rl, &suppressed))
-				log_warnx("%s: frame %" PRIu64 " skipped: %s%s",
-				    path, pi->frames,
-				    proto_frame_verdict_name(v),
-				    suppressed > 0 ? " (more lines suppressed)" :
-				    "");
-			if (v == PROTO_FRAME_TRUNCATED)
-				r->stats.drop[DROP_TRUNCATED]++;
-			continue;
-		}
-		/* A GSO run captured as one frame is its datagrams. */
-		seg = proto_frame_segment(pl, len);
-		do {
-			size_t k = len < seg ? len : seg;
-
-			if (k > PROTO_MAX_DATAGRAM) {
-				r->stats.drop[DROP_TRUNCATED]++;
-				break;
-			}
-			memcpy(buf, pl, k);
-			pi->datagrams++;
-			pi->bytes += k;
-			r->stats.datagrams++;
-			r->stats.bytes += k;
-			assemble_datagram(r, buf, k);
-			pl += k;
-			len -= k;
-		} while (len > 0);
-		if (pi->frames % 256 == 0)
+	log_info("reading %s (link type %s)", path, capfile_linktype(c));
+	st = capfile_stats(c);
+	while (!*quit && (rc = capfile_next(c, &d, &len, &ts, &dport, err,
+	    sizeof(err))) == 1) {
+		memcpy(buf, d, len);
+		r->stats.datagrams++;
+		r->stats.bytes += len;
+		assemble_datagram(r, buf, len);
+		if (st->datagrams % 256 == 0)
 			housekeeping(r, &last);
 	}
 	if (!*quit && rc == -1) {
-		/* A file cut short (a journal whose writer died): what was
-		 * read counts, the rest is said. */
-		log_warnx("%s: %s", path, pcap_geterr(p));
+		log_warnx("%s: %s", path, err);
 		pi->failed++;
 	}
-	pcap_close(p);
+	pi->frames += st->frames;
+	pi->datagrams += st->datagrams;
+	pi->bytes += st->bytes;
+	for (i = 0; i < PROTO_FRAME_VERDICT_COUNT; i++)
+		pi->frame[i] += st->frame[i];
+	r->stats.drop[DROP_TRUNCATED] += st->frame[PROTO_FRAME_TRUNCATED] +
+	    st->oversize;
+	capfile_close(c);
 }
 
 /* Work still under way: a transfer the verifier or hooks hold. */

@@ -267,7 +267,8 @@ FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c comm
               common/audit.c common/qlog.c common/request.c common/log.c \
               common/fec.c common/compress.c common/conf.c common/limits.c \
               receiver/finished.c receiver/progress.c receiver/transfer.c \
-              receiver/failpoint.c sender/send.c sender/pace.c common/util.c
+              receiver/failpoint.c sender/send.c sender/pace.c common/util.c \
+              common/capfile.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 fuzz:

@@ -24,30 +24,66 @@ struct capfile {
 	struct capfile_stats st;
 };
 
-struct capfile *
-capfile_open(const char *path, unsigned port, char *err, size_t errlen)
+static struct capfile *
+capfile_new(const char *name, unsigned port, char *err, size_t errlen)
 {
-	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	struct capfile *c = calloc(1, sizeof(*c));
 
-	if (c == NULL || (c->path = strdup(path)) == NULL) {
+	if (c == NULL || (c->path = strdup(name)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(c);
 		return NULL;
 	}
-	/* Nanosecond stamps where the file has them, microseconds scaled
-	 * where it has not. */
-	c->p = pcap_open_offline_with_tstamp_precision(path,
-	    PCAP_TSTAMP_PRECISION_NANO, errbuf);
-	if (c->p == NULL) {
+	c->port = port;
+	return c;
+}
+
+static struct capfile *
+capfile_opened(struct capfile *c, pcap_t *p, const char *errbuf, char *err,
+    size_t errlen)
+{
+	if (p == NULL) {
 		snprintf(err, errlen, "%s", errbuf);
 		free(c->path);
 		free(c);
 		return NULL;
 	}
-	c->lt = pcap_datalink(c->p);
-	c->port = port;
+	c->p = p;
+	c->lt = pcap_datalink(p);
 	return c;
+}
+
+/* Nanosecond stamps where the file has them, microseconds scaled where
+ * it has not. */
+struct capfile *
+capfile_open(const char *path, unsigned port, char *err, size_t errlen)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct capfile *c = capfile_new(path, port, err, errlen);
+
+	if (c == NULL)
+		return NULL;
+	return capfile_opened(c, pcap_open_offline_with_tstamp_precision(path,
+	    PCAP_TSTAMP_PRECISION_NANO, errbuf), errbuf, err, errlen);
+}
+
+struct capfile *
+capfile_fopen(FILE *f, const char *name, unsigned port, char *err,
+    size_t errlen)
+{
+	char errbuf[PCAP_ERRBUF_SIZE] = "";
+	struct capfile *c = capfile_new(name, port, err, errlen);
+	pcap_t *p;
+
+	if (c == NULL) {
+		fclose(f);
+		return NULL;
+	}
+	p = pcap_fopen_offline_with_tstamp_precision(f,
+	    PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (p == NULL)
+		fclose(f);
+	return capfile_opened(c, p, errbuf, err, errlen);
 }
 
 void

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "proto/frame.h"
 
@@ -30,6 +31,9 @@ struct capfile;
  */
 struct capfile *capfile_open(const char *path, unsigned port, char *err,
     size_t errlen);
+/* The same for an open stream (taken: closed by capfile_close). */
+struct capfile *capfile_fopen(FILE *f, const char *name, unsigned port,
+    char *err, size_t errlen);
 void capfile_close(struct capfile *c);
 /* The link type's name, for a log line. */
 const char *capfile_linktype(const struct capfile *c);

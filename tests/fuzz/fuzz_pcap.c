@@ -1,16 +1,15 @@
 /*
- * libFuzzer harness for capture files (sluice-recv --pcap): whole files
- * through libpcap's reader and every frame through proto_frame_udp and
- * proto_frame_segment, as receiver/pcapin.c does.  Any bytes: read,
+ * libFuzzer harness for capture files (sluice-recv --pcap, link-report,
+ * replay): whole files through common/capfile.c, as they read them:
+ * libpcap's reader, proto_frame_udp and proto_frame_segment.  Any bytes: read,
  * never crash, never a segment outside the frame.
  */
-#include <pcap/pcap.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "proto/frame.h"
+#include "common/capfile.h"
 #include "proto/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,12 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char errbuf[PCAP_ERRBUF_SIZE];
-	struct pcap_pkthdr *h;
-	const u_char *frame;
+	const struct capfile_stats *st;
+	struct capfile *c;
+	const uint8_t *d;
+	char err[256];
+	uint64_t ts, n = 0;
+	unsigned dport;
+	size_t len;
 	FILE *f;
-	pcap_t *p;
-	int lt;
 	volatile uint8_t sink = 0;
 
 	if (size == 0)
@@ -31,31 +32,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f = fmemopen((void *)data, size, "rb");
 	if (f == NULL)
 		abort();
-	p = pcap_fopen_offline(f, errbuf);
-	if (p == NULL) {
-		fclose(f);
+	if ((c = capfile_fopen(f, "fuzz", 0, err, sizeof(err))) == NULL)
 		return 0;
-	}
-	lt = pcap_datalink(p);
-	while (pcap_next_ex(p, &h, &frame) == 1) {
-		const uint8_t *pl;
-		size_t len, seg;
-		unsigned dport;
-
-		if (proto_frame_udp(lt, frame, h->caplen, h->len, 0, &pl, &len,
-		    &dport) != PROTO_FRAME_OK || len == 0)
-			continue;
-		if (pl < frame || pl + len > frame + h->caplen)
+	while (capfile_next(c, &d, &len, &ts, &dport, err, sizeof(err)) == 1) {
+		/* Every datagram lies inside the input and fits a datagram. */
+		if (len == 0 || len > PROTO_MAX_DATAGRAM)
 			abort();
-		seg = proto_frame_segment(pl, len);
-		if (seg == 0 || seg > len)
-			abort();
-		/* Touch each segment's ends, as assemble would read them. */
-		for (; len > 0; pl += seg < len ? seg : len,
-		    len -= seg < len ? seg : len)
-			sink ^= pl[0] ^ pl[(seg < len ? seg : len) - 1];
+		sink ^= d[0] ^ d[len - 1];
+		n++;
 	}
-	pcap_close(p);
+	st = capfile_stats(c);
+	if (st->datagrams != n)
+		abort();
+	capfile_close(c);
 	(void)sink;
 	return 0;
 }

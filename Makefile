@@ -51,7 +51,7 @@ COMMON_SRCS = common/log.c common/util.c common/hash.c common/sign.c \
               common/limits.c common/logfmt.c common/qlog.c common/audit.c \
               common/spool.c common/rules.c common/request.c \
               common/capfile.c
-SEND_SRCS   = sender/main.c sender/send.c sender/pace.c sender/daemon.c \
+SEND_SRCS   = sender/main.c sender/send.c sender/tx.c sender/pace.c sender/daemon.c \
               sender/preflight.c
 RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/transfer.c receiver/lifecycle.c receiver/policy.c \
@@ -134,7 +134,7 @@ tests/bin/test_lifecycle: tests/unit/test_lifecycle.c build/receiver/lifecycle.o
 
 # Test-only tools, built by make check.
 MUTATE_BIN  = tests/bin/sluice-mutate
-$(MUTATE_BIN): tests/mutate/sluice-mutate.c build/sender/send.o build/sender/pace.o $(LIB)
+$(MUTATE_BIN): tests/mutate/sluice-mutate.c build/sender/send.o build/sender/tx.o build/sender/pace.o $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -267,7 +267,7 @@ FUZZ_SRCS   = $(PROTO_SRCS) common/logfmt.c common/manifest.c common/hash.c comm
               common/audit.c common/qlog.c common/request.c common/log.c \
               common/fec.c common/compress.c common/conf.c common/limits.c \
               receiver/finished.c receiver/progress.c receiver/transfer.c \
-              receiver/failpoint.c sender/send.c sender/pace.c common/util.c \
+              receiver/failpoint.c sender/send.c sender/tx.c sender/pace.c common/util.c \
               common/capfile.c
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all
 

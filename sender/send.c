@@ -11,12 +11,13 @@
  * descriptors repeated at even intervals so losing one copy never loses a
  * chunk.  Every pass repeats the whole list.
  *
- * Datagrams go out in batches through sendmmsg on a connected socket; the
- * symbol bytes are sent straight from the window's buffers (a two-element
- * iovec: header, symbol), never copied.
+ * Datagrams go out through sender/tx.c (batches, sendmmsg, UDP GSO,
+ * pacing; shared with `sluice replay`); the symbol bytes are sent
+ * straight from the window's buffers (a two-element iovec: header,
+ * symbol), never copied.
  */
 #include "sender/send.h"
-#include "sender/pace.h"
+#include "sender/tx.h"
 #include "common/compress.h"
 #include "common/fec.h"
 #include "common/hash.h"
@@ -34,18 +35,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 256
-#define GSO_MAX_SEGS 64 /* the kernel's UDP_MAX_SEGMENTS */
 #define WIN_MAX_CHUNKS 256
 #define HASH_LEN_WIRE 8
 #define K_LIMIT 128
-#define UDP_IP_OVERHEAD 28 /* bytes of IPv4 + UDP header per datagram */
 
 #define ENC_MAX 16
 
@@ -90,11 +87,6 @@ struct encoder {
 	bool started;
 };
 
-struct msg {
-	uint8_t *buf;        /* header, or a whole descriptor or heartbeat */
-	struct iovec iov[2];
-};
-
 static void *encoder_main(void *arg);
 
 struct sender {
@@ -106,10 +98,9 @@ struct sender {
 	struct sender_progress prog;
 	uint64_t prog_t0, prog_last;
 	struct sender_geometry g;
-	int fd;
+	struct tx *tx;       /* batches, GSO, pacing: sender/tx.c */
 	uint64_t session;
 	uint64_t seq;
-	struct pace pace;
 	uint64_t next_hb_ns;
 
 	/* The transfer being sent. */
@@ -136,22 +127,6 @@ struct sender {
 	uint64_t enc_gen;    /* bumped for each window */
 	unsigned enc_pending;
 	bool enc_stop;
-
-	struct mmsghdr mm[BATCH];
-	struct msg msgs[BATCH];
-	unsigned n_batch;
-	uint64_t batch_bits;
-
-	/* UDP GSO: runs of full-size datagrams leave as one message that
-	 * the kernel cuts into datagram_size segments. */
-	bool gso;
-	unsigned gso_segs;
-	struct mmsghdr out[BATCH];
-	struct iovec out_iov[2 * BATCH];
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} cmsg[BATCH];
 
 	struct sender_stats stats;
 	volatile sig_atomic_t *stop;
@@ -193,40 +168,6 @@ sender_geometry(const struct sender_conf *c, struct sender_geometry *g)
 	return 0;
 }
 
-static int
-open_socket(struct sender *s, char *err, size_t errlen)
-{
-	struct sockaddr_storage ss, ss2;
-	socklen_t sl, sl2;
-	int v = 8 << 20;
-
-	/* A host name is resolved once, here, and the address logged. */
-	if (util_resolve_addr(s->conf->destination, &ss, &sl, err,
-	    errlen) != 0)
-		return -EINVAL;
-	if (util_parse_addr(s->conf->destination, &ss2, &sl2) != 0) {
-		char a[80];
-
-		util_format_addr(a, sizeof(a), (struct sockaddr *)&ss);
-		log_info("destination %s is %s", s->conf->destination, a);
-	}
-	s->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
-		return -errno;
-	if (setsockopt(s->fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
-		(void)setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-	/* connect() only fixes the destination: nothing is ever read. */
-	if (connect(s->fd, (struct sockaddr *)&ss, sl) < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "connect %s: %s", s->conf->destination,
-		    strerror(e));
-		return -e;
-	}
-	(void)shutdown(s->fd, SHUT_RD);
-	return 0;
-}
-
 struct sender *
 sender_new(const struct sender_conf *c, const struct sign_seckey *key,
     char *err, size_t errlen)
@@ -234,13 +175,12 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	struct sender *s = calloc(1, sizeof(*s));
 	size_t symbytes;
 	unsigned i;
-	double depth;
+	int fd;
 
 	if (s == NULL)
 		return NULL;
 	s->conf = c;
 	s->key = key;
-	s->fd = -1;
 	if (c->link_key != NULL) {
 		int rc;
 
@@ -291,13 +231,12 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 			win->w[j].desc = win->descs + (size_t)j *
 			    c->datagram_size;
 	}
-	for (i = 0; i < BATCH; i++) {
-		s->msgs[i].buf = malloc(c->datagram_size);
-		if (s->msgs[i].buf == NULL)
-			goto nomem;
-	}
-	if (open_socket(s, err, errlen) != 0)
+	if ((fd = tx_connect(c->destination, err, errlen)) < 0)
 		goto fail;
+	if ((s->tx = tx_new(fd, c->datagram_size, c->rate_bps)) == NULL) {
+		close(fd);
+		goto nomem;
+	}
 	pthread_mutex_init(&s->enc_mu, NULL);
 	pthread_cond_init(&s->enc_go, NULL);
 	pthread_cond_init(&s->enc_done, NULL);
@@ -309,14 +248,6 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		}
 		s->enc[i].started = true;
 	}
-	s->gso = true;
-	s->gso_segs = UTIL_MIN(GSO_MAX_SEGS, PROTO_MAX_DATAGRAM /
-	    c->datagram_size);
-	/* Bucket depth: 2 ms at the rate, and at least two batches. */
-	depth = (double)c->rate_bps * 0.002;
-	if (depth < 2.0 * BATCH * (c->datagram_size + UDP_IP_OVERHEAD) * 8)
-		depth = 2.0 * BATCH * (c->datagram_size + UDP_IP_OVERHEAD) * 8;
-	pace_init(&s->pace, c->rate_bps, depth);
 	return s;
 nomem:
 	snprintf(err, errlen, "out of memory");
@@ -352,10 +283,7 @@ sender_free(struct sender *s)
 		free(s->wins[i].arena);
 		free(s->wins[i].descs);
 	}
-	for (i = 0; i < BATCH; i++)
-		free(s->msgs[i].buf);
-	if (s->fd >= 0)
-		close(s->fd);
+	tx_free(s->tx);
 	free(s);
 }
 
@@ -373,153 +301,53 @@ sender_stats(const struct sender *s)
 
 /* ---- batches -------------------------------------------------------- */
 
-static size_t
-msg_len(const struct msg *m, const struct mmsghdr *mm)
-{
-	return m->iov[0].iov_len + (mm->msg_hdr.msg_iovlen > 1 ?
-	    m->iov[1].iov_len : 0);
-}
-
-/*
- * Builds the messages to send: with GSO, each run of full-size datagrams
- * becomes one message with a UDP_SEGMENT control message; the rest go
- * one datagram per message.  Returns the number of messages.
- */
-static unsigned
-build_out(struct sender *s)
-{
-	unsigned i = 0, n = 0, iov = 0;
-	size_t full = s->conf->datagram_size;
-
-	while (i < s->n_batch) {
-		struct mmsghdr *o = &s->out[n];
-		unsigned j = i, segs = 0, first = iov;
-
-		memset(o, 0, sizeof(*o));
-		if (!s->gso || msg_len(&s->msgs[i], &s->mm[i]) != full) {
-			o->msg_hdr = s->mm[i].msg_hdr;
-			i++;
-			n++;
-			continue;
-		}
-		while (j < s->n_batch && segs < s->gso_segs &&
-		    msg_len(&s->msgs[j], &s->mm[j]) == full) {
-			unsigned k;
-
-			for (k = 0; k < s->mm[j].msg_hdr.msg_iovlen; k++)
-				s->out_iov[iov++] = s->msgs[j].iov[k];
-			segs++;
-			j++;
-		}
-		o->msg_hdr.msg_iov = &s->out_iov[first];
-		o->msg_hdr.msg_iovlen = iov - first;
-		if (segs > 1) {
-			struct cmsghdr *cm;
-			uint16_t gso_size = (uint16_t)full;
-
-			o->msg_hdr.msg_control = s->cmsg[n].buf;
-			o->msg_hdr.msg_controllen = sizeof(s->cmsg[n].buf);
-			cm = CMSG_FIRSTHDR(&o->msg_hdr);
-			cm->cmsg_level = SOL_UDP;
-			cm->cmsg_type = UDP_SEGMENT;
-			cm->cmsg_len = CMSG_LEN(sizeof(gso_size));
-			memcpy(CMSG_DATA(cm), &gso_size, sizeof(gso_size));
-		}
-		i = j;
-		n++;
-	}
-	return n;
-}
-
+/* Sends what is queued; see sender/tx.c. */
 static int
 flush(struct sender *s)
 {
-	unsigned done = 0, n;
+	int rc;
 
-	if (s->n_batch == 0)
-		return 0;
-	pace_take(&s->pace, s->batch_bits);
-	n = build_out(s);
-	while (done < n) {
-		int sent = sendmmsg(s->fd, s->out + done, n - done, 0);
-
-		if (sent < 0) {
-			if (errno == EINTR || errno == ECONNREFUSED) {
-				/* ECONNREFUSED: an ICMP port unreachable for
-				 * an earlier datagram (nothing listening yet,
-				 * as on a diode); keep sending. */
-				continue;
-			}
-			if (errno == EAGAIN || errno == ENOBUFS) {
-				struct pollfd pfd = { s->fd, POLLOUT, 0 };
-
-				if (s->stop != NULL && *s->stop)
-					return -EINTR;
-
-				(void)poll(&pfd, 1, 1);
-				continue;
-			}
-			if (s->gso && (errno == EIO || errno == EINVAL ||
-			    errno == ENOPROTOOPT)) {
-				/* No UDP GSO here (old kernel, or a device
-				 * without checksum offload): go without. */
-				log_info("UDP GSO unavailable (%s); sending "
-				    "one datagram per message", strerror(errno));
-				s->gso = false;
-				n = build_out(s);
-				done = 0;
-				continue;
-			}
-			return -errno;
-		}
-		done += (unsigned)sent;
-	}
-	s->stats.datagrams += s->n_batch;
-	s->n_batch = 0;
-	s->batch_bits = 0;
-	return 0;
+	tx_set_stop(s->tx, s->stop);
+	rc = tx_flush(s->tx);
+	s->stats.datagrams = tx_datagrams(s->tx);
+	return rc;
 }
 
-/* Queues one datagram: header bytes in msg->buf, optional payload. */
+/* Queues one datagram: header bytes in tx_slot(), optional payload. */
 static int
 queue(struct sender *s, size_t hdr_len, const uint8_t *payload,
     size_t payload_len)
 {
-	struct msg *mg = &s->msgs[s->n_batch];
-	struct mmsghdr *mm = &s->mm[s->n_batch];
+	uint8_t *buf = tx_slot(s->tx);
 
 	if (s->link != NULL) {
 		/* Sealed whole: the payload joins the header in one buffer
 		 * (datagram_size bytes; the geometry left the tag room). */
 		if (payload_len > 0)
-			memcpy(mg->buf + hdr_len, payload, payload_len);
+			memcpy(buf + hdr_len, payload, payload_len);
 		hdr_len = proto_link_seal(sign_linkkey_bytes(s->link),
-		    mg->buf, hdr_len + payload_len, s->conf->datagram_size,
+		    buf, hdr_len + payload_len, s->conf->datagram_size,
 		    s->conf->link_encrypt);
 		if (hdr_len == 0)
 			return -EINVAL;
 		payload = NULL;
 		payload_len = 0;
 	}
-	mg->iov[0].iov_base = mg->buf;
-	mg->iov[0].iov_len = hdr_len;
-	mg->iov[1].iov_base = (void *)(uintptr_t)payload;
-	mg->iov[1].iov_len = payload_len;
-	memset(mm, 0, sizeof(*mm));
-	mm->msg_hdr.msg_iov = mg->iov;
-	mm->msg_hdr.msg_iovlen = payload_len > 0 ? 2 : 1;
-	s->n_batch++;
 	s->seq++;
 	s->stats.wire_bytes += hdr_len + payload_len;
-	s->batch_bits += (hdr_len + payload_len + UDP_IP_OVERHEAD) * 8;
-	return s->n_batch == BATCH ? flush(s) : 0;
+	int rc;
+
+	tx_set_stop(s->tx, s->stop);
+	rc = tx_queue(s->tx, hdr_len, payload, payload_len);
+	s->stats.datagrams = tx_datagrams(s->tx);
+	return rc;
 }
 
 static int
 queue_heartbeat(struct sender *s)
 {
 	struct proto_heartbeat h;
-	uint8_t *buf = s->msgs[s->n_batch].buf;
+	uint8_t *buf = tx_slot(s->tx);
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_HB_LEN], sig[SIGN_SIG_LEN];
 	const uint8_t *body;
 	size_t len, body_len, mlen;
@@ -555,7 +383,7 @@ maybe_heartbeat(struct sender *s)
 static int
 queue_descriptor(struct sender *s, const struct wchunk *w)
 {
-	uint8_t *buf = s->msgs[s->n_batch].buf;
+	uint8_t *buf = tx_slot(s->tx);
 
 	memcpy(buf, w->desc, w->desc_len);
 	proto_hdr_set_seq(buf, s->seq);
@@ -566,7 +394,7 @@ static int
 queue_symbol(struct sender *s, const struct wchunk *w, unsigned index)
 {
 	struct proto_symbol sy;
-	uint8_t *buf = s->msgs[s->n_batch].buf;
+	uint8_t *buf = tx_slot(s->tx);
 
 	memset(&sy, 0, sizeof(sy));
 	sy.hdr.session = s->session;

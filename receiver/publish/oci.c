@@ -105,7 +105,8 @@ repo_ok(const char *r)
 		if (i == n)
 			break;
 		if (r[i] == '/') {
-			i++;
+			if (++i == n)
+				return false;
 			continue;
 		}
 		if (r[i] == '.' || (r[i] == '_' && r[i + 1] != '_'))
@@ -1039,6 +1040,14 @@ last_line(const struct run *r, char *buf, size_t len)
 	start = end;
 	while (start > 0 && r->tail[start - 1] != '\n')
 		start--;
+	/* time="..." level=fatal msg="WHY": WHY is the part worth 512 bytes */
+	for (i = start; end - i > 5; i++)
+		if (memcmp(r->tail + i, " msg=\"", 6) == 0) {
+			start = i + 6;
+			if (end > start && r->tail[end - 1] == '"')
+				end--;
+			break;
+		}
 	for (i = start; i < end && o + 1 < len; i++) {
 		unsigned char c = (unsigned char)r->tail[i];
 

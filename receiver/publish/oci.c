@@ -892,8 +892,12 @@ collect_images(const struct pub_bundle *b, size_t reg_len,
 		rl = strlen(p) - 7 - strlen("/oci-layout");
 		snprintf(prefix, sizeof(prefix), "%.*s/", (int)(rl + 7), p);
 		snprintf(what, sizeof(what), "%sindex.json", prefix);
-		if (manifest_find(m, what) < 0)
-			continue; /* not a layout; nothing to push */
+		if (manifest_find(m, what) < 0) {
+			/* an image that would silently not be pushed */
+			pub_fail(res, true, "bad_layout", "%s: an oci-layout "
+			    "without index.json", p);
+			goto out;
+		}
 		if ((img = image_add(&imgs, &n)) == NULL) {
 			pub_fail(res, false, "no_memory", "out of memory");
 			goto out;

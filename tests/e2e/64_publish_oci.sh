@@ -193,7 +193,7 @@ out=$(publish "$B") || die "second publish: $out"
 [ "$out" = ok ] || die "second publish: $out"
 [ "$(copies)" = 3 ] || die "second run copied ($(copies) copies)"
 
-note "refusals: docker-archive, a blob not named by its hash, no tag"
+note "refusals: docker-archive, a blob not named by its hash, no tag, no index"
 D=$T/b-docker
 mkdir -p "$D/images" "$T/dock"
 echo '{}' >"$T/dock/cfg.json"
@@ -219,6 +219,12 @@ read -r d5 s5 <<<"$(image "$N/images/untagged" "no tag")"
 layout "$N/images/untagged" "$d5" "$s5" -
 bundle "$N" notag
 refused "$N" "no_tag images/untagged/index.json: "
+
+L=$T/b-noindex
+mkdir -p "$L/images/broken"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$L/images/broken/oci-layout"
+bundle "$L" noindex
+refused "$L" "bad_layout images/broken/oci-layout: "
 [ "$(copies)" = 3 ] || die "a refused bundle ran a copy"
 
 note "the registry's manifest differs from the bundle's"

@@ -76,7 +76,7 @@ struct oci_image {
 	size_t n_tags;
 };
 
-/* ---- checks on names ---------------------------------------------------- */
+/* ---- checks on names ----------------------------------------------------- */
 
 static bool
 is_lalnum(char c)
@@ -176,7 +176,7 @@ registry_ok(const char *r)
 	return true;
 }
 
-/* ---- index.json ----------------------------------------------------------- */
+/* ---- index.json ---------------------------------------------------------- */
 
 /*
  * A cursor over untrusted JSON with a sticky error: every step checks
@@ -574,7 +574,7 @@ parse_index(const char *what, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-/* ---- oci-archive tarballs ------------------------------------------------- */
+/* ---- oci-archive tarballs ------------------------------------------------ */
 
 /* A tar number: octal (NUL or space ended) or GNU base-256. */
 static int
@@ -784,7 +784,7 @@ out:
 	return rc;
 }
 
-/* ---- the bundle's images ------------------------------------------------ */
+/* ---- the bundle's images ------------------------------------------------- */
 
 static bool
 has_suffix(const char *s, const char *suf)
@@ -1000,7 +1000,7 @@ out:
 	return rc;
 }
 
-/* ---- running skopeo ------------------------------------------------------- */
+/* ---- running skopeo ------------------------------------------------------ */
 
 struct run {
 	uint8_t *out;           /* stdout, when wanted; malloc'd */
@@ -1204,7 +1204,7 @@ run_ok(const struct run *r)
 	    WEXITSTATUS(r->status) == 0;
 }
 
-/* ---- credentials ------------------------------------------------------ */
+/* ---- credentials --------------------------------------------------------- */
 
 /*
  * A private directory holding auth.json for skopeo, made from the
@@ -1307,7 +1307,7 @@ drop_authfile(const char *dir, const char *file)
 		(void)rmdir(dir);
 }
 
-/* ---- the store ------------------------------------------------------------ */
+/* ---- the store ----------------------------------------------------------- */
 
 struct push {
 	const struct pub_store *s;

@@ -3,10 +3,11 @@
 # $T): a bundle with an OCI layout (two tags) and an oci-archive is pushed
 # with skopeo; the registry's manifest digests equal the bundle's and a
 # copy back out is byte-identical; a second run copies nothing; a
-# docker-archive, a blob not named by its hash, a layout without tags and
-# a registry answering with another manifest are refused for good; the registry down is a retryable push_failed that
-# converges once it is back; credentials reach skopeo in a private
-# auth.json, never on its command line.
+# docker-archive, a blob not named by its hash, a layout without tags or
+# index and a registry answering with another manifest are refused for
+# good; the registry down is a retryable push_failed that converges once
+# it is back; credentials reach skopeo in a private auth.json, never on
+# its command line.
 . "$(dirname "$0")/lib.sh"
 
 PUBSTORE=$ROOT/tests/bin/pubstore

@@ -17,7 +17,9 @@ for c in skopeo docker-registry; do
 done
 [ -x "$PUBSTORE" ] || { echo "SKIP: $PUBSTORE not built"; exit 77; }
 
-REG_PORT=$((PORT_BASE + 2))
+# TCP, above Linux's ephemeral range (32768-60999): PORT_BASE + 2 can be
+# taken for a moment by any outgoing connection on the machine.
+REG_PORT=$((61000 + $$ % 4000))
 REG=127.0.0.1:$REG_PORT
 
 # A skopeo that records its arguments, so the test sees which copies ran

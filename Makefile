@@ -15,7 +15,8 @@ DESTDIR  ?=
 PKGS      = libsodium liburing zlib libconfig libisal libcrypto libpcap
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
-            iproute2 procps clamav bc tcpdump libcurl4-openssl-dev
+            iproute2 procps clamav bc tcpdump libcurl4-openssl-dev \
+            skopeo docker-registry
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm

@@ -5,9 +5,10 @@
  *   pubstore TYPE BUNDLE_DIR [key=value...]
  *
  * TYPE is directory, oci or s3; the keys are those of a store in
- * publish.conf (path, registry, tls_verify, endpoint, bucket, prefix,
- * region, credentials, part_size).  Prints "ok" or "fail REASON DETAIL"
- * and exits 0 or 1 (2 for usage or an unreadable bundle).
+ * publish.conf (path, registry, tls_verify, oci_credentials, endpoint,
+ * bucket, prefix, region, credentials, part_size).  Prints "ok" or
+ * "fail REASON DETAIL" and exits 0 or 1 (2 for usage or an unreadable
+ * bundle).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -66,6 +67,8 @@ main(int argc, char **argv)
 			s.region = v;
 		else if (strcmp(k, "credentials") == 0)
 			s.credentials = v;
+		else if (strcmp(k, "oci_credentials") == 0)
+			s.oci_credentials = v;
 		else if (strcmp(k, "part_size") == 0)
 			s.part_size = strtoull(v, NULL, 0);
 		else {

@@ -10,7 +10,8 @@
  *
  * Requests are signed by libcurl (CURLOPT_AWS_SIGV4), never by us; but
  * libcurl 7.88 (Debian 12) signs what it is handed, so three things are
- * ours to get right, each checked against an independent SigV4 signer:
+ * ours to get right (each request checked against botocore's signer, see
+ * tests/tools/s3-sigv4-proxy.py):
  *   - every request carries x-amz-content-sha256 with the SHA-256 of its
  *     body: curl then signs that value instead of the hash of an empty
  *     body (it cannot see a body sent by a read callback), S3 requires the
@@ -72,6 +73,11 @@
 #define S3_COMPLETE_TIMEOUT  900L
 #define S3_PART_TRIES        3              /* one part, before giving up */
 
+/* The objects' Content-Type: files are bytes to S3; the .sluice ones
+ * are the manifest's text. */
+#define S3_TYPE_FILE "application/octet-stream"
+#define S3_TYPE_TEXT "text/plain; charset=utf-8"
+
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -91,6 +97,7 @@ struct s3_req {
 	const char *query;      /* canonical, or NULL */
 	const char *payload_sha; /* hex SHA-256 of the body; NULL: empty */
 	const char *meta_sha;   /* x-amz-meta-sha256, or NULL */
+	const char *type;       /* Content-Type, or NULL */
 	int fd;                 /* PUT body: bytes [off, off + len) of fd, */
 	uint64_t off, len;
 	const void *mem;        /* or of mem (PUT, POST) */
@@ -396,9 +403,10 @@ s3_do(struct s3 *c, const struct s3_req *rq)
 		    rq->meta_sha);
 		ok = (h = curl_slist_append(hdrs, line)) != NULL && (hdrs = h);
 	}
-	if (ok && strcmp(rq->method, "POST") == 0)
-		ok = (h = curl_slist_append(hdrs,
-		    "Content-Type: application/xml")) != NULL && (hdrs = h);
+	if (ok && rq->type != NULL) {
+		snprintf(line, sizeof(line), "Content-Type: %s", rq->type);
+		ok = (h = curl_slist_append(hdrs, line)) != NULL && (hdrs = h);
+	}
 	if (ok && c->token != NULL) {
 		/* curl copies the line; our copy is wiped at once. */
 		size_t tl = strlen(c->token) + 32;
@@ -584,7 +592,8 @@ put_object(struct s3 *c, const struct s3_object *o, int fd,
 {
 	struct s3_req rq = { .method = "PUT", .ekey = o->ekey,
 	    .payload_sha = o->sha, .meta_sha = o->sha, .fd = fd,
-	    .len = o->size, .mem = o->mem };
+	    .len = o->size, .mem = o->mem,
+	    .type = o->mem != NULL ? S3_TYPE_TEXT : S3_TYPE_FILE };
 
 	if (s3_do(c, &rq) != 0 || c->status != 200)
 		return request_failed(c, res, "upload_failed", "PUT", o->key);
@@ -658,8 +667,11 @@ static int
 put_multipart(struct s3 *c, const struct s3_object *o, int fd,
     struct pub_result *res)
 {
+	/* Create carries what the object will have: its metadata, its
+	 * Content-Type. */
 	struct s3_req rq = { .method = "POST", .ekey = o->ekey,
-	    .meta_sha = o->sha, .timeout = S3_SHORT_TIMEOUT };
+	    .meta_sha = o->sha, .type = S3_TYPE_FILE,
+	    .timeout = S3_SHORT_TIMEOUT };
 	struct hash_ctx *part = NULL, *whole = NULL;
 	uint64_t psize = c->part_size, nparts, i;
 	char upload_id[512], *eid = NULL, *query = NULL, **etags = NULL;
@@ -782,6 +794,7 @@ put_multipart(struct s3 *c, const struct s3_object *o, int fd,
 	}
 	rq.query = query;
 	rq.meta_sha = NULL;
+	rq.type = "application/xml";
 	rq.payload_sha = sha;
 	rq.mem = xml;
 	rq.len = xml_len;

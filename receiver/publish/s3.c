@@ -554,15 +554,38 @@ head_object(struct s3 *c, const struct s3_object *o, bool *same,
 	return 0;
 }
 
-/* HEAD, then for the smaller objects a GET hashed on the way. */
+/* GET, hashed on the way: does the object hold o's bytes?  0 with *same
+ * set, or -1 when the GET failed. */
 static int
-verify_object(struct s3 *c, const struct s3_object *o, bool read_back,
+read_back(struct s3 *c, const struct s3_object *o, bool *same,
     struct pub_result *res)
 {
 	struct s3_req rq = { .method = "GET", .ekey = o->ekey,
 	    .hash_answer = true };
 	uint8_t got[HASH_LEN];
 	char hex[2 * HASH_LEN + 1];
+
+	*same = false;
+	if (s3_do(c, &rq) != 0 || c->status != 200)
+		return request_failed(c, res, "verify_failed", "GET", o->key);
+	hash_final(c->hash, got);
+	util_hex(hex, got, HASH_LEN);
+	*same = c->hashed == o->size && strcmp(hex, o->sha) == 0;
+	if (!*same)
+		pub_fail(res, false, "digest_mismatch", "%s: read back %"
+		    PRIu64 " bytes with SHA-256 %.16s..., the manifest says %"
+		    PRIu64 " bytes %.16s...", o->key, c->hashed, hex, o->size,
+		    o->sha);
+	return 0;
+}
+
+/* HEAD, then for the smaller objects a read-back. */
+static int
+verify_object(struct s3 *c, const struct s3_object *o, bool full,
+    struct pub_result *res)
+{
+	struct s3_req rq = { .method = "DELETE", .ekey = o->ekey,
+	    .timeout = S3_SHORT_TIMEOUT };
 	bool same;
 
 	if (head_object(c, o, &same, "verify_failed", res) != 0)
@@ -571,18 +594,18 @@ verify_object(struct s3 *c, const struct s3_object *o, bool read_back,
 		return pub_fail(res, false, "verify_failed", "%s: %s", o->key,
 		    c->status == 404 ? "missing after upload" :
 		    "size or x-amz-meta-sha256 differs from the manifest");
-	if (!read_back)
+	if (!full)
 		return 0;
-	if (s3_do(c, &rq) != 0 || c->status != 200)
-		return request_failed(c, res, "verify_failed", "GET", o->key);
-	hash_final(c->hash, got);
-	util_hex(hex, got, HASH_LEN);
-	if (c->hashed != o->size || strcmp(hex, o->sha) != 0)
-		return pub_fail(res, false, "digest_mismatch", "%s: read back "
-		    "%" PRIu64 " bytes with SHA-256 %.16s..., the manifest "
-		    "says %" PRIu64 " bytes %.16s...", o->key, c->hashed, hex,
-		    o->size, o->sha);
-	return 0;
+	if (read_back(c, o, &same, res) != 0)
+		return -1;
+	if (same)
+		return 0;
+	/* Its metadata says the object is right, so the retry would skip
+	 * it and fail here again: delete it, and the retry uploads it.  res
+	 * keeps saying digest_mismatch. */
+	if (s3_do(c, &rq) != 0 || c->status >= 300)
+		log_debug("s3: DELETE %s failed", o->key);
+	return -1;
 }
 
 /* One PUT of a whole object. */
@@ -970,13 +993,12 @@ check_published(struct s3 *c, struct s3_object *objs, size_t n,
 		return -1;
 	if (c->status == 404)
 		return 0;
-	if (!same || verify_object(c, man, true, res) != 0) {
-		if (c->cc != CURLE_OK || (c->status != 200 && c->status != 0))
-			return -1; /* the HEAD or GET itself failed */
+	if (same && read_back(c, man, &same, res) != 0)
+		return -1;
+	if (!same)
 		return pub_fail(res, true, "version_conflict", "%s exists with "
 		    "other bytes: another bundle was published under this "
 		    "name and version", man->key);
-	}
 	for (i = 0; i + 1 < n; i++) {
 		if (head_object(c, &objs[i], &same, "upload_failed", res) != 0)
 			return -1;

@@ -364,6 +364,18 @@ on_seek(void *arg, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* Appends a header line (curl copies it); false when out of memory. */
+static bool
+add_header(struct curl_slist **hdrs, const char *line)
+{
+	struct curl_slist *h = curl_slist_append(*hdrs, line);
+
+	if (h == NULL)
+		return false;
+	*hdrs = h;
+	return true;
+}
+
 /*
  * Sends one request and collects the answer in c (status, ETag,
  * x-amz-meta-sha256, Content-Length, the start of the body).  0 when an
@@ -373,7 +385,7 @@ on_seek(void *arg, curl_off_t offset, int origin)
 static int
 s3_do(struct s3 *c, const struct s3_req *rq)
 {
-	struct curl_slist *hdrs = NULL, *h;
+	struct curl_slist *hdrs = NULL;
 	char line[256], *url = NULL, *token = NULL;
 	bool ok = true;
 
@@ -397,15 +409,15 @@ s3_do(struct s3 *c, const struct s3_req *rq)
 	}
 	snprintf(line, sizeof(line), "x-amz-content-sha256: %s",
 	    rq->payload_sha != NULL ? rq->payload_sha : EMPTY_SHA256);
-	ok = (h = curl_slist_append(hdrs, line)) != NULL && (hdrs = h);
+	ok = add_header(&hdrs, line);
 	if (ok && rq->meta_sha != NULL) {
 		snprintf(line, sizeof(line), "x-amz-meta-sha256: %s",
 		    rq->meta_sha);
-		ok = (h = curl_slist_append(hdrs, line)) != NULL && (hdrs = h);
+		ok = add_header(&hdrs, line);
 	}
 	if (ok && rq->type != NULL) {
 		snprintf(line, sizeof(line), "Content-Type: %s", rq->type);
-		ok = (h = curl_slist_append(hdrs, line)) != NULL && (hdrs = h);
+		ok = add_header(&hdrs, line);
 	}
 	if (ok && c->token != NULL) {
 		/* curl copies the line; our copy is wiped at once. */
@@ -416,8 +428,7 @@ s3_do(struct s3 *c, const struct s3_req *rq)
 		if (ok) {
 			snprintf(token, tl, "x-amz-security-token: %s",
 			    c->token);
-			ok = (h = curl_slist_append(hdrs, token)) != NULL &&
-			    (hdrs = h);
+			ok = add_header(&hdrs, token);
 			sodium_free(token);
 		}
 	}

@@ -221,21 +221,32 @@ header_at(const uint8_t *p, size_t n, uint64_t *session, uint64_t *seq)
 	return 0;
 }
 
+/*
+ * Does q follow prev in one sender's run?  Consecutive from the sender
+ * itself; with gaps where a relay on the way (a link emulator, a tap
+ * aggregating GSO) lost datagrams and sent the rest on as one run.
+ */
+static bool
+seq_follows(uint64_t prev, uint64_t q)
+{
+	return q > prev && q - prev <= PROTO_FRAME_SEQ_GAP;
+}
+
 size_t
 proto_frame_segment(const uint8_t *p, size_t len)
 {
-	uint64_t session, seq, s2, q2;
-	size_t s, off, i;
+	uint64_t session, seq, s2, q2, prev;
+	size_t s, off;
 
 	if (header_at(p, len, &session, &seq) != 0)
 		return len;
 	for (s = PROTO_HDR_LEN; s < len && s <= PROTO_MAX_DATAGRAM; s++) {
 		if (p[s] != (PROTO_MAGIC >> 24) || header_at(p + s, len - s,
-		    &s2, &q2) != 0 || s2 != session || q2 != seq + 1)
+		    &s2, &q2) != 0 || s2 != session || !seq_follows(seq, q2))
 			continue;
-		for (off = 2 * s, i = 2; off < len; off += s, i++)
+		for (off = 2 * s, prev = q2; off < len; off += s, prev = q2)
 			if (header_at(p + off, len - off, &s2, &q2) != 0 ||
-			    s2 != session || q2 != seq + i)
+			    s2 != session || !seq_follows(prev, q2))
 				break;
 		if (off >= len)
 			return s;

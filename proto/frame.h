@@ -49,8 +49,11 @@ enum proto_frame_verdict proto_frame_udp(int lt, const uint8_t *frame,
  * capture on loopback or veth keeps the run a sender handed the kernel
  * as one frame, without its segment size).  A split is taken only where
  * every segment starts with a Sluice header of the first one's session
- * and consecutive sequence numbers; anything else is one datagram.
+ * and a sequence number above the one before it by at most
+ * PROTO_FRAME_SEQ_GAP (a relay that lost datagrams sends the rest on
+ * as one run); anything else is one datagram.
  */
+#define PROTO_FRAME_SEQ_GAP 65536
 size_t proto_frame_segment(const uint8_t *p, size_t len);
 
 #endif

@@ -266,9 +266,17 @@ test_segment(void **state)
 	hdr(p + 500, 8, 41);
 	hdr(p + 1000, 8, 42);
 	assert_int_equal(proto_frame_segment(p, sizeof(p)), sizeof(p));
-	/* Out of sequence: one datagram. */
+	/* Gaps, as a lossy relay forwards a run: still split. */
+	hdr(p + 500, 9, 43);
+	hdr(p + 1000, 9, 60);
+	assert_int_equal(proto_frame_segment(p, sizeof(p)), 500);
+	/* Backwards, repeated, or too far ahead: one datagram. */
 	hdr(p + 500, 9, 41);
-	hdr(p + 1000, 9, 44);
+	hdr(p + 1000, 9, 40);
+	assert_int_equal(proto_frame_segment(p, sizeof(p)), sizeof(p));
+	hdr(p + 1000, 9, 39);
+	assert_int_equal(proto_frame_segment(p, sizeof(p)), sizeof(p));
+	hdr(p + 1000, 9, 41 + PROTO_FRAME_SEQ_GAP + 1);
 	assert_int_equal(proto_frame_segment(p, sizeof(p)), sizeof(p));
 	/* Not ours at all, and empty. */
 	memset(p, 0, 64);

@@ -65,7 +65,8 @@ PUB_SRCS    = receiver/publish/main.c receiver/publish/result.c \
               receiver/publish/dir.c receiver/publish/oci.c \
               receiver/publish/s3.c
 PUB_MODS    = $(filter-out receiver/publish/main.c,$(PUB_SRCS))
-SLUICE_SRCS = tools/sluice.c
+SLUICE_SRCS = tools/sluice.c tools/replay.c tools/linkreport.c sender/send.c \
+              sender/tx.c sender/pace.c
 LINK_SRCS   = tools/sluice-link.c
 
 LIB         = build/libsluice.a

@@ -55,21 +55,29 @@ proto_link_seal(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
 	return len + PROTO_LINK_TAG_LEN;
 }
 
+/* A sealed datagram's length, magic, version and flags. */
+static bool
+sealed_shape(const uint8_t *buf, size_t len)
+{
+	struct pcur c;
+
+	pcur_init(&c, buf, len);
+	return len >= PROTO_HDR_LEN + PROTO_LINK_TAG_LEN &&
+	    len <= PROTO_MAX_DATAGRAM && pcur_u32(&c) == PROTO_MAGIC &&
+	    buf[4] == PROTO_LINK_VERSION &&
+	    (buf[6] & ~PROTO_LINK_F_ENCRYPTED) == 0;
+}
+
 enum proto_verdict
 proto_link_open(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
     size_t len, size_t *inner_len)
 {
 	uint8_t n[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
-	struct pcur c;
 	size_t body;
 	int rc;
 
 	/* Cheapest first: the length, the magic, the version, the flags. */
-	pcur_init(&c, buf, len);
-	if (len < PROTO_HDR_LEN + PROTO_LINK_TAG_LEN ||
-	    len > PROTO_MAX_DATAGRAM || pcur_u32(&c) != PROTO_MAGIC ||
-	    buf[4] != PROTO_LINK_VERSION ||
-	    (buf[6] & ~PROTO_LINK_F_ENCRYPTED) != 0)
+	if (!sealed_shape(buf, len))
 		return PROTO_ERR_LINK;
 	body = len - PROTO_LINK_TAG_LEN;
 	nonce(n, buf);
@@ -86,5 +94,18 @@ proto_link_open(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
 	buf[4] = PROTO_VERSION;
 	buf[6] = 0;
 	*inner_len = body;
+	return PROTO_OK;
+}
+
+enum proto_verdict
+proto_link_unwrap(uint8_t *buf, size_t len, size_t *inner_len,
+    bool *encrypted)
+{
+	if (!sealed_shape(buf, len))
+		return PROTO_ERR_LINK;
+	*encrypted = (buf[6] & PROTO_LINK_F_ENCRYPTED) != 0;
+	buf[4] = PROTO_VERSION;
+	buf[6] = 0;
+	*inner_len = len - PROTO_LINK_TAG_LEN;
 	return PROTO_OK;
 }

@@ -46,4 +46,14 @@ size_t proto_link_seal(const uint8_t key[PROTO_LINK_KEY_LEN], uint8_t *buf,
 enum proto_verdict proto_link_open(const uint8_t key[PROTO_LINK_KEY_LEN],
     uint8_t *buf, size_t len, size_t *inner_len);
 
+/*
+ * For reports only (sluice link-report), never for reception: turns a
+ * sealed datagram's header back into v1's WITHOUT checking its tag.
+ * *inner_len is the inner datagram's length; when *encrypted its body
+ * is ciphertext and only the header means anything.  PROTO_ERR_LINK if
+ * buf is not a sealed datagram.
+ */
+enum proto_verdict proto_link_unwrap(uint8_t *buf, size_t len,
+    size_t *inner_len, bool *encrypted);
+
 #endif

@@ -233,7 +233,8 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 	}
 	if ((fd = tx_connect(c->destination, err, errlen)) < 0)
 		goto fail;
-	if ((s->tx = tx_new(fd, c->datagram_size, c->rate_bps)) == NULL) {
+	if ((s->tx = tx_new(fd, c->datagram_size, c->rate_bps,
+	    c->datagram_size)) == NULL) {
 		close(fd);
 		goto nomem;
 	}

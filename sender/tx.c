@@ -84,7 +84,7 @@ tx_connect(const char *dest, char *err, size_t errlen)
 }
 
 struct tx *
-tx_new(int fd, size_t slot_size, uint64_t rate_bps)
+tx_new(int fd, size_t slot_size, uint64_t rate_bps, size_t burst_len)
 {
 	struct tx *t = calloc(1, sizeof(*t));
 	double depth, batch;
@@ -102,12 +102,10 @@ tx_new(int fd, size_t slot_size, uint64_t rate_bps)
 	}
 	t->gso = true;
 	t->paced = rate_bps > 0;
-	/* Bucket depth: 2 ms at the rate, and at least two batches (of
-	 * jumbo frames at most: a replay's slots are 64 KiB for any
-	 * datagram a capture holds, and its bursts should not be). */
+	/* Bucket depth: 2 ms at the rate, and at least two batches. */
 	depth = (double)rate_bps * 0.002;
-	batch = (double)TX_BATCH * (double)(UTIL_MIN(slot_size, 9000) +
-	    TX_UDP_IP_OVERHEAD) * 8;
+	batch = (double)TX_BATCH * (double)(burst_len + TX_UDP_IP_OVERHEAD) *
+	    8;
 	if (depth < 2.0 * batch)
 		depth = 2.0 * batch;
 	if (t->paced)

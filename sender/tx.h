@@ -33,9 +33,12 @@ int tx_connect(const char *dest, char *err, size_t errlen);
 /*
  * Takes fd.  slot_size is the largest datagram (each queued datagram's
  * first part is built in a slot of that size); rate_bps 0 sends as fast
- * as the socket takes it.  NULL when out of memory.
+ * as the socket takes it.  The pacing bucket holds 2 ms at the rate, and
+ * at least two batches of burst_len-byte datagrams.  NULL when out of
+ * memory.
  */
-struct tx *tx_new(int fd, size_t slot_size, uint64_t rate_bps);
+struct tx *tx_new(int fd, size_t slot_size, uint64_t rate_bps,
+    size_t burst_len);
 void tx_free(struct tx *t);
 
 /* While *stop is set, a full socket returns -EINTR instead of waiting. */

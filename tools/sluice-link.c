@@ -103,6 +103,7 @@ struct link {
 	int rx, tx;
 	uint64_t counter;      /* datagrams forwarded or dropped so far */
 	unsigned burst_left;
+	FILE *lost_log;      /* --lost-log: the index of each datagram lost */
 	struct held *held;
 	unsigned n_held, max_held;
 	/* output batch: each message one datagram, or with GSO a run of
@@ -155,6 +156,8 @@ write_stats(const struct link *l)
 {
 	char line[512];
 
+	if (l->lost_log != NULL)
+		fflush(l->lost_log);
 	if (l->stats_file == NULL)
 		return;
 	format_stats(l, line, sizeof(line));
@@ -362,23 +365,23 @@ impair(struct link *l, uint8_t *buf, size_t len)
 	l->counter++;
 	if (l->counter <= l->drop_first) {
 		l->st.lost_random++;
-		goto out;
+		goto lost;
 	}
 	if (l->burst_left > 0) {
 		l->burst_left--;
 		l->st.lost_burst++;
-		goto out;
+		goto lost;
 	}
 	if (l->burst_rate > 0 &&
 	    rng_unit(&l->rng) < l->burst_rate / l->burst_len) {
 		l->st.bursts++;
 		l->st.lost_burst++;
 		l->burst_left = l->burst_len - 1;
-		goto out;
+		goto lost;
 	}
 	if (l->loss > 0 && rng_unit(&l->rng) < l->loss) {
 		l->st.lost_random++;
-		goto out;
+		goto lost;
 	}
 	dup = l->duplicate > 0 && rng_unit(&l->rng) < l->duplicate;
 	if (dup) {
@@ -388,7 +391,12 @@ impair(struct link *l, uint8_t *buf, size_t len)
 	one_copy(l, buf, len);
 	if (dup)
 		one_copy(l, copy, len);
-out:
+	release_held(l, false);
+	return;
+lost:
+	/* The truth a link report is checked against (tests). */
+	if (l->lost_log != NULL)
+		fprintf(l->lost_log, "%" PRIu64 "\n", l->counter);
 	release_held(l, false);
 }
 
@@ -444,7 +452,8 @@ usage(int status)
 	    "--reorder-depth N]\n"
 	    "           [--duplicate P] [--corrupt P] [--truncate P] "
 	    "[--rate R] [--seed S]\n"
-	    "           [--drop-first N] [--stats-file FILE] [--quiet]\n"
+	    "           [--drop-first N] [--stats-file FILE] [--lost-log FILE] "
+	    "[--quiet]\n"
 	    "       sluice-link --help | --version\n");
 	exit(status);
 }
@@ -468,6 +477,7 @@ main(int argc, char **argv)
 		{ "stats-file", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "drop-first", required_argument, NULL, 'F' },
+		{ "lost-log", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -500,6 +510,10 @@ main(int argc, char **argv)
 			printf("sluice-link %s\n", SLUICE_VERSION_STRING);
 			return 0;
 		case 'F': l.drop_first = strtoull(optarg, NULL, 10); break;
+		case 'O':
+			if ((l.lost_log = fopen(optarg, "w")) == NULL)
+				fatal("%s", optarg);
+			break;
 		case 'l': listen_s = optarg; break;
 		case 'f': forward_s = optarg; break;
 		case 'L': l.loss = parse_prob("loss", optarg); break;

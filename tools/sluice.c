@@ -13,6 +13,7 @@
 #include "common/sign.h"
 #include "common/spool.h"
 #include "common/util.h"
+#include "tools/cmds.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -81,6 +82,9 @@ static const struct command commands[] = {
 	{ "missing", "ID [-c RECEIVER.conf]  (> missing.txt)", cmd_missing },
 	{ "spool", "add [--move] -c SENDER.conf | -s SPOOL_DIR  BUNDLE...\n"
 	    "  sluice spool list -c SENDER.conf | -s SPOOL_DIR", cmd_spool },
+	{ "link-report", "FILE... [--port N] [--json]", cmd_link_report },
+	{ "replay", "FILE... --to ADDR:PORT [--rate R | --max] [--loop N] "
+	    "[--port N]", cmd_replay },
 };
 
 /* "s" unless n is 1: "1 approval", "2 approvals", "0 approvals". */

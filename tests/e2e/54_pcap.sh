@@ -13,28 +13,6 @@ keys sender
 receiver_conf
 RATE=200M sender_conf "passes = 1"
 
-# capture OUT [tcpdump args]: tcpdump -w on lo for RECV_PORT until stopped
-capture() {
-	local out=$1 i
-	shift
-	tcpdump -i lo -n -U --immediate-mode -B 65536 -w "$out" "$@" "udp and dst port $RECV_PORT" \
-	    >"$T/tcpdump.err" 2>&1 &
-	TCPDUMP_PID=$!
-	PIDS+=("$TCPDUMP_PID")
-	for i in $(seq 1 100); do
-		grep -q "listening on" "$T/tcpdump.err" && return 0
-		sleep 0.05
-	done
-	die "tcpdump did not start: $(cat "$T/tcpdump.err")"
-}
-stop_capture() {
-	sleep 0.5
-	kill -INT "$TCPDUMP_PID"
-	wait "$TCPDUMP_PID" 2>/dev/null
-	grep -q "^0 packets dropped by kernel" "$T/tcpdump.err" ||
-		die "tcpdump lost packets: $(cat "$T/tcpdump.err")"
-}
-
 rand_file "$T/b/weights.bin" 3000000
 rand_file "$T/b/sub/tokenizer.json" 12345
 capture "$T/full.pcap"

@@ -181,6 +181,31 @@ chunk_size() {
 	"$SEND" -c "$T/sender.conf" -p | sed -n 's/^chunk_size *= *\([0-9]*\).*/\1/p'
 }
 
+# capture OUT [tcpdump args]: tcpdump -w on lo for datagrams to
+# CAPTURE_PORT (default RECV_PORT) until stop_capture
+capture() {
+	local out=$1 i
+	shift
+	tcpdump -i lo -n -U --immediate-mode -B 65536 -w "$out" "$@" \
+	    "udp and dst port ${CAPTURE_PORT:-$RECV_PORT}" \
+	    >"$T/tcpdump.err" 2>&1 &
+	TCPDUMP_PID=$!
+	PIDS+=("$TCPDUMP_PID")
+	for i in $(seq 1 100); do
+		grep -q "listening on" "$T/tcpdump.err" && return 0
+		sleep 0.05
+	done
+	die "tcpdump did not start: $(cat "$T/tcpdump.err")"
+}
+# stop_capture: ends it, and fails the test if tcpdump lost a packet
+stop_capture() {
+	sleep 0.5
+	kill -INT "$TCPDUMP_PID"
+	wait "$TCPDUMP_PID" 2>/dev/null
+	grep -q "^0 packets dropped by kernel" "$T/tcpdump.err" ||
+		die "tcpdump lost packets: $(cat "$T/tcpdump.err")"
+}
+
 # rand_file PATH BYTES
 rand_file() {
 	mkdir -p "$(dirname "$1")"

@@ -69,6 +69,40 @@ test_roundtrip(void **state)
 	}
 }
 
+/* For reports: the header back without the key; the body only when not
+ * encrypted; a v1 or foreign datagram is not unwrapped. */
+static void
+test_unwrap(void **state)
+{
+	uint8_t buf[256], orig[256];
+	size_t len = symbol(buf, sizeof(buf)), sealed, inner;
+	struct proto_hdr h;
+	bool encrypted;
+	int enc;
+
+	(void)state;
+	memcpy(orig, buf, len);
+	assert_int_equal(proto_link_unwrap(buf, len, &inner, &encrypted),
+	    PROTO_ERR_LINK);
+	for (enc = 0; enc <= 1; enc++) {
+		memcpy(buf, orig, len);
+		sealed = proto_link_seal(key, buf, len, sizeof(buf), enc);
+		assert_int_equal(proto_link_unwrap(buf, sealed, &inner,
+		    &encrypted), PROTO_OK);
+		assert_int_equal(inner, len);
+		assert_int_equal(encrypted, enc);
+		assert_int_equal(proto_hdr_decode(buf, inner, &h), PROTO_OK);
+		assert_true(h.session == 0x0102030405060708ull && h.seq == 9);
+		if (!enc)
+			assert_memory_equal(buf, orig, len);
+	}
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(proto_link_unwrap(buf, 100, &inner, &encrypted),
+	    PROTO_ERR_LINK);
+	assert_int_equal(proto_link_unwrap(buf, 10, &inner, &encrypted),
+	    PROTO_ERR_LINK);
+}
+
 /* Any single bit flipped anywhere: refused. */
 static void
 test_every_bit(void **state)
@@ -153,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_every_bit),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_unwrap),
 		cmocka_unit_test(test_vector),
 	};
 

@@ -59,6 +59,7 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c \
               receiver/journal.c
 PUB_SRCS    = receiver/publish/main.c receiver/publish/result.c \
+              receiver/publish/conf.c receiver/publish/state.c \
               receiver/publish/dir.c receiver/publish/oci.c \
               receiver/publish/s3.c
 PUB_MODS    = $(filter-out receiver/publish/main.c,$(PUB_SRCS))
@@ -99,7 +100,11 @@ $(SEND_BIN): $(call objs,$(SEND_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(RECV_BIN): $(call objs,$(RECV_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(SLUICE_BIN): $(call objs,$(SLUICE_SRCS)) $(LIB)
+# `sluice publish` reads the publisher's configuration and states with
+# the publisher's own code (one parser per file format).
+PUB_SHARED  = build/receiver/publish/conf.o build/receiver/publish/state.o \
+              build/receiver/publish/result.o
+$(SLUICE_BIN): $(call objs,$(SLUICE_SRCS)) $(PUB_SHARED) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(HOOKD_BIN): build/tools/sluice-hookd.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -1663,28 +1663,61 @@ main(int argc, char **argv)
 
 /* ---- publish ------------------------------------------------------------ */
 
+struct publish_row {
+	char bundle[64], version[64], store[65], reason[160], left[16];
+	enum pub_state state;
+};
+
+struct publish_rows {
+	const struct pub_conf *c;
+	struct publish_row *row;
+	size_t n, cap;
+};
+
 static void
-publish_row(const struct pub_record *r, void *arg)
+publish_collect(const struct pub_record *r, void *arg)
 {
-	const struct pub_conf *c = arg;
-	char b[64], v[64], reason[160], left[16];
+	struct publish_rows *rs = arg;
 	size_t i;
 
-	logfmt_escape(b, sizeof(b), r->name);
-	logfmt_escape(v, sizeof(v), r->version);
 	for (i = 0; i < r->n; i++) {
 		const struct pub_entry *e = &r->e[i];
+		struct publish_row *w;
 
+		if (rs->n == rs->cap) {
+			size_t cap = rs->cap ? 2 * rs->cap : 64;
+			void *p = reallocarray(rs->row, cap, sizeof(*w));
+
+			if (p == NULL)
+				return;
+			rs->row = p;
+			rs->cap = cap;
+		}
+		w = &rs->row[rs->n++];
+		logfmt_escape(w->bundle, sizeof(w->bundle), r->name);
+		logfmt_escape(w->version, sizeof(w->version), r->version);
+		snprintf(w->store, sizeof(w->store), "%s", e->store);
+		logfmt_escape(w->reason, sizeof(w->reason), e->reason);
+		w->state = e->state;
 		if (e->state == PUB_PUBLISHED)
-			snprintf(left, sizeof(left), "-");
+			snprintf(w->left, sizeof(w->left), "-");
 		else
-			snprintf(left, sizeof(left), "%u", e->final ||
-			    e->failures > c->retries ? 0 :
-			    c->retries + 1 - e->failures);
-		logfmt_escape(reason, sizeof(reason), e->reason);
-		printf("%-20.20s %-14.14s %-12.12s %-14s %-20s %s\n", b, v,
-		    e->store, pub_state_name(e->state), reason, left);
+			snprintf(w->left, sizeof(w->left), "%u", e->final ||
+			    e->failures > rs->c->retries ? 0 :
+			    rs->c->retries + 1 - e->failures);
 	}
+}
+
+/* By bundle, then version in release order, then store. */
+static int
+publish_row_cmp(const void *a, const void *b)
+{
+	const struct publish_row *x = a, *y = b;
+	int d = strcmp(x->bundle, y->bundle);
+
+	if (d == 0)
+		d = manifest_version_cmp(x->version, y->version);
+	return d != 0 ? d : strcmp(x->store, y->store);
 }
 
 /*
@@ -1721,8 +1754,20 @@ cmd_publish(int argc, char **argv)
 	if (strcmp(argv[1], "status") == 0) {
 		printf("%-20s %-14s %-12s %-14s %-20s %s\n", "BUNDLE",
 		    "VERSION", "STORE", "STATE", "REASON", "RETRIES");
-		if ((rc = pub_record_each(c->state_dir, publish_row, c)) != 0)
+		struct publish_rows rs = { .c = c };
+		size_t k;
+
+		if ((rc = pub_record_each(c->state_dir, publish_collect,
+		    &rs)) != 0)
 			log_errx("%s: %s", c->state_dir, strerror(-rc));
+		if (rs.n > 0)
+			qsort(rs.row, rs.n, sizeof(*rs.row), publish_row_cmp);
+		for (k = 0; k < rs.n; k++)
+			printf("%-20.20s %-14.14s %-12.12s %-14s %-20s %s\n",
+			    rs.row[k].bundle, rs.row[k].version,
+			    rs.row[k].store, pub_state_name(rs.row[k].state),
+			    rs.row[k].reason, rs.row[k].left);
+		free(rs.row);
 		rc = rc != 0;
 	} else if (strcmp(argv[1], "retry") == 0) {
 		if (store != NULL && pub_conf_store(c, store) == NULL) {

@@ -440,6 +440,7 @@ pub_state_move(struct pub_state_ctx *x, struct pub_record *r,
     const uint8_t *digest)
 {
 	const struct pub_conf *c = x->c;
+	enum pub_state was = e->state;
 	char detail[700];
 	size_t si;
 	int rc;
@@ -457,8 +458,15 @@ pub_state_move(struct pub_state_ctx *x, struct pub_record *r,
 		e->next = 0;
 		break;
 	case PUB_PUBLISHING:
-		snprintf(e->reason, sizeof(e->reason), "%s",
-		    e->failures > 0 ? "retry" : "new");
+		/* Why this attempt: a crash cut the last one short
+		 * (resumed), an operator asked, a backoff ran out, or it is
+		 * the first. */
+		if (was == PUB_PUBLISHING)
+			snprintf(e->reason, sizeof(e->reason), "resumed");
+		else if (was != PUB_PENDING ||
+		    strcmp(e->reason, "retry_requested") != 0)
+			snprintf(e->reason, sizeof(e->reason), "%s",
+			    e->failures > 0 ? "retry" : "new");
 		snprintf(detail, sizeof(detail), "attempt %u of %u",
 		    e->failures + 1, c->retries + 1);
 		break;

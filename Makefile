@@ -221,14 +221,17 @@ INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
               $(UNITDIR)/sluice-send.service $(UNITDIR)/sluice-train@.service \
               $(UNITDIR)/sluice-train@.timer \
               $(UNITDIR)/sluice-hook.socket $(UNITDIR)/sluice-hook@.service \
+              $(UNITDIR)/sluice-publish.service $(BINDIR)/sluice-publish \
               $(DOCDIR)/train-schedule.conf \
               $(SYSUSERSDIR)/sluice.conf $(TMPFILESDIR)/sluice.conf \
               $(SYSCONFDIR)/logrotate.d/sluice \
               $(SYSCONFDIR)/sluice/receiver.conf.example \
               $(SYSCONFDIR)/sluice/sender.conf.example \
+              $(SYSCONFDIR)/sluice/publish.conf.example \
               $(MANDIR)/man1/sluice.1 $(MANDIR)/man1/sluice-link.1 \
               $(MANDIR)/man5/sluice.conf.5 \
-              $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8
+              $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8 \
+              $(MANDIR)/man8/sluice-publish.8
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
@@ -240,18 +243,19 @@ install: all
 	install -m 0644 systemd/sluice-recv.service systemd/sluice-send.service \
 	    systemd/sluice-train@.service systemd/sluice-train@.timer \
 	    systemd/sluice-hook.socket systemd/sluice-hook@.service \
-	    $(DESTDIR)$(UNITDIR)/
+	    systemd/sluice-publish.service $(DESTDIR)$(UNITDIR)/
 	install -m 0644 systemd/train-schedule.conf $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
 	install -m 0644 systemd/sluice.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sluice.conf
 	install -m 0644 systemd/sluice.logrotate \
 	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
 	install -m 0644 systemd/receiver.conf.example \
-	    systemd/sender.conf.example $(DESTDIR)$(SYSCONFDIR)/sluice/
+	    systemd/sender.conf.example systemd/publish.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/sluice/
 	install -m 0644 man/sluice.1 man/sluice-link.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/sluice-send.8 man/sluice-recv.8 \
-	    $(DESTDIR)$(MANDIR)/man8/
+	    man/sluice-publish.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

@@ -357,8 +357,11 @@ load_rule(struct ctx *c, config_setting_t *g, struct pub_conf *pc,
 		return -1;
 	/* Anchored to the whole name: ".*-base" must not match
 	 * "evil-base-x". */
-	if (asprintf(&anchored, "^(%s)$", r->pattern) < 0)
+	if (asprintf(&anchored, "^(%s)$", r->pattern) < 0) {
+		free(r->pattern);
+		r->pattern = NULL; /* nothing compiled to regfree */
 		return cerr(c, e, "rules.bundles", "out of memory");
+	}
 	rc = regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB);
 	free(anchored);
 	if (rc != 0) {

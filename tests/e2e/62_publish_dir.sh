@@ -8,7 +8,7 @@
 # PUBLISHED line per store.
 . "$(dirname "$0")/lib.sh"
 
-PUB=$ROOT/receiver/publish/sluice-publish
+PUB=${SLUICE_PUBLISH:-$ROOT/receiver/publish/sluice-publish}
 LOG=$T/publish.log
 
 keys sender

@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/logfmt.h"
+#include "common/qlog.h"
 #include "common/sign.h"
 #include "common/util.h"
 
@@ -48,7 +49,7 @@ static const char *const state_names[PUB_STATE_COUNT] = {
 
 struct pub_state_ctx {
 	const struct pub_conf *c;
-	int log_fd;
+	struct qlog *log;
 	struct sign_seckey *key;
 	struct audit *audit;
 	/* Moves since start, per store and state: sluice_publish_total. */
@@ -291,18 +292,15 @@ pub_state_open(const struct pub_conf *c, char *err, size_t errlen)
 		return NULL;
 	}
 	x->c = c;
-	x->log_fd = -1;
 	snprintf(path, sizeof(path), "%s/%s", c->state_dir, PUB_BUNDLES_DIR);
 	if ((rc = util_mkdirs(path, 0750)) != 0) {
 		util_seterr(err, errlen, "state_dir %s: %s", path,
 		    strerror(-rc));
 		goto fail;
 	}
-	x->log_fd = open(c->publish_log, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (x->log_fd < 0) {
+	if ((x->log = qlog_open(c->publish_log, &rc)) == NULL) {
 		util_seterr(err, errlen, "publish_log %s: %s", c->publish_log,
-		    strerror(errno));
+		    strerror(-rc));
 		goto fail;
 	}
 	if (c->audit_key != NULL) {
@@ -337,8 +335,7 @@ pub_state_close(struct pub_state_ctx *x)
 {
 	if (x == NULL)
 		return;
-	if (x->log_fd >= 0)
-		close(x->log_fd);
+	qlog_close(x->log);
 	audit_close(x->audit);
 	sign_seckey_free(x->key);
 	free(x->moves);
@@ -348,15 +345,7 @@ pub_state_close(struct pub_state_ctx *x)
 int
 pub_state_reopen(struct pub_state_ctx *x)
 {
-	int fd = open(x->c->publish_log, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW, 0640), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (dup3(fd, x->log_fd, O_CLOEXEC) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
+	return qlog_reopen(x->log);
 }
 
 /* One line, one write(2) to an O_APPEND descriptor: never split. */
@@ -383,7 +372,7 @@ log_line(struct pub_state_ctx *x, const struct pub_record *r,
 	if (n < 0 || (size_t)n >= sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	if (util_write_all(x->log_fd, line, (size_t)n) != 0)
+	if (qlog_write(x->log, line, (size_t)n) != 0)
 		log_warn("publish_log %s", x->c->publish_log);
 }
 

@@ -155,10 +155,15 @@ release model 2.0
 wait_until 20 published model 2.0 models ||
 	die "2.0 not published by the daemon"
 [ "$(readlink "$M/latest")" = 2.0 ] || die "latest not moved to 2.0"
+# logrotate: the log moved away, SIGHUP, the next line in a new file.
+mv "$LOG" "$LOG.1"
+kill -HUP "$PUB_PID"
+sleep 0.3
 mv "$T/store/model/.hold" "$(released model 1.5)"
 wait_until 20 published model 1.5 models ||
 	die "1.5 not published"
 [ "$(readlink "$M/latest")" = 2.0 ] || die "latest moved back to 1.5"
+grep -q 'version=1.5 ' "$LOG.1" && die "SIGHUP did not reopen publish_log"
 diff -r "$T/src/model" "$M/1.5" >/dev/null || die "1.5 differs"
 kill "$PUB_PID"
 wait "$PUB_PID" || die "sluice-publish did not exit 0 on SIGTERM"

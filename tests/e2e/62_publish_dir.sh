@@ -5,7 +5,8 @@
 # is caught up, a tampered release is refused (bundle_mismatch), a
 # failing store is retried and then final, `sluice publish retry` and
 # `status` work, and a kill -9 at each crash point converges to one
-# PUBLISHED line per store.
+# PUBLISHED line per store; a store down, then back, while the daemon
+# runs: failures with retries, then each version published once.
 . "$(dirname "$0")/lib.sh"
 
 PUB=${SLUICE_PUBLISH:-$ROOT/receiver/publish/sluice-publish}
@@ -261,5 +262,47 @@ done
     "$T/pubstate/publish-audit.log")" = 1 ] || die "audit record not once"
 "$SLUICE" audit verify "$T/pubstate/publish-audit.log" --key "$T/audit.pub" \
     >/dev/null 2>&1 || die "audit log does not verify at the end"
+note "kill -9 ok"
+
+# --- the daemon against a store that is down, then back ------------------
+# Its own state and log: every model version goes to "flaky", whose path
+# lies under a regular file until the test removes it.
+cat >"$T/publish2.conf" <<CONF
+store_dir = "store";
+state_dir = "pubstate2";
+publish_log = "publish2.log";
+retries = 50;
+retry_backoff = 0.2;
+retry_backoff_max = 0.4;
+stores = ( { name = "flaky"; type = "directory"; path = "down/sub"; } );
+rules = ( { bundles = "model|tamper"; stores = [ "flaky" ]; } );
+CONF
+LOG=$T/publish2.log
+touch "$T/down"
+"$PUB" -c "$T/publish2.conf" 2>>"$T/pub2.err" &
+PUB_PID=$!
+PIDS+=("$PUB_PID")
+failed_twice() { [ "$(lines PUBLISH_FAILED model 2.0 flaky)" -ge 2 ]; }
+wait_until 20 failed_twice || die "no retries while the store is down"
+[ "$(lines PUBLISHED)" = 0 ] || die "published to a store that is down"
+rm "$T/down"
+for v in 1.0 1.5 2.0 3.0 11.0 12.0 13.0; do
+	wait_until 20 published model $v flaky ||
+		die "model $v not published once the store came back"
+done
+diff -r "$T/src/model" "$T/down/sub/model/2.0" >/dev/null || die "flaky 2.0"
+[ "$(readlink "$T/down/sub/model/latest")" = 13.0 ] || die "flaky latest"
+# The tampered bundle is final at once; a retry request reaches the
+# running daemon (inotify on state_dir/retry) and fails the same way.
+[ "$(lines PUBLISH_FAILED tamper 1.0 flaky)" = 1 ] || die "tamper not final"
+"$SLUICE" publish retry tamper 1.0 -c "$T/publish2.conf" >/dev/null ||
+	die "publish retry"
+two() { [ "$(lines PUBLISH_FAILED tamper 1.0 flaky)" = 2 ]; }
+wait_until 10 two || die "the daemon did not take the retry request"
+sleep 1
+[ "$(lines PUBLISHED)" = 7 ] || die "published more than once: $(lines PUBLISHED)"
+kill "$PUB_PID"
+wait "$PUB_PID" || die "sluice-publish did not exit 0"
+note "store down and back ok"
 stop_recv
 echo "ok: $(lines PUBLISHED) publications, $(wc -l <"$LOG") log lines"

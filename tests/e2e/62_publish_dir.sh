@@ -6,7 +6,8 @@
 # failing store is retried and then final, `sluice publish retry` and
 # `status` work, and a kill -9 at each crash point converges to one
 # PUBLISHED line per store; a store down, then back, while the daemon
-# runs: failures with retries, then each version published once.
+# runs: failures with retries, then each version published once; a
+# reader of latest during 20 publishes never sees a partial version.
 . "$(dirname "$0")/lib.sh"
 
 PUB=${SLUICE_PUBLISH:-$ROOT/receiver/publish/sluice-publish}
@@ -301,8 +302,27 @@ two() { [ "$(lines PUBLISH_FAILED tamper 1.0 flaky)" = 2 ]; }
 wait_until 10 two || die "the daemon did not take the retry request"
 sleep 1
 [ "$(lines PUBLISHED)" = 7 ] || die "published more than once: $(lines PUBLISHED)"
+# A reader that loads latest over and over during 20 publishes never sees
+# a partial version (every version holds the same files).
+(
+	while [ ! -e "$T/stop-reader" ]; do
+		diff -r "$T/src/model" "$T/down/sub/model/latest" >/dev/null ||
+			echo "partial $(readlink "$T/down/sub/model/latest")"
+	done >"$T/reader.out" 2>&1
+) &
+READER=$!
+PIDS+=("$READER")
+for v in $(seq 100 119); do
+	release model $v
+done
+wait_until 30 published model 119 flaky || die "model 119 not published"
+touch "$T/stop-reader"
+wait "$READER"
+[ -s "$T/reader.out" ] && die "reader saw: $(head -n 3 "$T/reader.out")"
+[ "$(readlink "$T/down/sub/model/latest")" = 119 ] || die "latest not 119"
+[ "$(lines PUBLISHED)" = 27 ] || die "PUBLISHED lines: $(lines PUBLISHED)"
 kill "$PUB_PID"
 wait "$PUB_PID" || die "sluice-publish did not exit 0"
-note "store down and back ok"
+note "store down and back ok, reader never saw a partial version"
 stop_recv
 echo "ok: $(lines PUBLISHED) publications, $(wc -l <"$LOG") log lines"

@@ -189,6 +189,11 @@ store_dir_publish(const struct pub_store *s, const struct pub_bundle *b,
 
 	if (s->path == NULL)
 		return pub_fail(res, true, "config", "no path");
+	/* path/NAME/latest is ours: a version called so would be hidden
+	 * behind the link, or the link behind it. */
+	if (strcmp(b->version, "latest") == 0)
+		return pub_fail(res, true, "version_reserved", "version "
+		    "\"latest\" is the name of the link in a model directory");
 	if (snprintf(ndir, sizeof(ndir), "%s/%s", s->path, b->name) >=
 	    (int)sizeof(ndir) || snprintf(final, sizeof(final), "%s/%s", ndir,
 	    b->version) >= (int)sizeof(final) || snprintf(tmp, sizeof(tmp),

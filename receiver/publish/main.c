@@ -246,9 +246,14 @@ check_dirs(const struct pub_conf *c, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (stat(c->store_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (stat(c->store_dir, &st) != 0) {
 		util_seterr(err, errlen, "%s: store_dir %s: %s", c->path,
-		    c->store_dir, errno ? strerror(errno) : "not a directory");
+		    c->store_dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		util_seterr(err, errlen, "%s: store_dir %s: not a directory",
+		    c->path, c->store_dir);
 		return -1;
 	}
 	return 0;

@@ -1,5 +1,6 @@
 # sluice-publish with a model directory store, on bundles sent and
-# released for real: NAME/VERSION holds the bundle's bytes, latest moves
+# released for real: NAME/VERSION holds the bundle's bytes (hard links on
+# one file system, copies across two), latest moves
 # only forward, the publish log tells each state once, --once says
 # whether everything went, a release made while the publisher was down
 # is caught up, a tampered release is refused (bundle_mismatch), a
@@ -141,6 +142,33 @@ grep -q '^sluice_publish_total{store="models",state="PUBLISHED"} 0$' \
 grep -q 'decision=PUBLISHED .*bundle=model version=1.0 .*detail="store=models"' \
     "$T/pubstate/publish-audit.log" || die "no audit record"
 note "--once ok"
+
+# --- across file systems: copies, made durable, verified -----------------
+# (tests/bin/pubstore calls the directory module alone; /dev/shm is a
+# tmpfs, not the file system of $T.)
+PUBSTORE=$ROOT/tests/bin/pubstore
+if [ -x "$PUBSTORE" ] && [ -d /dev/shm ] &&
+    [ "$(stat -c %d /dev/shm)" != "$(stat -c %d "$T")" ]; then
+	X=$(mktemp -d /dev/shm/sluice-pub.XXXXXX)
+	"$PUBSTORE" directory "$(released model 1.0)" path="$X" \
+	    >"$T/pubstore.out" 2>&1 || { rm -rf "$X"; die "pubstore: $(cat "$T/pubstore.out")"; }
+	ok=1
+	diff -r "$T/src/model" "$X/model/1.0" >/dev/null || ok=0
+	[ "$(stat -c %h "$X/model/1.0/tokenizer.json")" = 1 ] || ok=0
+	[ "$(readlink "$X/model/latest")" = 1.0 ] || ok=0
+	# Again: a check, not a copy; a changed published file is found.
+	"$PUBSTORE" directory "$(released model 1.0)" path="$X" >/dev/null ||
+		ok=0
+	echo x >>"$X/model/1.0/config.json"
+	"$PUBSTORE" directory "$(released model 1.0)" path="$X" \
+	    >"$T/pubstore.out" 2>&1 && ok=0
+	grep -q "fail verify_failed" "$T/pubstore.out" || ok=0
+	rm -rf "$X"
+	[ $ok = 1 ] || die "copy across file systems: $(cat "$T/pubstore.out")"
+	note "copies across file systems ok"
+else
+	note "no tests/bin/pubstore or no other file system: copies not tested"
+fi
 
 # --- the daemon: inotify, latest forward only, restart catch-up ---------
 # The receiver refuses rollbacks, so an older version reaches the

@@ -1,14 +1,14 @@
 # sluice-publish with a model directory store, on bundles sent and
 # released for real: NAME/VERSION holds the bundle's bytes (hard links on
-# one file system, copies across two), latest moves
-# only forward, the publish log tells each state once, --once says
-# whether everything went, a release made while the publisher was down
-# is caught up, a tampered release is refused (bundle_mismatch), a
-# failing store is retried and then final, `sluice publish retry` and
-# `status` work, and a kill -9 at each crash point converges to one
-# PUBLISHED line per store; a store down, then back, while the daemon
-# runs: failures with retries, then each version published once; a
-# reader of latest during 20 publishes never sees a partial version.
+# one file system, copies across two), latest moves only forward, the
+# publish log tells each state once, --once says whether everything
+# went, a release made while the publisher was down is caught up, a
+# tampered release is refused (bundle_mismatch), a failing store is
+# retried and then final, `sluice publish retry` and `status` work, a
+# kill -9 at each crash point converges to one PUBLISHED line per store;
+# a store down, then back, while the daemon runs: failures with retries,
+# then each version published once; a reader of latest during 20
+# publishes never sees a partial version.
 . "$(dirname "$0")/lib.sh"
 
 PUB=${SLUICE_PUBLISH:-$ROOT/receiver/publish/sluice-publish}

@@ -71,6 +71,17 @@ now_s(void)
 	return (int64_t)(util_realtime_ns() / 1000000000);
 }
 
+/* SIGTERM waits in the signalfd while a scan runs: a scan of a long
+ * backlog stops between two store steps rather than at its end. */
+static bool
+stop_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 && (sigismember(&set, SIGTERM) == 1 ||
+	    sigismember(&set, SIGINT) == 1);
+}
+
 static int
 publish_to(const struct pub_store *s, const struct pub_bundle *b,
     struct pub_result *res)
@@ -165,7 +176,7 @@ publish_bundle(struct pub *p, const char *name, const char *version,
 	b.version = m->version;
 	b.dir = dir;
 	b.m = m;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !stop_pending(); i++) {
 		const struct pub_store *s = &c->stores[idx[i]];
 		struct pub_entry *e = pub_record_entry(r, s->name);
 
@@ -218,7 +229,7 @@ scan(struct pub *p)
 		log_warn("store_dir %s", c->store_dir);
 		return;
 	}
-	while ((de = readdir(d)) != NULL) {
+	while ((de = readdir(d)) != NULL && !stop_pending()) {
 		if (skip_name(de->d_name) ||
 		    util_path_join(ndir, sizeof(ndir), c->store_dir,
 		    de->d_name) != 0)
@@ -228,7 +239,7 @@ scan(struct pub *p)
 			    IN_CREATE | IN_ONLYDIR);
 		if ((vd = opendir(ndir)) == NULL)
 			continue;
-		while ((ve = readdir(vd)) != NULL) {
+		while ((ve = readdir(vd)) != NULL && !stop_pending()) {
 			if (skip_name(ve->d_name) ||
 			    util_path_join(vdir, sizeof(vdir), ndir,
 			    ve->d_name) != 0 || !manifest_bundle_exists(vdir))
@@ -360,7 +371,8 @@ main(int argc, char **argv)
 	    p.once ? " (once)" : "");
 	scan(&p);
 	if (p.once) {
-		status = p.failed == 0 ? 0 : 1;
+		/* Stopped by a signal, it did not publish everything. */
+		status = p.failed == 0 && !stop_pending() ? 0 : 1;
 		goto done;
 	}
 	(void)util_notify("READY=1");

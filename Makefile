@@ -133,6 +133,10 @@ tests/bin/test_publish_conf: tests/unit/test_publish_conf.c \
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
+tests/bin/test_publish_state: tests/unit/test_publish_state.c $(PUB_SHARED) $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
 # Lifecycle with its I/O neighbours stubbed in the test (policy is real),
 # on a clock the test skews.
 tests/bin/test_lifecycle: tests/unit/test_lifecycle.c build/receiver/lifecycle.o \

@@ -622,3 +622,79 @@ pub_conf_store(const struct pub_conf *c, const char *name)
 			return &c->stores[i];
 	return NULL;
 }
+
+/* A libconfig string literal: \" and \\ escaped, other bytes as
+ * they are (libconfig reads them back so). */
+static void
+print_str(FILE *fp, const char *key, const char *v)
+{
+	fprintf(fp, "%s = \"", key);
+	for (; *v != '\0'; v++) {
+		if (*v == '"' || *v == '\\')
+			fputc('\\', fp);
+		fputc(*v, fp);
+	}
+	fprintf(fp, "\"; ");
+}
+
+void
+pub_conf_print(const struct pub_conf *c, FILE *fp)
+{
+	size_t i, j;
+
+	print_str(fp, "store_dir", c->store_dir);
+	print_str(fp, "\nstate_dir", c->state_dir);
+	print_str(fp, "\npublish_log", c->publish_log);
+	print_str(fp, "\naudit_log", c->audit_log);
+	if (c->audit_key != NULL)
+		print_str(fp, "\naudit_key", c->audit_key);
+	if (c->metrics_file != NULL)
+		print_str(fp, "\nmetrics_file", c->metrics_file);
+	fprintf(fp, "\nretries = %u;\nretry_backoff = %g;\n"
+	    "retry_backoff_max = %g;\nrescan_interval = %g;\nstores = (\n",
+	    c->retries, c->retry_backoff, c->retry_backoff_max,
+	    c->rescan_interval);
+	for (i = 0; i < c->n_stores; i++) {
+		const struct pub_store *s = &c->stores[i];
+
+		fprintf(fp, "  { ");
+		print_str(fp, "name", s->name);
+		switch (s->type) {
+		case STORE_DIRECTORY:
+			fprintf(fp, "type = \"directory\"; ");
+			print_str(fp, "path", s->path);
+			break;
+		case STORE_OCI:
+			fprintf(fp, "type = \"oci\"; ");
+			print_str(fp, "registry", s->registry);
+			fprintf(fp, "tls_verify = %s; ", s->tls_verify ?
+			    "true" : "false");
+			if (s->oci_credentials != NULL)
+				print_str(fp, "credentials",
+				    s->oci_credentials);
+			break;
+		case STORE_S3:
+			fprintf(fp, "type = \"s3\"; ");
+			print_str(fp, "endpoint", s->endpoint);
+			print_str(fp, "bucket", s->bucket);
+			print_str(fp, "prefix", s->prefix);
+			print_str(fp, "region", s->region);
+			print_str(fp, "credentials", s->credentials);
+			fprintf(fp, "part_size = %lluL; ",
+			    (unsigned long long)s->part_size);
+			break;
+		}
+		fprintf(fp, "}%s\n", i + 1 < c->n_stores ? "," : "");
+	}
+	fprintf(fp, ");\nrules = (\n");
+	for (i = 0; i < c->n_rules; i++) {
+		fprintf(fp, "  { ");
+		print_str(fp, "bundles", c->rules[i].pattern);
+		fprintf(fp, "stores = [ ");
+		for (j = 0; j < c->rules[i].n_stores; j++)
+			fprintf(fp, "%s\"%s\"", j ? ", " : "",
+			    c->stores[c->rules[i].stores[j]].name);
+		fprintf(fp, " ]; }%s\n", i + 1 < c->n_rules ? "," : "");
+	}
+	fprintf(fp, ");\n");
+}

@@ -54,11 +54,12 @@ static void
 usage(int status)
 {
 	fprintf(status == 0 ? stdout : stderr,
-	    "usage: sluice-publish -c publish.conf [--once] [-n] [-v]\n"
+	    "usage: sluice-publish -c publish.conf [--once] [-n] [-p] [-v]\n"
 	    "  -c FILE    configuration file (see sluice-publish(8))\n"
 	    "  --once     publish everything pending, then exit: 0 if every\n"
 	    "             publish succeeded, 1 otherwise\n"
 	    "  -n         check the configuration, as at start, and exit\n"
+	    "  -p         print the effective configuration and exit\n"
 	    "  -v         more diagnostics (repeat for debug)\n"
 	    "  --help     this text\n"
 	    "  --version  the release\n");
@@ -283,17 +284,18 @@ main(int argc, char **argv)
 	struct pub_conf *conf;
 	const char *conf_path = NULL;
 	char err[1024] = "", path[PATH_MAX];
-	bool check_only = false, s3 = false;
+	bool check_only = false, print = false, s3 = false;
 	int verbosity = 0, ch, sfd, status = 0, lockfd;
 	uint64_t last_scan;
 	sigset_t mask;
 	size_t i;
 
 	log_init("sluice-publish", 0);
-	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:npvh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': conf_path = optarg; break;
 		case 'n': check_only = true; break;
+		case 'p': print = true; break;
 		case 'o': p.once = true; break;
 		case 'v': verbosity++; break;
 		case 'h': usage(0); break;
@@ -308,6 +310,11 @@ main(int argc, char **argv)
 	log_set_verbosity(verbosity);
 	if ((conf = pub_conf_load(conf_path, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	if (print) {
+		pub_conf_print(conf, stdout);
+		pub_conf_free(conf);
+		return 0;
+	}
 	if (pub_conf_check_secrets(conf, err, sizeof(err)) != 0)
 		fatalx("%s: %s", conf_path, err);
 	if (check_dirs(conf, err, sizeof(err)) != 0)

@@ -101,6 +101,7 @@ void store_s3_cleanup(void);
 /* ---- the publisher's own files (conf.c, state.c) ----------------------- */
 
 #include <regex.h>
+#include <stdio.h>
 
 /* A rule: bundles whose whole name matches re go to stores[]. */
 struct pub_rule {
@@ -135,6 +136,9 @@ struct pub_conf {
 /* Loads and validates; NULL with "file:line: setting: why" in err. */
 struct pub_conf *pub_conf_load(const char *path, char *err, size_t errlen);
 void pub_conf_free(struct pub_conf *c);
+/* The effective configuration, defaults filled in, as publish.conf
+ * text that loads back to the same (-p). */
+void pub_conf_print(const struct pub_conf *c, FILE *fp);
 /* Credentials files: regular, owned by us, no group/other access.  At
  * start and for -n; 0 or -1 with the file and setting named in err. */
 int pub_conf_check_secrets(const struct pub_conf *c, char *err,

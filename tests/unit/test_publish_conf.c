@@ -171,6 +171,56 @@ test_hostile(void **state)
 	expect_error("store_dir = ", "syntax error");
 }
 
+/* -p prints what loads back to the same configuration. */
+static void
+test_print_reload(void **state)
+{
+	struct pub_conf *a, *b;
+	char err[512], *text = NULL;
+	size_t len = 0, i;
+	FILE *fp;
+
+	write_conf(HEAD "audit_key = \"k\\\"ey\";\nretries = 7;\n"
+	    "stores = (\n{ name = \"m\"; type = \"directory\"; path = "
+	    "\"/srv/m\"; },\n{ name = \"r\"; type = \"oci\"; registry = "
+	    "\"r:5000\"; tls_verify = false; },\n{ name = \"s\"; type = "
+	    "\"s3\"; endpoint = \"http://x:1\"; bucket = \"b\"; credentials "
+	    "= \"/c\"; part_size = 6291456; }\n);\n"
+	    "rules = ( { bundles = \"a\\\\.b|c\"; stores = [ \"s\", "
+	    "\"m\" ]; },\n{ bundles = \".*\"; stores = [ \"r\" ]; } );\n");
+	a = pub_conf_load(path, err, sizeof(err));
+	assert_non_null(a);
+	assert_string_equal(a->rules[0].pattern, "a\\.b|c");
+	fp = open_memstream(&text, &len);
+	pub_conf_print(a, fp);
+	fclose(fp);
+	write_conf(text);
+	b = pub_conf_load(path, err, sizeof(err));
+	if (b == NULL)
+		fail_msg("%s\n%s", err, text);
+	assert_string_equal(a->audit_key, b->audit_key);
+	assert_string_equal(a->audit_log, b->audit_log);
+	assert_int_equal(b->retries, 7);
+	assert_int_equal(a->n_stores, b->n_stores);
+	for (i = 0; i < a->n_stores; i++) {
+		assert_string_equal(a->stores[i].name, b->stores[i].name);
+		assert_int_equal(a->stores[i].type, b->stores[i].type);
+		assert_int_equal(a->stores[i].tls_verify,
+		    b->stores[i].tls_verify);
+		assert_int_equal(a->stores[i].part_size,
+		    b->stores[i].part_size);
+	}
+	assert_int_equal(b->n_rules, 2);
+	assert_string_equal(b->rules[0].pattern, "a\\.b|c");
+	assert_int_equal(b->rules[0].stores[0], 2);
+	assert_int_equal(b->rules[0].stores[1], 0);
+	assert_true(pub_conf_wants(b, 2, "a.b"));
+	assert_false(pub_conf_wants(b, 2, "axb"));
+	free(text);
+	pub_conf_free(a);
+	pub_conf_free(b);
+}
+
 static void
 test_secrets(void **state)
 {
@@ -220,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_store_types),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_print_reload),
 		cmocka_unit_test(test_secrets),
 	};
 

@@ -62,6 +62,7 @@ RECV_SRCS   = receiver/main.c receiver/ingest.c receiver/assemble.c \
               receiver/preflight.c receiver/sigcheck.c receiver/pcapin.c \
               receiver/journal.c
 PUB_SRCS    = receiver/publish/main.c receiver/publish/result.c \
+              receiver/publish/conf.c receiver/publish/state.c \
               receiver/publish/dir.c receiver/publish/oci.c \
               receiver/publish/s3.c
 PUB_MODS    = $(filter-out receiver/publish/main.c,$(PUB_SRCS))
@@ -103,7 +104,11 @@ $(SEND_BIN): $(call objs,$(SEND_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(RECV_BIN): $(call objs,$(RECV_SRCS)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-$(SLUICE_BIN): $(call objs,$(SLUICE_SRCS)) $(LIB)
+# `sluice publish` reads the publisher's configuration and states with
+# the publisher's own code (one parser per file format).
+PUB_SHARED  = build/receiver/publish/conf.o build/receiver/publish/state.o \
+              build/receiver/publish/result.o
+$(SLUICE_BIN): $(call objs,$(SLUICE_SRCS)) $(PUB_SHARED) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(HOOKD_BIN): build/tools/sluice-hookd.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -124,6 +129,15 @@ tests/bin/test_finished: tests/unit/test_finished.c build/receiver/finished.o $(
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
 tests/bin/test_sigcheck: tests/unit/test_sigcheck.c build/receiver/sigcheck.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+tests/bin/test_publish_conf: tests/unit/test_publish_conf.c \
+    build/receiver/publish/conf.o $(LIB)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
+	    $(PKG_LIBS) $(CMOCKA_LIBS)
+tests/bin/test_publish_state: tests/unit/test_publish_state.c $(PUB_SHARED) $(LIB)
 	@mkdir -p tests/bin
 	$(CC) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $^ \
 	    $(PKG_LIBS) $(CMOCKA_LIBS)
@@ -223,14 +237,17 @@ INSTALLED   = $(BINDIR)/sluice-send $(BINDIR)/sluice-recv $(BINDIR)/sluice \
               $(UNITDIR)/sluice-send.service $(UNITDIR)/sluice-train@.service \
               $(UNITDIR)/sluice-train@.timer \
               $(UNITDIR)/sluice-hook.socket $(UNITDIR)/sluice-hook@.service \
+              $(UNITDIR)/sluice-publish.service $(BINDIR)/sluice-publish \
               $(DOCDIR)/train-schedule.conf \
               $(SYSUSERSDIR)/sluice.conf $(TMPFILESDIR)/sluice.conf \
               $(SYSCONFDIR)/logrotate.d/sluice \
               $(SYSCONFDIR)/sluice/receiver.conf.example \
               $(SYSCONFDIR)/sluice/sender.conf.example \
+              $(SYSCONFDIR)/sluice/publish.conf.example \
               $(MANDIR)/man1/sluice.1 $(MANDIR)/man1/sluice-link.1 \
               $(MANDIR)/man5/sluice.conf.5 \
-              $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8
+              $(MANDIR)/man8/sluice-send.8 $(MANDIR)/man8/sluice-recv.8 \
+              $(MANDIR)/man8/sluice-publish.8
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
@@ -242,18 +259,19 @@ install: all
 	install -m 0644 systemd/sluice-recv.service systemd/sluice-send.service \
 	    systemd/sluice-train@.service systemd/sluice-train@.timer \
 	    systemd/sluice-hook.socket systemd/sluice-hook@.service \
-	    $(DESTDIR)$(UNITDIR)/
+	    systemd/sluice-publish.service $(DESTDIR)$(UNITDIR)/
 	install -m 0644 systemd/train-schedule.conf $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
 	install -m 0644 systemd/sluice.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sluice.conf
 	install -m 0644 systemd/sluice.logrotate \
 	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
 	install -m 0644 systemd/receiver.conf.example \
-	    systemd/sender.conf.example $(DESTDIR)$(SYSCONFDIR)/sluice/
+	    systemd/sender.conf.example systemd/publish.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/sluice/
 	install -m 0644 man/sluice.1 man/sluice-link.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/sluice-send.8 man/sluice-recv.8 \
-	    $(DESTDIR)$(MANDIR)/man8/
+	    man/sluice-publish.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

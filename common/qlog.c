@@ -109,6 +109,12 @@ qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
 }
 
 int
+qlog_write(struct qlog *q, const char *line, size_t len)
+{
+	return util_write_all(q->fd, line, len);
+}
+
+int
 qlog_find(const char *path, uint64_t transfer, const char *state)
 {
 	struct logfmt_record *rec;

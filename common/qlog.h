@@ -35,6 +35,14 @@ void qlog_event(struct qlog *q, uint64_t transfer, const char *bundle,
     const char *version, const char *state, const char *reason,
     const char *detail);
 
+/*
+ * Appends one whole line (len bytes, ending in '\n') with one write(2):
+ * for a log in the same style with other keys (sluice-publish's
+ * publish_log), whose writer builds the line with logfmt_escape.
+ * 0 or -errno.
+ */
+int qlog_write(struct qlog *q, const char *line, size_t len);
+
 /* 1 if the log at path has a line of that state for that transfer, 0 if
  * not, or -errno.  For recovery at start only: it reads the whole file. */
 int qlog_find(const char *path, uint64_t transfer, const char *state);

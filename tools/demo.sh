@@ -1,6 +1,7 @@
 #!/bin/bash
 # make demo: one transfer end to end on 127.0.0.1, through the link
-# emulator at 5% random loss plus bursts.  Everything lives in a temporary
+# emulator at 5% random loss plus bursts, then published into a model
+# directory by sluice-publish.  Everything lives in a temporary
 # directory and everything started here is stopped on exit.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,3 +74,17 @@ if [ -d store/demo-model/1.0.0 ]; then
 else
 	echo "not released"; cat recv.err; exit 1
 fi
+echo "== sluice-publish --once: into a model directory"
+cat >publish.conf <<'CONF'
+store_dir = "store";
+state_dir = "publish-state";
+publish_log = "publish.log";
+stores = ( { name = "models"; type = "directory"; path = "models"; } );
+rules = ( { bundles = ".*"; stores = [ "models" ]; } );
+CONF
+"$ROOT/receiver/publish/sluice-publish" --once -c publish.conf || exit 1
+cat publish.log
+"$ROOT/tools/sluice" publish status -c publish.conf
+ls -l models/demo-model
+diff -r bundle models/demo-model/latest &&
+	echo "== models/demo-model/latest is the bundle, without .sluice/"

@@ -13,6 +13,7 @@
 #include "common/sign.h"
 #include "common/spool.h"
 #include "common/util.h"
+#include "receiver/publish/publish.h"
 #include "tools/cmds.h"
 
 #include <dirent.h>
@@ -33,6 +34,7 @@
 
 /* Where the receiver-side commands look when -c is not given. */
 #define DEFAULT_RECEIVER_CONF "/etc/sluice/receiver.conf"
+#define DEFAULT_PUBLISH_CONF "/etc/sluice/publish.conf"
 /* The status file is rewritten every second: older than this, its
  * writer is gone (or hung), whatever its PID says. */
 #define STATUS_STALE_S 3
@@ -58,6 +60,7 @@ static int cmd_missing(int argc, char **argv);
 static int cmd_incomplete(int argc, char **argv);
 static int list_incomplete(const struct recv_conf *c);
 static int cmd_spool(int argc, char **argv);
+static int cmd_publish(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "keygen", "-o PREFIX  |  --link -o FILE", cmd_keygen },
@@ -85,6 +88,9 @@ static const struct command commands[] = {
 	{ "link-report", "FILE... [--port N] [--json]", cmd_link_report },
 	{ "replay", "FILE... --to ADDR:PORT [--rate R | --max] [--loop N] "
 	    "[--port N]", cmd_replay },
+	{ "publish", "status [-c PUBLISH.conf]\n"
+	    "  sluice publish retry NAME VERSION [--store STORE] "
+	    "[-c PUBLISH.conf]", cmd_publish },
 };
 
 /* "s" unless n is 1: "1 approval", "2 approvals", "0 approvals". */
@@ -1657,4 +1663,152 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
 	return usage();
+}
+
+/* ---- publish ------------------------------------------------------------ */
+
+struct publish_row {
+	char bundle[64], version[64], store[65], reason[160], left[16];
+	enum pub_state state;
+};
+
+struct publish_rows {
+	const struct pub_conf *c;
+	struct publish_row *row;
+	size_t n, cap;
+};
+
+static void
+publish_collect(const struct pub_record *r, void *arg)
+{
+	struct publish_rows *rs = arg;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct pub_entry *e = &r->e[i];
+		struct publish_row *w;
+
+		if (rs->n == rs->cap) {
+			size_t cap = rs->cap ? 2 * rs->cap : 64;
+			void *p = reallocarray(rs->row, cap, sizeof(*w));
+
+			if (p == NULL)
+				return;
+			rs->row = p;
+			rs->cap = cap;
+		}
+		w = &rs->row[rs->n++];
+		logfmt_escape(w->bundle, sizeof(w->bundle), r->name);
+		logfmt_escape(w->version, sizeof(w->version), r->version);
+		snprintf(w->store, sizeof(w->store), "%s", e->store);
+		logfmt_escape(w->reason, sizeof(w->reason), e->reason);
+		w->state = e->state;
+		if (e->state == PUB_PUBLISHED)
+			snprintf(w->left, sizeof(w->left), "-");
+		else
+			snprintf(w->left, sizeof(w->left), "%u", e->final ||
+			    e->failures > rs->c->retries ? 0 :
+			    rs->c->retries + 1 - e->failures);
+	}
+}
+
+/* By bundle, then version in release order, then store. */
+static int
+publish_row_cmp(const void *a, const void *b)
+{
+	const struct publish_row *x = a, *y = b;
+	int d = strcmp(x->bundle, y->bundle);
+
+	if (d == 0)
+		d = manifest_version_cmp(x->version, y->version);
+	return d != 0 ? d : strcmp(x->store, y->store);
+}
+
+/*
+ * `sluice publish retry` does not touch a state itself: it leaves a
+ * request in state_dir/retry/, which sluice-publish (the one owner of the
+ * states) applies at its next scan, at once when it is running (inotify)
+ * or at its next start.  PUBLISHED entries are never reset.
+ */
+static int
+cmd_publish(int argc, char **argv)
+{
+	struct pub_conf *c;
+	struct pub_record *r = NULL;
+	const char *path = DEFAULT_PUBLISH_CONF, *store = NULL;
+	char err[512];
+	int i, j, rc = 1, n = 0;
+
+	for (i = j = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+			store = argv[++i];
+		else
+			argv[j++] = argv[i];
+	}
+	argc = j;
+	if (argc < 2 || (strcmp(argv[1], "status") == 0 && argc != 2) ||
+	    (strcmp(argv[1], "retry") == 0 && argc != 4))
+		return usage();
+	if ((c = pub_conf_load(path, err, sizeof(err))) == NULL) {
+		log_errx("%s", err);
+		return 1;
+	}
+	if (strcmp(argv[1], "status") == 0) {
+		printf("%-20s %-14s %-12s %-14s %-20s %s\n", "BUNDLE",
+		    "VERSION", "STORE", "STATE", "REASON", "RETRIES");
+		struct publish_rows rs = { .c = c };
+		size_t k;
+
+		if ((rc = pub_record_each(c->state_dir, publish_collect,
+		    &rs)) != 0)
+			log_errx("%s: %s", c->state_dir, strerror(-rc));
+		if (rs.n > 0)
+			qsort(rs.row, rs.n, sizeof(*rs.row), publish_row_cmp);
+		for (k = 0; k < rs.n; k++)
+			printf("%-20.20s %-14.14s %-12.12s %-14s %-20s %s\n",
+			    rs.row[k].bundle, rs.row[k].version,
+			    rs.row[k].store, pub_state_name(rs.row[k].state),
+			    rs.row[k].reason, rs.row[k].left);
+		free(rs.row);
+		rc = rc != 0;
+	} else if (strcmp(argv[1], "retry") == 0) {
+		if (store != NULL && pub_conf_store(c, store) == NULL) {
+			log_errx("%s: no store is called %s", path, store);
+			goto out;
+		}
+		if ((r = malloc(sizeof(*r))) == NULL ||
+		    pub_record_load(c->state_dir, argv[2], argv[3], r) != 0 ||
+		    r->n == 0) {
+			log_errx("%s %s: sluice-publish has no state for it",
+			    argv[2], argv[3]);
+			goto out;
+		}
+		for (i = 0; i < (int)r->n; i++)
+			if ((store == NULL || strcmp(store, r->e[i].store) ==
+			    0) && r->e[i].state != PUB_PUBLISHED)
+				n++;
+		if (n == 0) {
+			log_errx("%s %s: nothing to retry (already "
+			    "published%s%s)", argv[2], argv[3],
+			    store != NULL ? " to " : "", store != NULL ?
+			    store : "");
+			goto out;
+		}
+		if ((rc = pub_retry_request(c->state_dir, argv[2], argv[3],
+		    store)) != 0) {
+			log_errx("%s: %s", c->state_dir, strerror(-rc));
+			rc = 1;
+			goto out;
+		}
+		printf("retry of %s %s requested for %d store%s; sluice-publish "
+		    "takes it at its next scan\n", argv[2], argv[3], n,
+		    plural((uint64_t)n));
+	} else
+		rc = usage();
+out:
+	free(r);
+	pub_conf_free(c);
+	return rc;
 }

@@ -9,4 +9,6 @@ bash "$ROOT/tools/demo.sh" >"$T/demo.out" 2>&1 || {
 grep -q "state=RELEASED" "$T/demo.out" || die "demo: nothing released"
 grep -q "== identical to the source bundle" "$T/demo.out" ||
 	die "demo: released tree differs"
-echo "make demo releases its bundle"
+grep -q "== models/demo-model/latest is the bundle" "$T/demo.out" ||
+	die "demo: not published to the model directory"
+echo "make demo releases its bundle and publishes it"

@@ -30,7 +30,7 @@ if command -v systemd-analyze >/dev/null; then
 	ln -s sluice-train@.timer "$T/units/sluice-train@nightly.timer"
 	(cd "$T/units" && SYSTEMD_UNIT_PATH="$T/units:" systemd-analyze verify \
 	    --man=no sluice-send.service sluice-recv.service \
-	    sluice-train@nightly.service sluice-train@nightly.timer) \
+	    sluice-publish.service sluice-train@nightly.service sluice-train@nightly.timer) \
 	    >"$T/verify.out" 2>&1
 	rc=$?
 	cat "$T/verify.out"
@@ -42,6 +42,12 @@ if command -v systemd-analyze >/dev/null; then
 	echo "sluice-recv.service exposure $score"
 	[ -n "$score" ] && [ "$(echo "$score <= 2.0" | bc)" = 1 ] ||
 		die "sluice-recv.service exposure '$score' above 2.0"
+	score=$(systemd-analyze security --offline=yes \
+	    "$D/usr/lib/systemd/system/sluice-publish.service" 2>/dev/null |
+	    sed -n 's/.*exposure level for .*: \([0-9.]*\).*/\1/p')
+	echo "sluice-publish.service exposure $score"
+	[ -n "$score" ] && [ "$(echo "$score <= 2.0" | bc)" = 1 ] ||
+		die "sluice-publish.service exposure '$score' above 2.0"
 else
 	echo "no systemd-analyze: units not verified"
 fi

@@ -221,6 +221,7 @@ bench: deps
 	@tests/bin/linkbench
 	@tests/bench/bench.sh
 	@tests/bench/fresh.sh
+	@tests/bench/capacity.sh
 
 # make install PREFIX=/usr DESTDIR=...: binaries, the units, the
 # sysusers/tmpfiles/logrotate snippets, example configurations, man pages.

@@ -1,0 +1,155 @@
+#!/bin/bash
+# make bench, part 3 (issue 12): what rate a receiver keeps up with when
+# it runs alone, as an operator measures their own.  A 1 GiB transfer is
+# sent once at a moderate rate and captured with tcpdump -w (nothing
+# listening); then `sluice replay --rate R` re-sends the capture at
+# increasing rates, each time into a fresh receiver with nothing else
+# running.  A rate passes when the bundle is released and the kernel
+# dropped nothing (Udp RcvbufErrors) and the receiver's queue nothing
+# (queue_full).  For 1472- and 8972-byte datagrams it prints every rate
+# tried, then the highest that passed with the receiver's CPU per GB of
+# files there, and the replayer's own CPU per GB.
+#
+#   SLUICE_CAP_BYTES=1073741824 SLUICE_CAP_RATES="1G 2G 3G ..." \
+#   SLUICE_CAP_SIZES="1472 8972" tests/bench/capacity.sh
+# Port 27797 on 127.0.0.1 only.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SEND=$ROOT/sender/sluice-send
+RECV=$ROOT/receiver/sluice-recv
+SLUICE=$ROOT/tools/sluice
+BYTES=${SLUICE_CAP_BYTES:-1073741824}
+RATES=${SLUICE_CAP_RATES:-"1G 1.5G 2G 2.5G 3G 3.5G 4G 5G 6G 8G"}
+SIZES=${SLUICE_CAP_SIZES:-"1472 8972"}
+PORT=27797
+B=$(mktemp -d /tmp/sluice-capacity.XXXXXX)
+R= TD=
+cleanup() {
+	[ -n "$R" ] && kill "$R" 2>/dev/null && wait "$R" 2>/dev/null
+	[ -n "$TD" ] && kill "$TD" 2>/dev/null && wait "$TD" 2>/dev/null
+	rm -rf "$B"
+}
+trap cleanup EXIT
+cd "$B" || exit 1
+command -v tcpdump >/dev/null || { echo "capacity: no tcpdump (make deps)"; exit 1; }
+"$SLUICE" keygen -o sender >/dev/null
+mkdir data
+head -c "$BYTES" /dev/urandom >data/weights.bin
+sync
+
+rcvbuf_errors() {
+	awk '/^Udp:/ { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 }
+	    else print $c["RcvbufErrors"] }' /proc/net/snmp
+}
+# cpu_s PID: user + system CPU seconds of every thread so far
+cpu_s() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+	    "/proc/$1/stat"
+}
+cat >receiver.conf <<CONF
+listen = "127.0.0.1:$PORT";
+sender_keys = [ "sender.pub" ];
+staging_dir = "staging";
+store_dir = "store";
+quarantine_log = "q.log";
+metrics_file = "metrics.prom";
+metrics_interval = 0.5;
+CONF
+
+# capture SIZE: the transfer at 1 Gbit/s into SIZE.pcap, nothing dropped
+capture() {
+	local size=$1
+	cat >sender.conf <<CONF
+destination = "127.0.0.1:$PORT";
+key = "sender.key";
+rate = "1G";
+passes = 1;
+fec_overhead = 25;
+datagram_size = $size;
+CONF
+	tcpdump -i lo -n -U -B 262144 -w "$size.pcap" "udp and dst port $PORT" \
+	    2>tcpdump.err &
+	TD=$!
+	for _ in $(seq 1 100); do
+		grep -q "listening on" tcpdump.err && break
+		sleep 0.05
+	done
+	"$SEND" -c sender.conf --version "c$size" data 2>send.err
+	sleep 1
+	kill -INT "$TD"
+	wait "$TD" 2>/dev/null
+	TD=
+	grep -q "^0 packets dropped by kernel" tcpdump.err || {
+		echo "capacity: tcpdump dropped packets capturing $size:"
+		cat tcpdump.err
+		return 1
+	}
+}
+
+# try SIZE RATE: prints "released rcvbuf queue_full recv_cpu replay_cpu"
+try() {
+	local size=$1 rate=$2 e0 e1 rel qf cpu out
+	rm -rf staging store q.log metrics.prom
+	"$RECV" -c receiver.conf 2>recv.err &
+	R=$!
+	for _ in $(seq 1 200); do
+		grep -q listening recv.err && break
+		sleep 0.05
+	done
+	e0=$(rcvbuf_errors)
+	out=$("$SLUICE" replay "$size.pcap" --to "127.0.0.1:$PORT" \
+	    --rate "$rate" 2>>replay.err)
+	rel=no
+	for _ in $(seq 1 600); do
+		grep -q "state=RELEASED" q.log 2>/dev/null && { rel=yes; break; }
+		grep -q "state=\(REJECTED\|QUARANTINED\)" q.log 2>/dev/null && break
+		# A drop fails the rate whether or not FEC repairs it.
+		[ "$(rcvbuf_errors)" != "$e0" ] && break
+		grep -q '^sluice_drops_total{reason="queue_full"} [1-9]' \
+		    metrics.prom 2>/dev/null && break
+		sleep 0.1
+	done
+	e1=$(rcvbuf_errors)
+	cpu=$(cpu_s "$R")
+	sleep 1.2 # one more metrics rewrite
+	qf=$(sed -n 's/^sluice_drops_total{reason="queue_full"} //p' metrics.prom)
+	kill "$R"
+	wait "$R" 2>/dev/null
+	R=
+	echo "$rel $((e1 - e0)) ${qf:-0} $cpu $(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.* mbit_s=\([0-9.]*\).*/\1/p' <<<"$out")"
+}
+
+gb=$(echo "$BYTES / 1000000000" | bc -l)
+summary=()
+for size in $SIZES; do
+	capture "$size" || exit 1
+	printf 'capacity %s: %-6s %-10s %-9s %-7s %-10s %-13s %-13s\n' "$size" \
+	    rate "sent Mb/s" released rcvbuf queue_full "recv CPU s/GB" \
+	    "replay CPU s/GB"
+	best= best_cpu= best_rcpu= fails=0
+	for rate in $RATES; do
+		read -r rel drops qf cpu rcpu mbps <<<"$(try "$size" "$rate")"
+		printf 'capacity %s: %-6s %-10.0f %-9s %-7s %-10s %-13.2f %-13.2f\n' \
+		    "$size" "$rate" "${mbps:-0}" "$rel" "$drops" "$qf" \
+		    "$(echo "$cpu / $gb" | bc -l)" \
+		    "$(echo "${rcpu:-0} / $gb" | bc -l)"
+		if [ "$rel" = yes ] && [ "$drops" = 0 ] && [ "$qf" = 0 ]; then
+			best="$rate (sent at ${mbps%.*} Mbit/s)"
+			best_cpu=$(echo "$cpu / $gb" | bc -l)
+			best_rcpu=$(echo "${rcpu:-0} / $gb" | bc -l)
+			fails=0
+		else
+			# Two failures in a row: the rates above will not pass.
+			fails=$((fails + 1))
+			[ "$fails" -ge 2 ] && break
+		fi
+	done
+	if [ -n "$best" ]; then
+		summary+=("$(printf 'receiver capacity %s: %s with zero drops and a release; receiver %.2f CPU s/GB there, replayer %.2f CPU s/GB' \
+		    "$size" "$best" "$best_cpu" "$best_rcpu")")
+	else
+		summary+=("receiver capacity $size: no rate tried passed")
+	fi
+	rm -f "$size.pcap"
+done
+printf '%s\n' "${summary[@]}"

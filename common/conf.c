@@ -140,6 +140,7 @@ static const struct setting recv_settings[] = {
 	{ "link_key", K_PATH, R(link_key), false, 0, 0, NULL, 0 },
 	{ "ingest_buffer", K_SIZE, R(ingest_buffer), false, 1048576,
 	    68719476736.0, "256M", 0 },
+	{ "workers", K_UINT, R(workers), false, 0, 64, "0", 0 },
 	{ "staging_retention", K_DOUBLE, R(staging_retention), false, 60,
 	    315360000, "604800", 0 },
 	{ "link_journal_dir", K_PATH, R(link_journal_dir), false, 0, 0, NULL,

@@ -101,6 +101,7 @@ struct recv_conf {
 	unsigned link_down_after;     /* missed heartbeats, default 3 */
 	double progress_interval;     /* seconds between progress saves, 1 */
 	uint64_t ingest_buffer;       /* the rx thread's queue, default 256M */
+	unsigned workers;             /* threads preparing it; 0: the cores */
 	char *link_key;               /* link envelope key; NULL: none, and
 	                                 sealed datagrams are refused */
 	double staging_retention;     /* seconds INCOMPLETE staging and held

@@ -375,12 +375,17 @@ accepting(const struct transfer *t)
 	    !t->waiting_space;
 }
 
+/* digest: the data's SHA-256 if a worker has it, or NULL. */
 static bool
-symbol_matches(const struct slot *s, unsigned index, const uint8_t *data)
+symbol_matches(const struct slot *s, unsigned index, const uint8_t *data,
+    const uint8_t *digest)
 {
-	uint8_t digest[HASH_LEN];
+	uint8_t d[HASH_LEN];
 
-	hash_sha256(digest, data, s->symbol_size);
+	if (digest == NULL) {
+		hash_sha256(d, data, s->symbol_size);
+		digest = d;
+	}
 	return sign_equal(digest, s->hashes + (size_t)index * s->hash_len,
 	    s->hash_len);
 }
@@ -619,7 +624,8 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		if (s->sym[i] != SYM_PENDING)
 			continue;
 		s->n_pending--;
-		if (symbol_matches(s, i, s->buf + (size_t)i * s->symbol_size)) {
+		if (symbol_matches(s, i, s->buf + (size_t)i * s->symbol_size,
+		    NULL)) {
 			s->sym[i] = SYM_VERIFIED;
 			s->n_verified++;
 			r->stats.symbols++;
@@ -700,7 +706,8 @@ hold_pending(struct recv *r, struct transfer *t, struct slot *s,
 }
 
 static void
-handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
+handle_symbol(struct recv *r, const uint8_t *buf, size_t len,
+    const uint8_t *digest)
 {
 	struct proto_symbol sy;
 	enum proto_verdict v;
@@ -755,7 +762,7 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len)
 			r->stats.redundant++;
 			return;
 		}
-		if (!symbol_matches(s, sy.index, sy.data)) {
+		if (!symbol_matches(s, sy.index, sy.data, digest)) {
 			drop(r, DROP_SYMBOL_HASH, t->id);
 			return;
 		}
@@ -809,15 +816,24 @@ handle_heartbeat(struct recv *r, const uint8_t *buf, size_t len)
 }
 
 void
-assemble_datagram(struct recv *r, uint8_t *buf, size_t len)
+assemble_datagram(struct recv *r, uint8_t *buf, size_t len,
+    const struct ingest_prep *prep)
 {
 	struct proto_hdr h;
 	enum proto_verdict v;
 
 	/* The link envelope before anything else: a forged datagram costs
 	 * one Poly1305 and touches no state.  Without a link key, a sealed
-	 * datagram is refused under the same name. */
-	if (r->link != NULL) {
+	 * datagram is refused under the same name.  A worker may have
+	 * opened it already. */
+	if (r->link != NULL && prep != NULL &&
+	    (prep->flags & INGEST_PREP_OPENED)) {
+		if (prep->verdict != PROTO_OK) {
+			drop(r, prep->verdict, 0);
+			return;
+		}
+		len = prep->len;
+	} else if (r->link != NULL) {
 		v = proto_link_open(sign_linkkey_bytes(r->link), buf, len,
 		    &len);
 		if (v != PROTO_OK) {
@@ -837,7 +853,8 @@ assemble_datagram(struct recv *r, uint8_t *buf, size_t len)
 	metrics_note_seq(r, h.session, h.seq);
 	switch (h.type) {
 	case PROTO_T_SYMBOL:
-		handle_symbol(r, buf, len);
+		handle_symbol(r, buf, len, prep != NULL &&
+		    (prep->flags & INGEST_PREP_HASHED) ? prep->digest : NULL);
 		break;
 	case PROTO_T_DESCRIPTOR:
 		handle_descriptor(r, buf, len);

@@ -11,11 +11,23 @@
  * liburing 2.3 has no io_uring_setup_buf_ring(), so the ring is mmap'd and
  * registered by hand (as liburing's examples/io_uring-udp.c does).
  *
+ * Between the rx thread and the main thread, `workers` threads prepare
+ * each queued run: open the link envelope and hash every symbol
+ * (SHA-256), the work that costs the most per byte and needs no state.
+ * They take whole entries in turn (entry i to worker i % workers) and
+ * mark each ready; the main thread takes entries in order, as before,
+ * once ready, so nothing about order, transfers or slots changes, and no
+ * lock sits on the per-datagram path.  What a worker found travels in
+ * the entry, after the bytes (struct ingest_prep per datagram).
+ *
  * The socket is bound and read, never written: nothing in the receiver
  * sends a datagram.
  */
 #include "receiver/recv.h"
 #include "proto/frame.h"
+#include "proto/link.h"
+#include "proto/wire.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -33,6 +45,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +64,17 @@
 #define BUF_SIZE (65536 + 256)
 #define UD_RECV 1ull               /* user_data of the recvmsg */
 #define WAIT_BATCH 64
+#define MAX_WORKERS 64
+
+struct worker {
+	struct ingest *in;
+	unsigned index;
+	pthread_t thread;
+	/* Where this worker has walked to: the rx thread never writes over
+	 * what a worker may still read (see push). */
+	_Atomic uint64_t cursor;
+	uint64_t entry;            /* the index of the entry at cursor */
+};
 
 struct ingest {
 	const struct recv_conf *conf;
@@ -90,13 +114,36 @@ struct ingest {
 
 	struct journal *journal;    /* link_journal_dir, or NULL */
 
+	/* The workers (none: the main thread does it all, as pcapin). */
+	struct worker workers[MAX_WORKERS];
+	unsigned n_workers;
+	const uint8_t *link_key;    /* opened by the workers, or NULL */
+	_Atomic int wwaiting;       /* workers asleep on wcond */
+	pthread_cond_t wcond;
+
 	pcap_t *cap;                /* capture_interface, instead of fd */
 	int cap_linktype;
 	unsigned cap_port;
 };
 
-#define Q_HDR 8
+/* An entry: length, segment size, datagrams, ready flag; the bytes
+ * (padded to 8); with workers, one struct ingest_prep per datagram. */
+#define Q_HDR 16
 #define Q_WRAP 0xffffffffu
+
+struct qhdr {
+	uint32_t len;
+	uint32_t seg;
+	uint32_t n;                 /* datagrams, when there are workers */
+	_Atomic uint32_t state;     /* Q_QUEUED, Q_CLAIMED, Q_READY */
+};
+
+/* Whoever claims a queued entry prepares it: its worker, or the main
+ * thread when it gets there first (so the main thread never waits on a
+ * worker that is behind, it does the work itself). */
+#define Q_QUEUED 0u
+#define Q_CLAIMED 1u
+#define Q_READY 2u
 
 unsigned
 ingest_rcvbuf(const struct ingest *in)
@@ -351,9 +398,11 @@ capture_main(void *arg)
 		if (n < 0)
 			fatalx("capture_interface %s: %s",
 			    in->conf->capture_interface, pcap_geterr(in->cap));
-		if (n > 0 && atomic_load(&in->waiting)) {
+		if (n > 0 && (atomic_load(&in->waiting) ||
+		    atomic_load(&in->wwaiting))) {
 			pthread_mutex_lock(&in->lock);
 			pthread_cond_signal(&in->cond);
+			pthread_cond_broadcast(&in->wcond);
 			pthread_mutex_unlock(&in->lock);
 		}
 		/* The kernel's drops, as SO_RXQ_OVFL gives them for the
@@ -378,6 +427,17 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 	in->fd = -1;
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_cond_init(&in->cond, NULL);
+	pthread_cond_init(&in->wcond, NULL);
+	in->n_workers = UTIL_MIN(conf->workers, (unsigned)MAX_WORKERS);
+	if (in->n_workers == 0) {
+		cpu_set_t cs;
+
+		/* The cores the service may use (CPUAffinity=, cpusets). */
+		in->n_workers = sched_getaffinity(0, sizeof(cs), &cs) == 0 ?
+		    (unsigned)CPU_COUNT(&cs) : 1;
+		in->n_workers = UTIL_MAX(1u, UTIL_MIN(in->n_workers,
+		    (unsigned)MAX_WORKERS));
+	}
 	/* Faulted in at start, like the receive buffers, so that what the
 	 * receiver holds does not grow with what arrives. */
 	in->qcap = (size_t)conf->ingest_buffer;
@@ -444,8 +504,15 @@ ingest_free(struct ingest *in)
 	if (in == NULL)
 		return;
 	if (in->started) {
+		unsigned i;
+
 		atomic_store(&in->stop, true);
 		pthread_join(in->thread, NULL);
+		pthread_mutex_lock(&in->lock);
+		pthread_cond_broadcast(&in->wcond);
+		pthread_mutex_unlock(&in->lock);
+		for (i = 0; i < in->n_workers; i++)
+			pthread_join(in->workers[i].thread, NULL);
 	}
 	/* After the rx thread: what it queued is written first. */
 	journal_free(in->journal);
@@ -463,6 +530,7 @@ ingest_free(struct ingest *in)
 		pcap_close(in->cap);
 	pthread_mutex_destroy(&in->lock);
 	pthread_cond_destroy(&in->cond);
+	pthread_cond_destroy(&in->wcond);
 	free(in);
 }
 
@@ -472,24 +540,51 @@ padded(size_t len)
 	return (len + 7) & ~(size_t)7;
 }
 
+/* Datagrams in a run of len bytes cut at seg. */
+static uint32_t
+run_count(size_t len, size_t seg)
+{
+	return len == 0 ? 0 : seg == 0 ? 1 : (uint32_t)((len + seg - 1) / seg);
+}
+
+/* The oldest byte anyone may still read: the consumer's, or a worker's
+ * that has not walked past it. */
+static uint64_t
+oldest(struct ingest *in)
+{
+	uint64_t o = atomic_load_explicit(&in->head, memory_order_acquire);
+	unsigned i;
+
+	for (i = 0; i < in->n_workers; i++) {
+		uint64_t c = atomic_load_explicit(&in->workers[i].cursor,
+		    memory_order_acquire);
+
+		if (c < o)
+			o = c;
+	}
+	return o;
+}
+
 /* rx thread: one datagram run into the queue, or counted as dropped. */
 static void
 push(struct ingest *in, const uint8_t *p, size_t len, size_t seg)
 {
 	uint64_t tail = atomic_load_explicit(&in->tail, memory_order_relaxed);
-	uint64_t head = atomic_load_explicit(&in->head, memory_order_acquire);
-	size_t off = (size_t)(tail % in->qcap), need = Q_HDR + padded(len);
+	uint64_t head = oldest(in);
+	uint32_t n = run_count(len, seg);
+	size_t off = (size_t)(tail % in->qcap), need = Q_HDR + padded(len) +
+	    (in->n_workers > 0 ? (size_t)n * sizeof(struct ingest_prep) : 0);
 	size_t room = in->qcap - off, used = (size_t)(tail - head);
-	uint32_t hdr[2];
+	struct qhdr *h;
 
 	/* An entry never wraps: the rest of the ring is skipped instead. */
 	if (room < need) {
 		if (in->qcap - used < room + need)
 			goto full;
 		if (room >= Q_HDR) {
-			hdr[0] = Q_WRAP;
-			hdr[1] = 0;
-			memcpy(in->q + off, hdr, Q_HDR);
+			h = (struct qhdr *)(in->q + off);
+			h->len = Q_WRAP;
+			h->seg = 0;
 		}
 		tail += room;
 		used += room;
@@ -497,9 +592,12 @@ push(struct ingest *in, const uint8_t *p, size_t len, size_t seg)
 	} else if (in->qcap - used < need) {
 		goto full;
 	}
-	hdr[0] = (uint32_t)len;
-	hdr[1] = (uint32_t)seg;
-	memcpy(in->q + off, hdr, Q_HDR);
+	h = (struct qhdr *)(in->q + off);
+	h->len = (uint32_t)len;
+	h->seg = (uint32_t)seg;
+	h->n = n;
+	atomic_store_explicit(&h->state, in->n_workers == 0 ? Q_READY :
+	    Q_QUEUED, memory_order_relaxed);
 	memcpy(in->q + off + Q_HDR, p, len);
 	used += need;
 	atomic_store_explicit(&in->tail, tail + need, memory_order_release);
@@ -507,8 +605,8 @@ push(struct ingest *in, const uint8_t *p, size_t len, size_t seg)
 		atomic_store_explicit(&in->hwm, used, memory_order_relaxed);
 	return;
 full:
-	atomic_fetch_add_explicit(&in->n_full, seg > 0 ? (len + seg - 1) / seg :
-	    1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&in->n_full, n > 0 ? n : 1,
+	    memory_order_relaxed);
 }
 
 /* rx thread: a whole datagram (or run of seg-byte datagrams) received:
@@ -631,9 +729,11 @@ rx_main(void *arg)
 				handle_recv(in, cqe);
 		}
 		io_uring_cq_advance(&in->ring, n);
-		if (n > 0 && atomic_load(&in->waiting)) {
+		if (n > 0 && (atomic_load(&in->waiting) ||
+		    atomic_load(&in->wwaiting))) {
 			pthread_mutex_lock(&in->lock);
 			pthread_cond_signal(&in->cond);
+			pthread_cond_broadcast(&in->wcond);
 			pthread_mutex_unlock(&in->lock);
 		}
 		in->rearmed = !in->armed;
@@ -644,15 +744,159 @@ rx_main(void *arg)
 	return NULL;
 }
 
+/* ---- workers ------------------------------------------------------------ */
+
+/* What a worker does for one datagram: the envelope, then a symbol's
+ * hash.  Pure: the bytes and the link key only. */
+static void
+prepare(const struct ingest *in, uint8_t *d, size_t len,
+    struct ingest_prep *pp)
+{
+	struct proto_hdr h;
+	struct proto_symbol sy;
+	size_t inner = len;
+
+	memset(pp, 0, sizeof(*pp));
+	if (in->link_key != NULL) {
+		pp->flags |= INGEST_PREP_OPENED;
+		pp->verdict = (uint8_t)proto_link_open(in->link_key, d, len,
+		    &inner);
+		if (pp->verdict != PROTO_OK)
+			return;
+	}
+	pp->len = (uint32_t)inner;
+	if (proto_hdr_decode(d, inner, &h) != PROTO_OK ||
+	    h.type != PROTO_T_SYMBOL ||
+	    proto_symbol_decode(d, inner, &sy) != PROTO_OK)
+		return;
+	hash_sha256(pp->digest, sy.data, sy.len);
+	pp->flags |= INGEST_PREP_HASHED;
+}
+
+static void
+prepare_entry(struct ingest *in, struct qhdr *h)
+{
+	uint8_t *d = (uint8_t *)h + Q_HDR;
+	struct ingest_prep *pp = (struct ingest_prep *)(d + padded(h->len));
+	size_t left = h->len, seg = h->seg > 0 ? h->seg : h->len;
+	uint32_t i;
+
+	for (i = 0; i < h->n && left > 0; i++) {
+		size_t k = left < seg ? left : seg;
+
+		prepare(in, d, k, &pp[i]);
+		d += k;
+		left -= k;
+	}
+	atomic_store_explicit(&h->state, Q_READY, memory_order_release);
+}
+
+/* Prepares h if nobody has claimed it yet. */
+static void
+claim(struct ingest *in, struct qhdr *h)
+{
+	uint32_t want = Q_QUEUED;
+
+	if (atomic_compare_exchange_strong_explicit(&h->state, &want,
+	    Q_CLAIMED, memory_order_acquire, memory_order_relaxed))
+		prepare_entry(in, h);
+}
+
+/*
+ * Walks every entry in order, preparing its own (every n_workers-th) and
+ * stepping over the others'; sleeps when it has caught up with the rx
+ * thread.
+ */
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct ingest *in = w->in;
+	uint64_t cur = atomic_load(&w->cursor);
+
+	while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
+		uint64_t tail = atomic_load_explicit(&in->tail,
+		    memory_order_acquire);
+		size_t off;
+		struct qhdr *h;
+
+		if (cur == tail) {
+			pthread_mutex_lock(&in->lock);
+			atomic_fetch_add(&in->wwaiting, 1);
+			if (atomic_load(&in->tail) == cur &&
+			    !atomic_load(&in->stop)) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 10000000;
+				ts.tv_sec += ts.tv_nsec / 1000000000;
+				ts.tv_nsec %= 1000000000;
+				pthread_cond_timedwait(&in->wcond, &in->lock,
+				    &ts);
+			}
+			atomic_fetch_sub(&in->wwaiting, 1);
+			pthread_mutex_unlock(&in->lock);
+			continue;
+		}
+		while (cur != tail) {
+			off = (size_t)(cur % in->qcap);
+			if (in->qcap - off < Q_HDR) {
+				cur += in->qcap - off;
+				continue;
+			}
+			h = (struct qhdr *)(in->q + off);
+			if (h->len == Q_WRAP) {
+				cur += in->qcap - off;
+				continue;
+			}
+			if (w->entry++ % in->n_workers == w->index)
+				claim(in, h);
+			cur += Q_HDR + padded(h->len) + (size_t)h->n *
+			    sizeof(struct ingest_prep);
+			atomic_store_explicit(&w->cursor, cur,
+			    memory_order_release);
+		}
+	}
+	return NULL;
+}
+
+void
+ingest_set_link(struct ingest *in, const uint8_t *key)
+{
+	in->link_key = key;
+}
+
+unsigned
+ingest_workers(const struct ingest *in)
+{
+	return in->n_workers;
+}
+
 int
 ingest_start(struct ingest *in)
 {
+	unsigned i;
 	int rc;
 
 	if (in->cap == NULL && (rc = arm(in)) != 0)
 		return rc;
 	if ((rc = journal_start(in->journal)) != 0)
 		return rc;
+	for (i = 0; i < in->n_workers; i++) {
+		struct worker *w = &in->workers[i];
+
+		w->in = in;
+		w->index = i;
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) !=
+		    0) {
+			/* Those started stop with the rx thread: none is. */
+			in->n_workers = i;
+			atomic_store(&in->stop, true);
+			while (i-- > 0)
+				pthread_join(in->workers[i].thread, NULL);
+			return -rc;
+		}
+	}
 	rc = pthread_create(&in->thread, NULL, in->cap != NULL ?
 	    capture_main : rx_main, in);
 	if (rc != 0)
@@ -663,12 +907,13 @@ ingest_start(struct ingest *in)
 
 bool
 ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
-    unsigned timeout_ms)
+    const struct ingest_prep **prep, unsigned timeout_ms)
 {
 	uint64_t head = atomic_load_explicit(&in->head, memory_order_relaxed);
 	uint64_t tail;
-	uint32_t hdr[2];
+	struct qhdr *h;
 	size_t off;
+	unsigned spins = 0;
 
 	for (;;) {
 		tail = atomic_load_explicit(&in->tail, memory_order_acquire);
@@ -696,18 +941,26 @@ ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
 	if (in->qcap - off < Q_HDR) {
 		head += in->qcap - off;
 		off = 0;
-	} else {
-		memcpy(hdr, in->q + off, Q_HDR);
-		if (hdr[0] == Q_WRAP) {
-			head += in->qcap - off;
-			off = 0;
-		}
+	} else if (((struct qhdr *)(in->q + off))->len == Q_WRAP) {
+		head += in->qcap - off;
+		off = 0;
 	}
-	memcpy(hdr, in->q + off, Q_HDR);
+	h = (struct qhdr *)(in->q + off);
+	/* Not prepared yet: do it here rather than wait; being prepared:
+	 * that takes microseconds. */
+	claim(in, h);
+	while (atomic_load_explicit(&h->state, memory_order_acquire) !=
+	    Q_READY) {
+		if (++spins > 64)
+			sched_yield();
+	}
 	*buf = in->q + off + Q_HDR;
-	*len = hdr[0];
-	*seg = hdr[1];
-	in->peeked = head + Q_HDR + padded(hdr[0]);
+	*len = h->len;
+	*seg = h->seg;
+	*prep = in->n_workers > 0 ? (const struct ingest_prep *)(*buf +
+	    padded(h->len)) : NULL;
+	in->peeked = head + Q_HDR + padded(h->len) + (in->n_workers > 0 ?
+	    (size_t)h->n * sizeof(struct ingest_prep) : 0);
 	return true;
 }
 

@@ -145,16 +145,20 @@ static void
 drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
 {
 	uint64_t start = util_now_ns();
+	const struct ingest_prep *prep;
 	uint8_t *p;
 	size_t len, seg;
 	unsigned n = 0;
 
-	while (ingest_pop(r->in, &p, &len, &seg, n == 0 ? wait_ms : 0)) {
+	while (ingest_pop(r->in, &p, &len, &seg, &prep, n == 0 ? wait_ms :
+	    0)) {
 		/* Each segment of a coalesced run is a datagram of its own. */
 		while (len > 0) {
 			size_t k = len < seg ? len : seg;
 
-			assemble_datagram(r, p, k);
+			assemble_datagram(r, p, k, prep);
+			if (prep != NULL)
+				prep++;
 			p += k;
 			len -= k;
 		}
@@ -326,6 +330,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	ingest_set_link(r.in, r.link != NULL ? sign_linkkey_bytes(r.link) :
+	    NULL);
 	if ((rc = ingest_start(r.in)) != 0)
 		fatalx("starting the rx thread: %s", strerror(-rc));
 	if (conf->capture_interface != NULL) {

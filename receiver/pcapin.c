@@ -67,7 +67,7 @@ read_file(struct recv *r, struct pcapin *pi, const char *path,
 		memcpy(buf, d, len);
 		r->stats.datagrams++;
 		r->stats.bytes += len;
-		assemble_datagram(r, buf, len);
+		assemble_datagram(r, buf, len, NULL);
 		if (st->datagrams % 256 == 0)
 			housekeeping(r, &last);
 	}

@@ -300,11 +300,14 @@ void recv_failpoint(const char *name);
 bool recv_failpoint_hit(const char *name);
 
 /* ---- assemble.c (main thread) ------------------------------------------ */
+struct ingest_prep;
 int assemble_init(struct recv *r);
 void assemble_fini(struct recv *r);
 /* One datagram; buf is the caller's to scribble on (the link envelope is
- * opened in place). */
-void assemble_datagram(struct recv *r, uint8_t *buf, size_t len);
+ * opened in place).  prep, if not NULL, is what a worker already did for
+ * it (the envelope opened, a symbol hashed). */
+void assemble_datagram(struct recv *r, uint8_t *buf, size_t len,
+    const struct ingest_prep *prep);
 
 /* ---- lifecycle.c (main thread): the only module that moves a state ---- */
 int lifecycle_init(struct recv *r, char *err, size_t errlen);
@@ -457,17 +460,34 @@ void metrics_write(const struct recv *r);
 /* ---- ingest.c (rx thread) ------------------------------------------------ */
 struct ingest *ingest_new(const struct recv_conf *conf, char *err,
     size_t errlen);
-/* Starts the rx thread. */
+/* The link key the workers open envelopes with (borrowed), before
+ * ingest_start; NULL: none. */
+void ingest_set_link(struct ingest *in, const uint8_t *key);
+/* Starts the workers and the rx thread. */
 int ingest_start(struct ingest *in);
+unsigned ingest_workers(const struct ingest *in);
 void ingest_free(struct ingest *in);
+/*
+ * What a worker prepared for one datagram of a run: its envelope opened
+ * in place (the verdict, and its length after), and a symbol's SHA-256.
+ */
+#define INGEST_PREP_OPENED 0x1  /* verdict and len say how it went */
+#define INGEST_PREP_HASHED 0x2  /* digest is the symbol data's */
+struct ingest_prep {
+	uint32_t flags;
+	uint32_t len;
+	uint8_t verdict;             /* enum proto_verdict */
+	uint8_t pad[7];
+	uint8_t digest[32];
+};
 /*
  * The next queued datagram run (one or more datagrams of seg bytes each,
  * the last possibly shorter), waiting up to timeout_ms; false if none.
- * The bytes stay valid, and the caller's to change, until
- * ingest_release().
+ * *prep is one ingest_prep per datagram, or NULL without workers.  The
+ * bytes stay valid, and the caller's to change, until ingest_release().
  */
 bool ingest_pop(struct ingest *in, uint8_t **buf, size_t *len,
-    size_t *seg, unsigned timeout_ms);
+    size_t *seg, const struct ingest_prep **prep, unsigned timeout_ms);
 void ingest_release(struct ingest *in);
 unsigned ingest_rcvbuf(const struct ingest *in);
 struct ingest_stats {

@@ -222,6 +222,7 @@ bench: deps
 	@tests/bench/bench.sh
 	@tests/bench/fresh.sh
 	@tests/bench/capacity.sh
+	@tests/bench/sink.sh
 
 # make install PREFIX=/usr DESTDIR=...: binaries, the units, the
 # sysusers/tmpfiles/logrotate snippets, example configurations, man pages.

@@ -6,12 +6,13 @@
 # increasing rates, each time into a fresh receiver with nothing else
 # running.  A rate passes when the bundle is released and the kernel
 # dropped nothing (Udp RcvbufErrors) and the receiver's queue nothing
-# (queue_full).  For 1472- and 8972-byte datagrams it prints every rate
-# tried, then the highest that passed with the receiver's CPU per GB of
-# files there, and the replayer's own CPU per GB.
+# (queue_full).  For 1472- and 8972-byte datagrams, and 1 and 2
+# `workers`, it prints every rate tried, then the highest that passed
+# with the receiver's CPU per GB of files there, and the replayer's own
+# CPU per GB.
 #
 #   SLUICE_CAP_BYTES=1073741824 SLUICE_CAP_RATES="1G 2G 3G ..." \
-#   SLUICE_CAP_SIZES="1472 8972" tests/bench/capacity.sh
+#   SLUICE_CAP_SIZES="1472 8972" SLUICE_CAP_WORKERS="1 2" tests/bench/capacity.sh
 # Port 27797 on 127.0.0.1 only.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,6 +22,7 @@ SLUICE=$ROOT/tools/sluice
 BYTES=${SLUICE_CAP_BYTES:-1073741824}
 RATES=${SLUICE_CAP_RATES:-"1G 1.5G 2G 2.5G 3G 3.5G 4G 5G 6G 8G"}
 SIZES=${SLUICE_CAP_SIZES:-"1472 8972"}
+WORKERS=${SLUICE_CAP_WORKERS:-"1 2"}
 PORT=27797
 B=$(mktemp -d /tmp/sluice-capacity.XXXXXX)
 R= TD=
@@ -55,6 +57,7 @@ quarantine_log = "q.log";
 metrics_file = "metrics.prom";
 metrics_interval = 0.5;
 CONF
+cp receiver.conf receiver.base
 
 # capture SIZE: the transfer at 1 Gbit/s into SIZE.pcap, nothing dropped
 capture() {
@@ -123,14 +126,17 @@ gb=$(echo "$BYTES / 1000000000" | bc -l)
 summary=()
 for size in $SIZES; do
 	capture "$size" || exit 1
-	printf 'capacity %s: %-6s %-10s %-9s %-7s %-10s %-13s %-13s\n' "$size" \
+	for workers in $WORKERS; do
+	{ cat receiver.base; echo "workers = $workers;"; } >receiver.conf
+	tag="$size w$workers"
+	printf 'capacity %s: %-6s %-10s %-9s %-7s %-10s %-13s %-13s\n' "$tag" \
 	    rate "sent Mb/s" released rcvbuf queue_full "recv CPU s/GB" \
 	    "replay CPU s/GB"
 	best= best_cpu= best_rcpu= fails=0
 	for rate in $RATES; do
 		read -r rel drops qf cpu rcpu mbps <<<"$(try "$size" "$rate")"
 		printf 'capacity %s: %-6s %-10.0f %-9s %-7s %-10s %-13.2f %-13.2f\n' \
-		    "$size" "$rate" "${mbps:-0}" "$rel" "$drops" "$qf" \
+		    "$tag" "$rate" "${mbps:-0}" "$rel" "$drops" "$qf" \
 		    "$(echo "$cpu / $gb" | bc -l)" \
 		    "$(echo "${rcpu:-0} / $gb" | bc -l)"
 		if [ "$rel" = yes ] && [ "$drops" = 0 ] && [ "$qf" = 0 ]; then
@@ -145,11 +151,12 @@ for size in $SIZES; do
 		fi
 	done
 	if [ -n "$best" ]; then
-		summary+=("$(printf 'receiver capacity %s: %s with zero drops and a release; receiver %.2f CPU s/GB there, replayer %.2f CPU s/GB' \
-		    "$size" "$best" "$best_cpu" "$best_rcpu")")
+		summary+=("$(printf 'receiver capacity %s, %s workers: %s with zero drops and a release; receiver %.2f CPU s/GB there, replayer %.2f CPU s/GB' \
+		    "$size" "$workers" "$best" "$best_cpu" "$best_rcpu")")
 	else
-		summary+=("receiver capacity $size: no rate tried passed")
+		summary+=("receiver capacity $size, $workers workers: no rate tried passed")
 	fi
+	done
 	rm -f "$size.pcap"
 done
 printf '%s\n' "${summary[@]}"

@@ -1032,12 +1032,16 @@ tail_add(struct run *r, const char *buf, size_t n)
 
 /*
  * The last non-empty line of stderr, made printable, into buf: what
- * skopeo says last is why it failed ("level=fatal msg=...").
+ * skopeo says last is why it failed ("level=fatal msg=...").  The msg
+ * value is Go-quoted (logrus): its \" and \\ are undone here, or the
+ * publish_log line, which quotes the detail itself, would show them
+ * doubled (Get \\\"http://...).
  */
 static void
 last_line(const struct run *r, char *buf, size_t len)
 {
 	size_t end = r->tail_len, start, i, o = 0;
+	bool quoted = false;
 
 	while (end > 0 && (r->tail[end - 1] == '\n' || r->tail[end - 1] == '\r'))
 		end--;
@@ -1050,11 +1054,17 @@ last_line(const struct run *r, char *buf, size_t len)
 			start = i + 6;
 			if (end > start && r->tail[end - 1] == '"')
 				end--;
+			quoted = true;
 			break;
 		}
 	for (i = start; i < end && o + 1 < len; i++) {
 		unsigned char c = (unsigned char)r->tail[i];
 
+		if (quoted && c == '\\' && i + 1 < end) {
+			c = (unsigned char)r->tail[++i];
+			if (c == 'n' || c == 't')
+				c = ' ';
+		}
 		buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
 	if (len > 0)

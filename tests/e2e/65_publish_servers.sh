@@ -158,8 +158,9 @@ note "llm 1.0 released in $(($(date +%s) - t0)) s"
 wait_until 30 published llm 1.0 models || die "llm 1.0 not in the models store"
 wait_until 30 failed_twice llm 1.0 registry || die "registry: no retries"
 wait_until 30 failed_twice llm 1.0 objects || die "objects: no retries"
-# The first failure: retry_backoff 0.2 s, which whole seconds make 1 s.
-grep -q 'bundle=llm version=1.0 store=registry state=PUBLISH_FAILED reason=push_failed detail=".*retry in 1s, 50 left"$' \
+# The first failure: retry_backoff 0.2 s, which whole seconds make 1 s;
+# skopeo's own quoting is undone before the log quotes the detail once.
+grep -q 'bundle=llm version=1.0 store=registry state=PUBLISH_FAILED reason=push_failed detail=".*Get \\"http://'"$REG"'/v2/\\": .*connection refused; retry in 1s, 50 left"$' \
     "$LOG" || die "registry down: $(grep store=registry "$LOG")"
 grep -q 'bundle=llm version=1.0 store=objects state=PUBLISH_FAILED reason=upload_failed detail=".*retry in 1s, 50 left"$' \
     "$LOG" || die "S3 down: $(grep store=objects "$LOG")"

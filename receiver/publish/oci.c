@@ -1235,8 +1235,10 @@ make_authfile(const struct pub_store *s, char *dir, size_t dirlen,
 	dir[0] = file[0] = '\0';
 	if (sodium_init() < 0)
 		return pub_fail(res, false, "credentials", "libsodium init");
+	/* O_NONBLOCK: a FIFO in the file's place must not hang us (it is
+	 * then refused as not a regular file). */
 	if ((fd = open(s->oci_credentials, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW)) < 0 || fstat(fd, &st) != 0) {
+	    O_NOFOLLOW | O_NONBLOCK)) < 0 || fstat(fd, &st) != 0) {
 		pub_fail(res, false, "credentials", "%s: %s",
 		    s->oci_credentials, strerror(errno));
 		goto out;

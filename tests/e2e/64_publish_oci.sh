@@ -5,7 +5,8 @@
 # copy back out is byte-identical; a second run copies nothing; a
 # docker-archive, a blob not named by its hash, a layout without tags or
 # index and a registry answering with another manifest are refused for
-# good; the registry down is a retryable push_failed that converges once
+# good; a FIFO as the credentials file is refused, not waited on; the
+# registry down is a retryable push_failed that converges once
 # it is back; credentials reach skopeo in a private auth.json, never on
 # its command line.
 . "$(dirname "$0")/lib.sh"
@@ -145,6 +146,14 @@ out=$(PATH=/nonexistent "$PUBSTORE" oci "$B" "registry=$REG" \
     tls_verify=false) && die "ran without skopeo: $out"
 echo "$out" | grep -q '^fail skopeo_missing ' || die "no skopeo: $out"
 echo "$out" | grep -q permanent && die "skopeo missing is permanent: $out"
+
+note "a FIFO in the credentials file's place: refused, not waited on"
+mkfifo -m 600 "$T/fifo.cred"
+out=$(timeout 20 "$PUBSTORE" oci "$B" "registry=$REG" tls_verify=false \
+    "oci_credentials=$T/fifo.cred")
+[ $? = 124 ] && die "the publish hung opening a FIFO for its credentials"
+echo "$out" | grep -q '^fail credentials .*fifo.cred: must be a regular file' ||
+	die "FIFO credentials: $out"
 
 note "registry down: retryable, then converges"
 stop_registry

@@ -17,7 +17,7 @@ PKGS      = libsodium liburing zlib libconfig libisal libcrypto libpcap
 DEB_PKGS  = build-essential pkg-config libsodium-dev liburing-dev zlib1g-dev \
             libconfig-dev libisal-dev libssl-dev libpcap-dev libcmocka-dev \
             iproute2 procps clamav bc tcpdump libcurl4-openssl-dev \
-            skopeo docker-registry
+            skopeo docker-registry s3cmd
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm

@@ -1032,12 +1032,16 @@ tail_add(struct run *r, const char *buf, size_t n)
 
 /*
  * The last non-empty line of stderr, made printable, into buf: what
- * skopeo says last is why it failed ("level=fatal msg=...").
+ * skopeo says last is why it failed ("level=fatal msg=...").  The msg
+ * value is Go-quoted (logrus): its \" and \\ are undone here, or the
+ * publish_log line, which quotes the detail itself, would show them
+ * doubled (Get \\\"http://...).
  */
 static void
 last_line(const struct run *r, char *buf, size_t len)
 {
 	size_t end = r->tail_len, start, i, o = 0;
+	bool quoted = false;
 
 	while (end > 0 && (r->tail[end - 1] == '\n' || r->tail[end - 1] == '\r'))
 		end--;
@@ -1050,11 +1054,17 @@ last_line(const struct run *r, char *buf, size_t len)
 			start = i + 6;
 			if (end > start && r->tail[end - 1] == '"')
 				end--;
+			quoted = true;
 			break;
 		}
 	for (i = start; i < end && o + 1 < len; i++) {
 		unsigned char c = (unsigned char)r->tail[i];
 
+		if (quoted && c == '\\' && i + 1 < end) {
+			c = (unsigned char)r->tail[++i];
+			if (c == 'n' || c == 't')
+				c = ' ';
+		}
 		buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
 	if (len > 0)
@@ -1225,8 +1235,10 @@ make_authfile(const struct pub_store *s, char *dir, size_t dirlen,
 	dir[0] = file[0] = '\0';
 	if (sodium_init() < 0)
 		return pub_fail(res, false, "credentials", "libsodium init");
+	/* O_NONBLOCK: a FIFO in the file's place must not hang us (it is
+	 * then refused as not a regular file). */
 	if ((fd = open(s->oci_credentials, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW)) < 0 || fstat(fd, &st) != 0) {
+	    O_NOFOLLOW | O_NONBLOCK)) < 0 || fstat(fd, &st) != 0) {
 		pub_fail(res, false, "credentials", "%s: %s",
 		    s->oci_credentials, strerror(errno));
 		goto out;

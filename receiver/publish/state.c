@@ -465,6 +465,7 @@ pub_state_move(struct pub_state_ctx *x, struct pub_record *r,
 		break;
 	case PUB_FAILED: {
 		double delay = c->retry_backoff;
+		int64_t wait;
 		unsigned i;
 
 		e->failures++;
@@ -476,14 +477,16 @@ pub_state_move(struct pub_state_ctx *x, struct pub_record *r,
 			delay *= 2;
 		if (delay > c->retry_backoff_max)
 			delay = c->retry_backoff_max;
-		e->next = (int64_t)(util_realtime_ns() / 1000000000) +
-		    (int64_t)(delay + 0.999);
+		/* Attempts are timed in whole seconds; the line says the
+		 * wait as it will be, not the setting (0.2 s is 1 s). */
+		wait = (int64_t)(delay + 0.999);
+		e->next = (int64_t)(util_realtime_ns() / 1000000000) + wait;
 		if (e->final)
 			snprintf(detail, sizeof(detail), "%s%s", res->detail,
 			    res->permanent ? "" : " (no retries left)");
 		else
-			snprintf(detail, sizeof(detail), "%s; retry in %.0fs, "
-			    "%u left", res->detail, delay,
+			snprintf(detail, sizeof(detail), "%s; retry in %"
+			    PRId64 "s, %u left", res->detail, wait,
 			    c->retries + 1 - e->failures);
 		break;
 	}

@@ -11,42 +11,11 @@
 # is importable, every request also passes tests/tools/s3-sigv4-proxy.py,
 # which checks its SigV4 signature the way S3 does (s3rver does not).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/publish_lib.sh"
 
 PUBSTORE=$ROOT/tests/bin/pubstore
 [ -x "$PUBSTORE" ] || die "no $PUBSTORE (make tests/bin/pubstore)"
-npm_dir=$("$ROOT/tools/npm-deps.sh" 2>"$T/npm.err") || {
-	echo "s3rver not installed ($(tail -n 1 "$T/npm.err")): skipped"
-	exit 77
-}
-S3RVER=$npm_dir/node_modules/.bin/s3rver
-DATA=$T/s3data
-mkdir -p "$DATA"
-
-# start_s3 [PORT]: s3rver on 127.0.0.1 (a free port, or PORT again after
-# a stop), bucket "models"; sets S3_PORT and S3_PID
-start_s3() {
-	local before i
-	before=$(grep -c "listening on" "$T/s3.log" 2>/dev/null)
-	"$S3RVER" -d "$DATA" -a 127.0.0.1 -p "${1:-0}" \
-	    --configure-bucket models >>"$T/s3.log" 2>&1 &
-	S3_PID=$!
-	PIDS+=("$S3_PID")
-	for i in $(seq 1 200); do
-		if [ "$(grep -c "listening on" "$T/s3.log")" -gt "${before:-0}" ]
-		then
-			S3_PORT=$(grep "listening on" "$T/s3.log" | tail -n 1 |
-			    sed 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/')
-			return 0
-		fi
-		kill -0 "$S3_PID" 2>/dev/null || die "s3rver exited: $(tail -n 5 "$T/s3.log")"
-		sleep 0.05
-	done
-	die "s3rver did not start"
-}
-stop_s3() {
-	kill "$S3_PID" 2>/dev/null
-	wait "$S3_PID" 2>/dev/null
-}
+need_s3rver
 
 # A signed bundle through a real receiver: a 12 MiB file (multipart at
 # 5 MiB parts), small files, an empty one, a name that needs escaping.
@@ -94,8 +63,8 @@ pub() {
 	"$PUBSTORE" "${PUB[@]}" "endpoint=$1" "credentials=$2" 2>&1
 }
 stored() { grep -ac 'Stored object' "$T/s3.log"; }
-obj() { echo "$DATA/models/$PREFIX/tiny-llama/1.0/$1._S3rver_object"; }
-meta() { echo "$DATA/models/$PREFIX/tiny-llama/1.0/$1._S3rver_metadata.json"; }
+obj() { echo "$S3_DATA/models/$PREFIX/tiny-llama/1.0/$1._S3rver_object"; }
+meta() { echo "$S3_DATA/models/$PREFIX/tiny-llama/1.0/$1._S3rver_metadata.json"; }
 
 note "publish"
 out=$(pub "$ENDPOINT" "$T/s3.credentials")

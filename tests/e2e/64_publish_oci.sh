@@ -5,22 +5,16 @@
 # copy back out is byte-identical; a second run copies nothing; a
 # docker-archive, a blob not named by its hash, a layout without tags or
 # index and a registry answering with another manifest are refused for
-# good; the registry down is a retryable push_failed that converges once
+# good; a FIFO as the credentials file is refused, not waited on; the
+# registry down is a retryable push_failed that converges once
 # it is back; credentials reach skopeo in a private auth.json, never on
 # its command line.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/publish_lib.sh"
 
 PUBSTORE=$ROOT/tests/bin/pubstore
-for c in skopeo docker-registry; do
-	command -v "$c" >/dev/null ||
-		{ echo "SKIP: $c not installed (make deps)"; exit 77; }
-done
+need_registry
 [ -x "$PUBSTORE" ] || { echo "SKIP: $PUBSTORE not built"; exit 77; }
-
-# TCP, above Linux's ephemeral range (32768-60999): PORT_BASE + 2 can be
-# taken for a moment by any outgoing connection on the machine.
-REG_PORT=$((61000 + $$ % 4000))
-REG=127.0.0.1:$REG_PORT
 
 # A skopeo that records its arguments, so the test sees which copies ran
 # and that no secret is on a command line; while $T/fake-manifest exists,
@@ -35,93 +29,6 @@ exec "$REAL_SKOPEO" "\$@"
 EOF
 chmod 755 "$T/bin/skopeo"
 export PATH="$T/bin:$PATH" TMPDIR="$T/tmp"
-
-# start_registry [auth]: the registry on REG_PORT, storage kept across
-# restarts; with "auth", htpasswd basic auth.
-start_registry() {
-	cat >"$T/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $T/registry
-http:
-  addr: $REG
-EOF
-	if [ "${1:-}" = auth ]; then
-		cat >>"$T/registry.yml" <<EOF
-auth:
-  htpasswd:
-    realm: sluice-test
-    path: $T/htpasswd
-EOF
-	fi
-	docker-registry serve "$T/registry.yml" >>"$T/registry.err" 2>&1 &
-	REG_PID=$!
-	PIDS+=("$REG_PID")
-	wait_until 10 curl -s -o /dev/null "http://$REG/v2/" ||
-		{ tail "$T/registry.err"; die "docker-registry did not start"; }
-}
-
-stop_registry() {
-	kill "$REG_PID" 2>/dev/null
-	wait "$REG_PID" 2>/dev/null
-}
-
-# blob LAYOUT FILE: moves FILE into the layout under its digest; prints it
-blob() {
-	local h
-	h=$(sha256sum "$2" | cut -d' ' -f1)
-	mkdir -p "$1/blobs/sha256"
-	mv "$2" "$1/blobs/sha256/$h"
-	echo "$h"
-}
-
-# image LAYOUT TEXT: a one-layer image (deterministic: tar with fixed
-# owners and times, gzip -n); prints its manifest's "digest size"
-image() {
-	local l=$1 w=$T/work.$$ diff layer lsize cfg csize man
-	rm -rf "$w"
-	mkdir -p "$w/root/etc"
-	echo "$2" >"$w/root/etc/hello"
-	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
-	    -C "$w/root" -cf "$w/layer.tar" . || die "tar layer"
-	diff=$(sha256sum "$w/layer.tar" | cut -d' ' -f1)
-	gzip -n -c "$w/layer.tar" >"$w/layer.tgz"
-	lsize=$(stat -c %s "$w/layer.tgz")
-	layer=$(blob "$l" "$w/layer.tgz")
-	printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-	    "$diff" >"$w/config"
-	csize=$(stat -c %s "$w/config")
-	cfg=$(blob "$l" "$w/config")
-	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
-	    "$cfg" "$csize" "$layer" "$lsize" >"$w/manifest"
-	echo "$(sha256sum "$w/manifest" | cut -d' ' -f1) $(stat -c %s "$w/manifest")"
-	blob "$l" "$w/manifest" >/dev/null
-	rm -rf "$w"
-}
-
-# layout DIR [DIGEST SIZE TAG]...: oci-layout and index.json (TAG "-":
-# no ref.name annotation)
-layout() {
-	local l=$1 sep="" d s t
-	shift
-	echo '{"imageLayoutVersion":"1.0.0"}' >"$l/oci-layout"
-	{
-		printf '{"schemaVersion":2,"manifests":['
-		while [ $# -ge 3 ]; do
-			d=$1 s=$2 t=$3
-			shift 3
-			printf '%s{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s' \
-			    "$sep" "$d" "$s"
-			[ "$t" != - ] && printf ',"annotations":{"org.opencontainers.image.ref.name":"%s"}' "$t"
-			printf '}'
-			sep=,
-		done
-		printf ']}\n'
-	} >"$l/index.json"
-}
 
 keys approver
 # bundle DIR NAME: a signed bundle of what DIR holds
@@ -211,8 +118,7 @@ M=$T/b-mismatch
 mkdir -p "$M/images/bad"
 read -r d4 s4 <<<"$(image "$M/images/bad" "tampered")"
 layout "$M/images/bad" "$d4" "$s4" 1
-f=$(ls "$M/images/bad/blobs/sha256" | grep -v "$d4" | head -n 1)
-echo "changed" >>"$M/images/bad/blobs/sha256/$f"
+f=$(skew_blob "$M/images/bad" "$d4")
 bundle "$M" mismatch
 refused "$M" "blob_digest_mismatch images/bad/blobs/sha256/$f: "
 
@@ -240,6 +146,14 @@ out=$(PATH=/nonexistent "$PUBSTORE" oci "$B" "registry=$REG" \
     tls_verify=false) && die "ran without skopeo: $out"
 echo "$out" | grep -q '^fail skopeo_missing ' || die "no skopeo: $out"
 echo "$out" | grep -q permanent && die "skopeo missing is permanent: $out"
+
+note "a FIFO in the credentials file's place: refused, not waited on"
+mkfifo -m 600 "$T/fifo.cred"
+out=$(timeout 20 "$PUBSTORE" oci "$B" "registry=$REG" tls_verify=false \
+    "oci_credentials=$T/fifo.cred")
+[ $? = 124 ] && die "the publish hung opening a FIFO for its credentials"
+echo "$out" | grep -q '^fail credentials .*fifo.cred: must be a regular file' ||
+	die "FIFO credentials: $out"
 
 note "registry down: retryable, then converges"
 stop_registry

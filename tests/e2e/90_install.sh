@@ -1,7 +1,8 @@
 # make install DESTDIR=...: exactly the tree README documents; the units
 # pass systemd-analyze verify (with ExecStart pointing into DESTDIR, as
 # the binaries are not in /usr/bin here); the receiver's unit scores at
-# most 2.0 in systemd-analyze security; make uninstall removes it all.
+# most 2.0 in systemd-analyze security; the publisher's unit hides the
+# receiver's keys and directories; make uninstall removes it all.
 . "$(dirname "$0")/lib.sh"
 
 D=$T/dest
@@ -51,6 +52,20 @@ if command -v systemd-analyze >/dev/null; then
 else
 	echo "no systemd-analyze: units not verified"
 fi
+
+# The publisher reaches nothing of the receiver's: each secret key and
+# directory of receiver.conf.example (and link.key, the README's) lies
+# under an InaccessiblePaths entry of its unit.
+hidden=$(sed -n 's/^InaccessiblePaths=//p' "$ROOT/systemd/sluice-publish.service" |
+    tr ' ' '\n' | sed 's/^-//')
+for p in $(sed -n 's/^\(receiver_key\|link_key\|staging_dir\|state_dir\) *= *"\([^"]*\)".*/\2/p' \
+    "$ROOT/systemd/receiver.conf.example") /etc/sluice/link.key; do
+	ok=0
+	for h in $hidden; do
+		case $p/ in "$h"/*) ok=1 ;; esac
+	done
+	[ $ok = 1 ] || die "sluice-publish.service can reach the receiver's $p"
+done
 
 make -s -C "$ROOT" uninstall PREFIX=/usr DESTDIR="$D" >/dev/null 2>&1 ||
 	die "make uninstall failed"

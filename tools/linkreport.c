@@ -37,12 +37,15 @@
 #define MAX_SESSIONS 64          /* more are counted, not reported */
 #define STRAY_DATAGRAMS 16       /* a "session" this small is noise */
 #define MAX_SEQ_SPAN (1u << 27)  /* bits per session bitmap (16 MiB) */
+#define MAX_BITMAP_BYTES (256ull << 20) /* all sessions' bitmaps */
 #define SEQ_BACK 65536           /* room below the first seq seen */
 #define MAX_CHUNKS (1u << 22)    /* descriptors remembered */
-#define MAX_OBJECTS 65536        /* objects per transfer remembered */
+#define MAX_HASH_BYTES (256ull << 20) /* descriptors' hash lists kept */
+#define MAX_OBJECTS 16384        /* objects per transfer remembered */
 #define MAX_TRANSFERS 256
 #define RATE_BUCKETS 86400       /* one per second, a day at most */
 #define SIM_CHUNKS 4096          /* chunks per transfer simulated */
+#define SIM_CHUNKS_ALL 65536     /* ... and in all */
 #define SIM_PHASES 16            /* starting points in the loss pattern */
 #define SIM_EXTRA_LOSS 0.25      /* margin: a quarter more loss at random */
 #define SIM_MAX_OVERHEAD 200
@@ -111,6 +114,7 @@ struct report {
 	size_t cap, n_chunks;
 	struct transfer xfer[MAX_TRANSFERS];
 	unsigned n_xfer;
+	uint64_t hash_bytes;
 	size_t datagram_size;    /* of the symbols, for the geometry */
 	unsigned symbol_size;
 	bool sealed;
@@ -147,6 +151,10 @@ bit_set(uint64_t *b, uint64_t i)
 	b[i / 64] |= 1ull << (i % 64);
 }
 
+/* Bytes of every session's bitmaps: a hostile capture's sessions and
+ * sequence numbers cost at most MAX_BITMAP_BYTES between them. */
+static uint64_t bitmap_bytes;
+
 /* Makes room for bit i of s's bitmaps; false if it cannot. */
 static bool
 seq_room(struct session *s, uint64_t i)
@@ -160,6 +168,9 @@ seq_room(struct session *s, uint64_t i)
 		return true;
 	while (words < need)
 		words = words == 0 ? 1024 : words * 2;
+	if (bitmap_bytes + (words - s->words) * 16 > MAX_BITMAP_BYTES)
+		return false;
+	bitmap_bytes += (words - s->words) * 16;
 	if ((a = realloc(s->seen, words * 8)) == NULL)
 		return false;
 	s->seen = a;
@@ -361,8 +372,10 @@ note_descriptor(struct report *r, const struct proto_descriptor *d)
 	    !chunks_grow(r)))
 		return;
 	c = chunk_find(r, d->id.transfer, d->id.object, d->id.chunk, &found);
-	if (found || (c->hashes = malloc(n)) == NULL)
+	if (found || r->hash_bytes + n > MAX_HASH_BYTES ||
+	    (c->hashes = malloc(n)) == NULL)
 		return;
+	r->hash_bytes += n;
 	memcpy(c->hashes, d->hashes, n);
 	c->transfer = d->id.transfer;
 	c->object = d->id.object;
@@ -671,14 +684,16 @@ sim_chunks(struct report *r, unsigned overhead, struct simchunk **out,
 		const struct transfer *x = &r->xfer[t];
 		size_t mine = 0;
 
-		for (o = 0; o < x->object_count && mine < SIM_CHUNKS; o++) {
+		for (o = 0; o < x->object_count && mine < SIM_CHUNKS &&
+		    n < SIM_CHUNKS_ALL; o++) {
 			uint64_t size = x->objects[o].size;
 			uint32_t nc;
 
 			if (!x->objects[o].known)
 				continue;
 			nc = proto_chunk_count(size, g.chunk_size);
-			for (ch = 0; ch < nc && mine < SIM_CHUNKS; ch++) {
+			for (ch = 0; ch < nc && mine < SIM_CHUNKS &&
+			    n < SIM_CHUNKS_ALL; ch++) {
 				uint32_t plain = proto_chunk_plain_len(size,
 				    g.chunk_size, ch);
 				unsigned k = (plain + g.symbol_size - 1) /

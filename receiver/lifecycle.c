@@ -1804,6 +1804,33 @@ migrate_done(struct recv *r)
 	    FINISHED_FILE);
 }
 
+#define STATE_LOCK_FILE "lock"
+
+static int
+lock_state(struct recv *r, const struct recv_conf *c, char *err,
+    size_t errlen)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int rc;
+
+	r->lock_fd = openat(r->state_fd, STATE_LOCK_FILE, O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (r->lock_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "state_dir %s: %s: %s", c->state_dir,
+		    STATE_LOCK_FILE, strerror(-rc));
+		return rc;
+	}
+	if (fcntl(r->lock_fd, F_SETLK, &fl) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "state_dir %s: %s", c->state_dir,
+		    rc == -EAGAIN || rc == -EACCES ?
+		    "in use by another sluice-recv" : strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int
 lifecycle_init(struct recv *r, char *err, size_t errlen)
 {
@@ -1871,15 +1898,16 @@ lifecycle_init(struct recv *r, char *err, size_t errlen)
 		    strerror(errno));
 		return -errno;
 	}
-	/* One receiver a state directory: a second one (a --pcap run with
-	 * the daemon still up) would decide the same transfers twice. */
-	if (flock(r->state_fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "state_dir %s: %s", c->state_dir,
-		    rc == -EWOULDBLOCK ? "in use by another sluice-recv" :
-		    strerror(-rc));
+	/*
+	 * One receiver a state directory: a second one (a --pcap run with
+	 * the daemon still up) would decide the same transfers twice.  A
+	 * POSIX record lock, not flock(2): a hook child between fork and
+	 * exec (or a killed receiver's, whose exec a loaded machine
+	 * delays) would hold an inherited flock and keep the next receiver
+	 * out; record locks belong to the process and are not inherited.
+	 */
+	if ((rc = lock_state(r, c, err, errlen)) != 0)
 		return rc;
-	}
 	r->finished = finished_open(r->state_fd, FINISHED_FILE, &rc);
 	if (r->finished == NULL) {
 		snprintf(err, errlen, "%s/%s: %s", c->state_dir, FINISHED_FILE,
@@ -1946,6 +1974,8 @@ lifecycle_fini(struct recv *r)
 		close(r->store_fd);
 	if (r->state_fd >= 0)
 		close(r->state_fd);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
 	if (r->lc != NULL)
 		free(r->lc->held);
 	free(r->lc);

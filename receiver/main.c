@@ -256,7 +256,7 @@ main(int argc, char **argv)
 
 	memset(&r, 0, sizeof(r));
 	r.conf = conf;
-	r.staging_fd = r.store_fd = r.state_fd = -1;
+	r.staging_fd = r.store_fd = r.state_fd = r.lock_fd = -1;
 	for (i = 0; i < conf->n_sender_keys; i++) {
 		char hex[2 * SIGN_KEYID_LEN + 1];
 

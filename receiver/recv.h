@@ -244,6 +244,7 @@ struct recv {
 	int staging_fd;
 	int store_fd;
 	int state_fd;
+	int lock_fd;         /* state_dir/lock, a record lock held */
 
 	struct transfer *transfers;
 	unsigned n_transfers;

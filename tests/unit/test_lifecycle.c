@@ -179,7 +179,7 @@ start(struct fx *fx)
 	fx->r = calloc(1, sizeof(*fx->r));
 	assert_non_null(fx->r);
 	fx->r->conf = &fx->conf;
-	fx->r->staging_fd = fx->r->store_fd = fx->r->state_fd = -1;
+	fx->r->staging_fd = fx->r->store_fd = fx->r->state_fd = fx->r->lock_fd = -1;
 	fx->r->qlog = qlog_open(fx->qlog, &rc);
 	assert_non_null(fx->r->qlog);
 	rc = lifecycle_init(fx->r, err, sizeof(err));

@@ -461,7 +461,7 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	uint32_t plain_len = proto_chunk_plain_len(osize, g->chunk_size,
 	    w->chunk);
 	uint8_t hashes[PROTO_MAX_SYMBOLS * HASH_LEN_WIRE];
-	uint8_t *ptr[PROTO_MAX_SYMBOLS], digest[HASH_LEN];
+	uint8_t *ptr[PROTO_MAX_SYMBOLS];
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
 	uint8_t sig[SIGN_SIG_LEN];
 	const uint8_t *body;
@@ -474,7 +474,6 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	    w->sym, plain_len, &fd, err, errlen);
 	if (rc != 0)
 		return rc;
-	hash_sha256(digest, w->sym, plain_len);
 	if (s->conf->compress != COMPRESS_OFF) {
 		codec = compress_chunk(e->zc, s->conf->compress, w->sym,
 		    plain_len, e->zbuf, g->chunk_size, &zlen);
@@ -516,7 +515,9 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	d.m = (uint8_t)w->m;
 	d.codec = (uint8_t)codec;
 	d.hash_len = HASH_LEN_WIRE;
-	memcpy(d.chunk_sha256, digest, HASH_LEN);
+	/* The chunk hash costs nothing: the plaintext is never hashed
+	 * per chunk (PROTOCOL.md section 4). */
+	hash_sha256(d.list_sha256, hashes, (w->k + w->m) * HASH_LEN_WIRE);
 	w->desc_len = proto_descriptor_encode(w->desc, s->conf->datagram_size,
 	    &d, hashes);
 	if (w->desc_len == 0) {

@@ -8,10 +8,10 @@
  *      counted, nothing else
  *   3. descriptor: an identical copy of one we verified is a repeat; one
  *      that would conflict even if signed is dropped unchecked; otherwise
- *      its list_sha256 must be the SHA-256 of its symbol-hash list, then
  *      the Ed25519 signature is checked against the trusted sender keys,
  *      through sigcheck.c: a cache of verified ones, and a budget of
- *      checks a second with a share kept for transfers being received
+ *      checks a second with a share kept for transfers being received;
+ *      then its list_sha256 must be the SHA-256 of its symbol-hash list
  *   4. symbol: SHA-256 compared with the hash its descriptor lists,
  *      before it is stored where the decoder will read it.  A symbol that
  *      arrives before its descriptor is held as "pending" and checked when
@@ -566,17 +566,17 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
-	/* The list hash is the descriptor's own bytes' (a forger can
-	 * compute it too): a mismatch is a broken sender, refused before
-	 * paying for the signature. */
-	if (!list_hash_matches(&d)) {
-		drop(r, DROP_CHUNK_HASH, d.id.transfer);
-		return;
-	}
 	why = verify_sig(r, key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
 	    d.signed_len, d.sig, t != NULL, true, DROP_BAD_SIGNATURE);
 	if (why != 0) {
 		drop(r, why, d.id.transfer);
+		return;
+	}
+	/* After the signature, so that damage on the link counts as
+	 * bad_signature: what is left is a signed descriptor whose list
+	 * hash is wrong, a broken sender. */
+	if (!list_hash_matches(&d)) {
+		drop(r, DROP_CHUNK_HASH, d.id.transfer);
 		return;
 	}
 	if (t == NULL) {

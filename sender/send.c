@@ -128,6 +128,19 @@ struct sender {
 	unsigned enc_pending;
 	bool enc_stop;
 
+	/*
+	 * Pass 1 checks every file against the manifest as its chunks are
+	 * read (check_files): the chunks of a window are read by several
+	 * encoders at once but fed to file_hash strictly in window order,
+	 * chunk hash_turn next (under enc_mu, hash_cv).  hash_abort: an
+	 * encoder failed, so the chunks after its own never get their turn.
+	 */
+	bool check_files;
+	struct hash_ctx *file_hash;
+	unsigned hash_turn;
+	bool hash_abort;
+	pthread_cond_t hash_cv;
+
 	struct sender_stats stats;
 	volatile sig_atomic_t *stop;
 };
@@ -238,7 +251,10 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		close(fd);
 		goto nomem;
 	}
+	if ((s->file_hash = hash_new()) == NULL)
+		goto nomem;
 	pthread_mutex_init(&s->enc_mu, NULL);
+	pthread_cond_init(&s->hash_cv, NULL);
 	pthread_cond_init(&s->enc_go, NULL);
 	pthread_cond_init(&s->enc_done, NULL);
 	for (i = 0; i < s->n_enc; i++) {
@@ -285,6 +301,7 @@ sender_free(struct sender *s)
 		free(s->wins[i].descs);
 	}
 	tx_free(s->tx);
+	hash_free(s->file_hash);
 	free(s);
 }
 
@@ -450,9 +467,71 @@ read_object(struct sender *s, uint32_t object, uint64_t off, uint8_t *dst,
 	return 0;
 }
 
+/*
+ * Feeds a chunk's plaintext to the running SHA-256 of its file, in file
+ * order whichever encoder read it, and at the file's last chunk compares
+ * the digest with the manifest's.  0, -ESTALE (the file differs from
+ * its manifest), or -ECANCELED (another encoder failed first).
+ */
 static int
-encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
-    size_t errlen)
+check_file_bytes(struct sender *s, const struct wchunk *w, unsigned turn,
+    const uint8_t *plain, uint32_t plain_len, char *err, size_t errlen)
+{
+	const struct manifest_file *f;
+	uint8_t digest[HASH_LEN];
+	int rc = 0;
+
+	pthread_mutex_lock(&s->enc_mu);
+	while (s->hash_turn != turn && !s->hash_abort)
+		pthread_cond_wait(&s->hash_cv, &s->enc_mu);
+	if (s->hash_abort) {
+		pthread_mutex_unlock(&s->enc_mu);
+		snprintf(err, errlen, "stopped: another chunk failed");
+		return -ECANCELED;
+	}
+	pthread_mutex_unlock(&s->enc_mu);
+	/* Our turn: nobody else touches file_hash until we pass it on. */
+	if (w->object != 0) {
+		f = &s->m->files[w->object - 1];
+		if (w->chunk == 0)
+			hash_init(s->file_hash);
+		hash_update(s->file_hash, plain, plain_len);
+		if (w->chunk + 1 == proto_chunk_count(f->size,
+		    s->g.chunk_size)) {
+			hash_final(s->file_hash, digest);
+			if (!sign_equal(digest, f->sha256, HASH_LEN)) {
+				/*
+				 * Datagrams of this transfer (this file's
+				 * earlier chunks among them) have already
+				 * left.  Harmless: the receiver re-hashes
+				 * every file against the signed manifest
+				 * before release and cannot release this
+				 * one; it stays INCOMPLETE there.
+				 */
+				snprintf(err, errlen, "%s: \"%s\" differs from "
+				    "the manifest (SHA-256), found while "
+				    "sending it: stopped; the datagrams "
+				    "already sent cannot be released (the "
+				    "receiver checks every file against the "
+				    "signed manifest)", f->src, f->path);
+				rc = -ESTALE;
+			}
+		}
+	}
+	pthread_mutex_lock(&s->enc_mu);
+	if (rc != 0)
+		s->hash_abort = true;
+	else
+		s->hash_turn = turn + 1;
+	pthread_cond_broadcast(&s->hash_cv);
+	pthread_mutex_unlock(&s->enc_mu);
+	return rc;
+}
+
+/* Encodes chunk w (window position turn). */
+static int
+encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
+    unsigned turn, char *err, size_t errlen)
 {
 	int fd = w->fd;
 	const struct sender_geometry *g = &s->g;
@@ -474,6 +553,10 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	    w->sym, plain_len, &fd, err, errlen);
 	if (rc != 0)
 		return rc;
+	if (s->check_files &&
+	    (rc = check_file_bytes(s, w, turn, w->sym, plain_len, err,
+	    errlen)) != 0)
+		return rc;
 	if (s->conf->compress != COMPRESS_OFF) {
 		codec = compress_chunk(e->zc, s->conf->compress, w->sym,
 		    plain_len, e->zbuf, g->chunk_size, &zlen);
@@ -492,6 +575,8 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 		snprintf(err, errlen, "FEC encode failed");
 		return rc;
 	}
+	w->plain_len = plain_len;
+	w->deflated = codec == CODEC_DEFLATE;
 	for (i = 0; i < w->k + w->m; i++) {
 		uint8_t h[HASH_LEN];
 
@@ -530,8 +615,6 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	sign_detached(s->key, sig, msg, mlen);
 	proto_descriptor_set_sig(w->desc, w->desc_len, sign_seckey_id(s->key),
 	    sig);
-	w->plain_len = plain_len;
-	w->deflated = codec == CODEC_DEFLATE;
 	return 0;
 }
 
@@ -543,8 +626,15 @@ encode_share(struct sender *s, struct encoder *e)
 
 	e->rc = 0;
 	for (i = e->index; i < s->enc_win->n && e->rc == 0; i += s->n_enc)
-		e->rc = encode_chunk(s, e, &s->enc_win->w[i], e->err,
+		e->rc = encode_chunk(s, e, &s->enc_win->w[i], i, e->err,
 		    sizeof(e->err));
+	if (e->rc != 0) {
+		/* The chunks after ours wait for their turn: free them. */
+		pthread_mutex_lock(&s->enc_mu);
+		s->hash_abort = true;
+		pthread_cond_broadcast(&s->hash_cv);
+		pthread_mutex_unlock(&s->enc_mu);
+	}
 }
 
 static void *
@@ -582,6 +672,8 @@ encode_start(struct sender *s, struct window *win)
 {
 	pthread_mutex_lock(&s->enc_mu);
 	s->enc_win = win;
+	s->hash_turn = 0;
+	s->hash_abort = false;
 	s->enc_gen++;
 	s->enc_pending = s->n_enc;
 	pthread_cond_broadcast(&s->enc_go);
@@ -601,8 +693,10 @@ encode_wait(struct sender *s, struct window *win, char *err, size_t errlen)
 	for (i = 0; i < win->n_old; i++)
 		close(win->old_fds[i]);
 	win->n_old = 0;
-	for (i = 0; i < s->n_enc && rc == 0; i++) {
-		if (s->enc[i].rc != 0) {
+	/* The first failure, not the encoders it stopped (-ECANCELED). */
+	for (i = 0; i < s->n_enc; i++) {
+		if (s->enc[i].rc != 0 && (rc == 0 || (rc == -ECANCELED &&
+		    s->enc[i].rc != -ECANCELED))) {
 			snprintf(err, errlen, "%s", s->enc[i].err);
 			rc = s->enc[i].rc;
 		}
@@ -923,11 +1017,11 @@ fill_window(struct sender *s, struct window *win, struct pass *p,
 			p->fd = open(f->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (p->fd < 0 || fstat(p->fd, &st) < 0 ||
 			    (uint64_t)st.st_size != f->size) {
-				int rc = p->fd < 0 ? -errno : -EIO;
+				int rc = p->fd < 0 ? -errno : -ESTALE;
 
 				snprintf(err, errlen, "%s: %s", f->src,
 				    p->fd < 0 ? strerror(errno) :
-				    "changed since it was hashed");
+				    "changed size since the manifest was made");
 				return rc;
 			}
 			p->fd_object = (int)p->cur.object;
@@ -1131,8 +1225,8 @@ sender_heartbeats_stop(struct sender_hb_thread *h)
 
 int
 sender_send_transfer(struct sender *s, const struct manifest *m,
-    const struct sender_filter *filter, volatile sig_atomic_t *stop,
-    char *err, size_t errlen)
+    const struct sender_filter *filter, bool check_files,
+    volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	uint8_t *obj0;
 	size_t obj0_len;
@@ -1178,6 +1272,9 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 		    s->conf->passes);
 		s->prog.pass = pass + 1;
 		s->prog.pass_bytes = 0;
+		/* Pass 1 reads every byte anyway: the files are checked
+		 * against the manifest then, and only then. */
+		s->check_files = check_files && filter == NULL && pass == 0;
 		rc = send_pass(s, filter, err, errlen);
 		if (rc == 0)
 			report(s, true);
@@ -1189,6 +1286,7 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	else if (rc != -EINTR && err[0] == '\0')
 		snprintf(err, errlen, "send: %s", strerror(-rc));
 	free(obj0);
+	s->check_files = false;
 	s->obj0 = NULL;
 	s->m = NULL;
 	s->stop = NULL;

@@ -46,11 +46,22 @@
 
 #define ENC_MAX 16
 
+/*
+ * Signed descriptors kept from pass 1 for the passes after it, at most
+ * this many bytes (one datagram_size per chunk): 128 MiB covers a bundle
+ * of about 16 GB at either 1472 or 8972 bytes.  Chunks past the cap are
+ * hashed and signed again in each pass, as all were before.
+ */
+#define DCACHE_MAX_BYTES (128u << 20)
+
 struct wchunk {
 	uint32_t object, chunk;
+	uint32_t ordinal;    /* among the chunks this pass sends */
 	unsigned k, m;
 	uint8_t *sym;        /* (k + m) * S, in the window's arena */
-	uint8_t *desc;       /* encoded, signed descriptor */
+	uint8_t *desc;       /* encoded, signed descriptor: desc_own, or
+	                      * the chunk's slot in the descriptor cache */
+	uint8_t *desc_own;   /* datagram_size bytes in the window */
 	size_t desc_len;
 	int fd;              /* borrowed: the object's file */
 	uint32_t plain_len;
@@ -140,6 +151,12 @@ struct sender {
 	unsigned hash_turn;
 	bool hash_abort;
 	pthread_cond_t hash_cv;
+
+	/* The descriptor cache: slot i holds the signed descriptor of the
+	 * i-th chunk a pass sends (dc_len[i] bytes, 0: not yet). */
+	uint8_t *dc_buf;
+	uint16_t *dc_len;
+	uint32_t dc_slots;
 
 	struct sender_stats stats;
 	volatile sig_atomic_t *stop;
@@ -241,7 +258,7 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		if (win->arena == NULL || win->descs == NULL)
 			goto nomem;
 		for (j = 0; j < WIN_MAX_CHUNKS; j++)
-			win->w[j].desc = win->descs + (size_t)j *
+			win->w[j].desc_own = win->descs + (size_t)j *
 			    c->datagram_size;
 	}
 	if ((fd = tx_connect(c->destination, err, errlen)) < 0)
@@ -528,7 +545,19 @@ check_file_bytes(struct sender *s, const struct wchunk *w, unsigned turn,
 	return rc;
 }
 
-/* Encodes chunk w (window position turn). */
+static uint32_t
+be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Encodes chunk w (window position turn).  Symbols are made anew in every
+ * pass (they are not kept); a chunk whose descriptor is in the cache
+ * keeps it: its symbols are neither hashed nor signed again, each symbol
+ * is hashed once per transfer.
+ */
 static int
 encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
     unsigned turn, char *err, size_t errlen)
@@ -546,6 +575,8 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
 	const uint8_t *body;
 	size_t enc_len = plain_len, zlen = 0, body_len, mlen, i;
 	enum compress_codec codec = CODEC_STORED;
+	bool in_cache = w->ordinal < s->dc_slots;
+	bool cached = in_cache && s->dc_len[w->ordinal] != 0;
 	int rc;
 
 	/* Read straight into the source symbols; compress from there. */
@@ -567,6 +598,19 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
 	}
 	w->k = (unsigned)((enc_len + g->symbol_size - 1) / g->symbol_size);
 	w->m = sender_repair_count(w->k, s->conf->fec_overhead);
+	if (cached) {
+		const uint8_t *c = s->dc_buf + (size_t)w->ordinal *
+		    s->conf->datagram_size;
+
+		/* Compressing the same bytes gives the same enc_len and
+		 * codec; anything else means the file changed under us. */
+		if (be32_at(c + 68) != enc_len || c[76] != (uint8_t)codec) {
+			snprintf(err, errlen, "%s: changed since the first "
+			    "pass; stopped (the receiver cannot release it)",
+			    s->m->files[w->object - 1].src);
+			return -ESTALE;
+		}
+	}
 	memset(w->sym + enc_len, 0, (size_t)w->k * g->symbol_size - enc_len);
 	for (i = 0; i < w->k + w->m; i++)
 		ptr[i] = w->sym + i * g->symbol_size;
@@ -577,6 +621,12 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
 	}
 	w->plain_len = plain_len;
 	w->deflated = codec == CODEC_DEFLATE;
+	w->desc = in_cache ? s->dc_buf + (size_t)w->ordinal *
+	    s->conf->datagram_size : w->desc_own;
+	if (cached) {
+		w->desc_len = s->dc_len[w->ordinal];
+		return 0;
+	}
 	for (i = 0; i < w->k + w->m; i++) {
 		uint8_t h[HASH_LEN];
 
@@ -615,6 +665,8 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
 	sign_detached(s->key, sig, msg, mlen);
 	proto_descriptor_set_sig(w->desc, w->desc_len, sign_seckey_id(s->key),
 	    sig);
+	if (in_cache)
+		s->dc_len[w->ordinal] = (uint16_t)w->desc_len;
 	return 0;
 }
 
@@ -970,6 +1022,7 @@ struct pass {
 	struct cursor cur;
 	int fd;
 	int fd_object;
+	uint32_t ordinal;    /* chunks taken so far */
 };
 
 /*
@@ -1028,6 +1081,7 @@ fill_window(struct sender *s, struct window *win, struct pass *p,
 		}
 		w->object = p->cur.object;
 		w->chunk = p->cur.chunk;
+		w->ordinal = p->ordinal++;
 		w->fd = p->fd;
 		p->cur.chunk++;
 		win->n++;
@@ -1044,7 +1098,7 @@ static int
 send_pass(struct sender *s, const struct sender_filter *filter, char *err,
     size_t errlen)
 {
-	struct pass p = { { 0, 0 }, -1, -1 };
+	struct pass p = { { 0, 0 }, -1, -1, 0 };
 	struct window *cur = &s->wins[0], *next = &s->wins[1], *tmp;
 	bool encoding = false;
 	int rc, n;
@@ -1223,6 +1277,41 @@ sender_heartbeats_stop(struct sender_hb_thread *h)
 	free(h);
 }
 
+/* Room for the descriptors of the first chunks of a transfer; NULL
+ * buffers (no cache) are fine: every chunk is then signed in every pass. */
+static void
+dcache_new(struct sender *s, uint64_t chunks)
+{
+	uint64_t slots = UTIL_MIN(chunks, DCACHE_MAX_BYTES /
+	    s->conf->datagram_size);
+
+	s->dc_slots = 0;
+	if (s->conf->passes < 2 || slots == 0)
+		return;
+	s->dc_buf = malloc((size_t)slots * s->conf->datagram_size);
+	s->dc_len = calloc((size_t)slots, sizeof(*s->dc_len));
+	if (s->dc_buf == NULL || s->dc_len == NULL) {
+		log_warnx("no memory for the descriptor cache: descriptors "
+		    "are signed again in every pass");
+		free(s->dc_buf);
+		free(s->dc_len);
+		s->dc_buf = NULL;
+		s->dc_len = NULL;
+		return;
+	}
+	s->dc_slots = (uint32_t)slots;
+}
+
+static void
+dcache_free(struct sender *s)
+{
+	free(s->dc_buf);
+	free(s->dc_len);
+	s->dc_buf = NULL;
+	s->dc_len = NULL;
+	s->dc_slots = 0;
+}
+
 int
 sender_send_transfer(struct sender *s, const struct manifest *m,
     const struct sender_filter *filter, bool check_files,
@@ -1231,6 +1320,7 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	uint8_t *obj0;
 	size_t obj0_len;
 	unsigned pass;
+	uint64_t wanted = 0;
 	uint32_t o;
 	int rc;
 
@@ -1260,11 +1350,15 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 		uint32_t c, n = proto_chunk_count(size, s->g.chunk_size);
 
 		s->stats.chunks_total += n;
-		for (c = 0; c < n; c++)
-			if (filter_wants(filter, o, c))
-				s->prog.pass_total += proto_chunk_plain_len(
-				    size, s->g.chunk_size, c);
+		for (c = 0; c < n; c++) {
+			if (!filter_wants(filter, o, c))
+				continue;
+			wanted++;
+			s->prog.pass_total += proto_chunk_plain_len(size,
+			    s->g.chunk_size, c);
+		}
 	}
+	dcache_new(s, wanted);
 	rc = queue_heartbeat(s);
 	for (pass = 0; pass < s->conf->passes && rc == 0; pass++) {
 		log_debug("transfer %016llx: pass %u of %u",
@@ -1286,6 +1380,7 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	else if (rc != -EINTR && err[0] == '\0')
 		snprintf(err, errlen, "send: %s", strerror(-rc));
 	free(obj0);
+	dcache_free(s);
 	s->check_files = false;
 	s->obj0 = NULL;
 	s->m = NULL;

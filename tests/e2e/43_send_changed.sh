@@ -5,7 +5,7 @@
 # read, with the manifest's wording, and the receiver, which re-hashes
 # every file against the signed manifest, never releases what was sent.
 # The daemon moves such a bundle to failed/ at once.  An unchanged bundle
-# sent in two passes is released.
+# sent in two passes (descriptors of pass 1 reused in pass 2) is released.
 . "$(dirname "$0")/lib.sh"
 
 keys sender

@@ -163,17 +163,25 @@ manifest_add_file(struct manifest *m, const char *path, uint64_t size,
 	return 0;
 }
 
+/* hash false: size and mode only, the SHA-256 left zero (see
+ * manifest_open_bundle). */
 static int
 add_open_file(struct manifest *m, int fd, const char *rel, const char *src,
-    char *err, size_t errlen)
+    bool hash, char *err, size_t errlen)
 {
 	struct stat st;
-	uint8_t digest[HASH_LEN];
+	uint8_t digest[HASH_LEN] = { 0 };
 	uint64_t size;
 	int rc;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (!hash) {
+		if (!S_ISREG(st.st_mode))
+			return -EINVAL;
+		return manifest_add_file(m, rel, (uint64_t)st.st_size,
+		    (st.st_mode & S_IXUSR) != 0, digest, src);
+	}
 	rc = hash_fd(fd, digest, &size);
 	if (rc != 0) {
 		util_seterr(err, errlen,
@@ -190,7 +198,7 @@ add_open_file(struct manifest *m, int fd, const char *rel, const char *src,
 
 static int
 walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
-    int depth, char *err, size_t errlen)
+    int depth, bool hash, char *err, size_t errlen)
 {
 	struct dirent **names = NULL;
 	int n, i, rc = 0, fd;
@@ -240,7 +248,7 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 				    strerror(errno));
 				break;
 			}
-			rc = walk(m, fd, src, child_rel, depth + 1, err,
+			rc = walk(m, fd, src, child_rel, depth + 1, hash, err,
 			    errlen);
 			close(fd);
 		} else if (S_ISREG(st.st_mode)) {
@@ -252,7 +260,8 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 				    strerror(errno));
 				break;
 			}
-			rc = add_open_file(m, fd, child_rel, src, err, errlen);
+			rc = add_open_file(m, fd, child_rel, src, hash, err,
+			    errlen);
 			close(fd);
 		} else {
 			util_seterr(err, errlen, "%s: not a regular file or "
@@ -269,8 +278,8 @@ walk(struct manifest *m, int dirfd, const char *src_dir, const char *rel,
 	return rc;
 }
 
-int
-manifest_add_dir(struct manifest *m, const char *dir, char *err,
+static int
+add_dir(struct manifest *m, const char *dir, bool hash, char *err,
     size_t errlen)
 {
 	struct stat st;
@@ -289,9 +298,16 @@ manifest_add_dir(struct manifest *m, const char *dir, char *err,
 		util_seterr(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	rc = walk(m, fd, dir, "", 0, err, errlen);
+	rc = walk(m, fd, dir, "", 0, hash, err, errlen);
 	close(fd);
 	return rc;
+}
+
+int
+manifest_add_dir(struct manifest *m, const char *dir, char *err,
+    size_t errlen)
+{
+	return add_dir(m, dir, true, err, errlen);
 }
 
 int
@@ -317,7 +333,7 @@ manifest_add_path(struct manifest *m, const char *path, char *err,
 		util_seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return -errno;
 	}
-	rc = add_open_file(m, fd, base, path, err, errlen);
+	rc = add_open_file(m, fd, base, path, true, err, errlen);
 	close(fd);
 	return rc;
 }
@@ -909,8 +925,15 @@ manifest_bundle_exists(const char *dir)
 	    lstat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* How much of the tree load_bundle checks against the manifest. */
+enum bundle_check {
+	BUNDLE_PEEK,   /* nothing: the manifest and approvals only */
+	BUNDLE_LIST,   /* file list, sizes, modes; not the contents */
+	BUNDLE_FULL,   /* and every file's SHA-256 */
+};
+
 static int
-load_bundle(const char *dir, bool check_tree, struct manifest **out,
+load_bundle(const char *dir, enum bundle_check check, struct manifest **out,
     char *err, size_t errlen)
 {
 	static const struct manifest_limits lim = { 1000000, PMAN_MAX_VALUE,
@@ -956,7 +979,7 @@ load_bundle(const char *dir, bool check_tree, struct manifest **out,
 		rc = -EINVAL;
 		goto out;
 	}
-	if (!check_tree) {
+	if (check == BUNDLE_PEEK) {
 		*out = m;
 		m = NULL;
 		goto out;
@@ -967,7 +990,7 @@ load_bundle(const char *dir, bool check_tree, struct manifest **out,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = manifest_add_dir(disk, dir, err, errlen);
+	rc = add_dir(disk, dir, check == BUNDLE_FULL, err, errlen);
 	if (rc == 0)
 		rc = manifest_finish(disk, err, errlen);
 	if (rc != 0)
@@ -989,7 +1012,8 @@ load_bundle(const char *dir, bool check_tree, struct manifest **out,
 			goto out;
 		}
 		if (a->size != b->size || a->exec != b->exec ||
-		    memcmp(a->sha256, b->sha256, 32) != 0) {
+		    (check == BUNDLE_FULL &&
+		    memcmp(a->sha256, b->sha256, 32) != 0)) {
 			util_seterr(err, errlen, "%s: \"%s\" differs from the "
 			    "manifest (%s)", dir, a->path, a->size != b->size ?
 			    "size" : a->exec != b->exec ? "executable bit" :
@@ -1015,14 +1039,21 @@ int
 manifest_load_bundle(const char *dir, struct manifest **out, char *err,
     size_t errlen)
 {
-	return load_bundle(dir, true, out, err, errlen);
+	return load_bundle(dir, BUNDLE_FULL, out, err, errlen);
+}
+
+int
+manifest_open_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen)
+{
+	return load_bundle(dir, BUNDLE_LIST, out, err, errlen);
 }
 
 int
 manifest_peek_bundle(const char *dir, struct manifest **out, char *err,
     size_t errlen)
 {
-	return load_bundle(dir, false, out, err, errlen);
+	return load_bundle(dir, BUNDLE_PEEK, out, err, errlen);
 }
 
 int

@@ -144,6 +144,15 @@ int manifest_load_bundle(const char *dir, struct manifest **out, char *err,
     size_t errlen);
 
 /*
+ * As manifest_load_bundle, without reading the files: the list, sizes
+ * and modes are checked, not the contents.  For a caller that checks each
+ * file's SHA-256 against m->files[i].sha256 as it reads the file anyway
+ * (sluice-send, in its first pass), and so never reads a byte twice.
+ */
+int manifest_open_bundle(const char *dir, struct manifest **out, char *err,
+    size_t errlen);
+
+/*
  * Loads and parses dir/.sluice/manifest and approvals only, without
  * looking at the files (their src stays NULL): for reading a queued
  * bundle's name, version and priority cheaply.

@@ -224,7 +224,7 @@ proto_descriptor_decode(const uint8_t *buf, size_t len,
 	p = pcur_bytes(&c, PROTO_SHA256_LEN);
 	if (c.err)
 		return PROTO_ERR_SHORT;
-	memcpy(d->chunk_sha256, p, PROTO_SHA256_LEN);
+	memcpy(d->list_sha256, p, PROTO_SHA256_LEN);
 	if (reserved != 0)
 		return PROTO_ERR_RESERVED;
 	v = descriptor_check(d);
@@ -380,7 +380,7 @@ proto_descriptor_encode(uint8_t *buf, size_t cap,
 	pwr_u8(&w, d->codec);
 	pwr_u8(&w, d->hash_len);
 	pwr_u16(&w, 0);
-	pwr_bytes(&w, d->chunk_sha256, PROTO_SHA256_LEN);
+	pwr_bytes(&w, d->list_sha256, PROTO_SHA256_LEN);
 	pwr_bytes(&w, hashes, n * d->hash_len);
 	pwr_bytes(&w, d->key_id, PROTO_KEYID_LEN);
 	pwr_bytes(&w, d->sig, PROTO_SIG_LEN);

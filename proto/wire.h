@@ -46,7 +46,13 @@ enum proto_type {
 #define PROTO_MAX_HASH_LEN 32
 
 /* Domain-separation prefixes of what the sender's key signs. */
-#define PROTO_DESC_SIG_CONTEXT "sluice descriptor v1"
+/*
+ * "v2": the descriptor's 32 bytes at offset 80 became list_sha256 (SHA-256
+ * of its symbol-hash list) in place of the chunk plaintext's SHA-256; the
+ * new context keeps a descriptor of either meaning from verifying under
+ * the other (PROTOCOL.md section 9).
+ */
+#define PROTO_DESC_SIG_CONTEXT "sluice descriptor v2"
 #define PROTO_HB_SIG_CONTEXT "sluice heartbeat v1"
 #define PROTO_SIG_CONTEXT_LEN 24 /* context, NUL padded */
 
@@ -106,7 +112,8 @@ struct proto_descriptor {
 	uint8_t m;
 	uint8_t codec;
 	uint8_t hash_len;
-	uint8_t chunk_sha256[PROTO_SHA256_LEN];
+	/* SHA-256 of the (k + m) * hash_len bytes of hashes */
+	uint8_t list_sha256[PROTO_SHA256_LEN];
 	const uint8_t *hashes;   /* (k + m) * hash_len bytes, borrowed */
 	uint8_t key_id[PROTO_KEYID_LEN];
 	uint8_t sig[PROTO_SIG_LEN];

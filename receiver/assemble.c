@@ -10,21 +10,20 @@
  *      that would conflict even if signed is dropped unchecked; otherwise
  *      the Ed25519 signature is checked against the trusted sender keys,
  *      through sigcheck.c: a cache of verified ones, and a budget of
- *      checks a second with a share kept for transfers being received
+ *      checks a second with a share kept for transfers being received;
+ *      then its list_sha256 must be the SHA-256 of its symbol-hash list
  *   4. symbol: SHA-256 compared with the hash its descriptor lists,
  *      before it is stored where the decoder will read it.  A symbol that
  *      arrives before its descriptor is held as "pending" and checked when
  *      the descriptor comes; it never reaches the decoder unchecked
  *   5. k verified symbols: FEC decode (only if a source symbol is
- *      missing), inflate under the exact output size, SHA-256 of the
- *      plaintext against the signed chunk hash, then a write at the
+ *      missing), inflate under the exact output size, then a write at the
  *      chunk's offset in the object's staging file (on this thread: a
- *      slow disk shows as a growing ingest queue, not as lost datagrams).  A chunk that is
- *      exactly its k source symbols, each already checked against the
- *      signed descriptor, needs no chunk hash: the chunk hash guards what
- *      the decoder and inflate produce, and those did not run.  (Every
+ *      slow disk shows as a growing ingest queue, not as lost datagrams).
+ *      The plaintext is not hashed per chunk: the decoder and inflate ran
+ *      on symbols each checked against the signed descriptor, and every
  *      file is re-hashed from disk against the signed manifest before
- *      release in any case.)
+ *      release (verify.c), which catches anything they could get wrong.
  *
  * Memory: at most max_partial_chunks slots, and at most RECV_SLOT_MEMORY
  * bytes of symbol buffers; when either is exhausted the least recently
@@ -390,13 +389,22 @@ symbol_matches(const struct slot *s, unsigned index, const uint8_t *data,
 	    s->hash_len);
 }
 
-/* Decode, check, inflate, and submit the write of a chunk. */
+/* Is list_sha256 the SHA-256 of the descriptor's symbol-hash list? */
+static bool
+list_hash_matches(const struct proto_descriptor *d)
+{
+	uint8_t digest[HASH_LEN];
+
+	hash_sha256(digest, d->hashes, ((size_t)d->k + d->m) * d->hash_len);
+	return sign_equal(digest, d->list_sha256, HASH_LEN);
+}
+
+/* Decode, inflate, and submit the write of a chunk. */
 static void
 complete(struct recv *r, struct slot *s)
 {
 	struct transfer *t = s->t;
 	uint8_t *sym[PROTO_MAX_SYMBOLS], present[PROTO_MAX_SYMBOLS];
-	uint8_t digest[HASH_LEN];
 	const uint8_t *plain;
 	unsigned i, n = (unsigned)s->k + s->m;
 	uint32_t len = s->plain_len;
@@ -432,14 +440,13 @@ complete(struct recv *r, struct slot *s)
 		}
 		plain = s->plain;
 	}
-	if (repaired || s->codec == CODEC_DEFLATE) {
-		hash_sha256(digest, plain, s->plain_len);
-		if (!sign_equal(digest, s->chunk_sha256, HASH_LEN)) {
-			drop(r, DROP_CHUNK_HASH, t->id);
-			slot_release(r, s);
-			return;
-		}
-	}
+	/*
+	 * No hash of the plaintext here: every symbol the decoder used
+	 * matched its entry in the signed descriptor, so decode and inflate
+	 * ran on authenticated bytes (PROTOCOL.md section 4); what they
+	 * produce is checked, whole file by whole file, against the signed
+	 * manifest's SHA-256 before anything is released (verify.c).
+	 */
 	snprintf(name, sizeof(name), "o%u", s->id.object);
 	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0600);
@@ -570,6 +577,13 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, why, d.id.transfer);
 		return;
 	}
+	/* After the signature, so that damage on the link counts as
+	 * bad_signature: what is left is a signed descriptor whose list
+	 * hash is wrong, a broken sender. */
+	if (!list_hash_matches(&d)) {
+		drop(r, DROP_CHUNK_HASH, d.id.transfer);
+		return;
+	}
 	if (t == NULL) {
 		t = lifecycle_admit(r, &d, key);
 		if (t == NULL || !accepting(t))
@@ -615,7 +629,6 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 	s->plain_len = d.plain_len;
 	s->enc_len = d.enc_len;
 	s->hash_len = d.hash_len;
-	memcpy(s->chunk_sha256, d.chunk_sha256, HASH_LEN);
 	memcpy(s->hashes, d.hashes, (size_t)n * d.hash_len);
 	memcpy(s->desc_body, d.signed_body, d.signed_len);
 	s->desc_body_len = d.signed_len;

@@ -64,7 +64,7 @@ enum recv_drop {
 	DROP_TRANSFER_LIMIT,     /* over max_transfer_bytes / in flight */
 	DROP_CHUNK_LIMIT,        /* partial chunk evicted for lack of room */
 	DROP_DECODE_FAILED,
-	DROP_CHUNK_HASH,         /* decoded chunk differs from its hash */
+	DROP_CHUNK_HASH,         /* list_sha256 is not its hash list's */
 	DROP_INFLATE,
 	DROP_HEARTBEAT,          /* heartbeat with an unknown key or bad sig */
 	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */
@@ -144,7 +144,6 @@ struct slot {
 	uint8_t k, m, codec;
 	uint16_t symbol_size;
 	uint32_t plain_len, enc_len;
-	uint8_t chunk_sha256[PROTO_SHA256_LEN];
 	uint8_t hash_len;
 	uint8_t hashes[PROTO_MAX_SYMBOLS * PROTO_MAX_HASH_LEN];
 	uint8_t desc_body[PROTO_MAX_SYMBOLS * PROTO_MAX_HASH_LEN + 128];

@@ -84,10 +84,12 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 		    " (use sluice bundle create, then sluice spool add)");
 		return 0;
 	}
-	/* Checking a big bundle's files takes a while: the heartbeats go on
-	 * meanwhile, so the receiving side does not see the link go down. */
+	/* The list, sizes and modes now (the contents as the first pass
+	 * reads them: sender_send_transfer); listing a big tree still takes
+	 * a while, so the heartbeats go on meanwhile and the receiving side
+	 * does not see the link go down. */
 	hb = sender_heartbeats_start(s);
-	rc = manifest_load_bundle(dir, &m, err, sizeof(err));
+	rc = manifest_open_bundle(dir, &m, err, sizeof(err));
 	sender_heartbeats_stop(hb);
 	if (rc == 0 && (rc = limits_check_manifest(m, err, sizeof(err))) != 0)
 		manifest_free(m);
@@ -103,7 +105,7 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 	    "priority %d", ename, m->name, m->version, m->n_files,
 	    m->total_bytes, e->priority);
 	util_notify("STATUS=sending");
-	rc = sender_send_transfer(s, m, NULL, stop, err, sizeof(err));
+	rc = sender_send_transfer(s, m, NULL, true, stop, err, sizeof(err));
 	secs = (util_now_ns() - t0) / 1e9;
 	id = sender_transfer_id(s);
 	if (rc == -EINTR) {
@@ -111,6 +113,14 @@ send_one(const struct sender_conf *c, struct sender *s, struct spool *sp,
 		    "is sent again from the start", ename);
 		manifest_free(m);
 		return rc;
+	}
+	if (rc == -ESTALE) {
+		/* A file differs from the signed manifest: no retry makes
+		 * it match.  What was sent cannot be released. */
+		log_warnx("sending %s stopped: %s", ename, err);
+		fail(sp, e, err);
+		manifest_free(m);
+		return 0;
 	}
 	if (rc != 0) {
 		e->failures++;

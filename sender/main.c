@@ -185,6 +185,7 @@ main(int argc, char **argv)
 	uint64_t want_id = 0;
 	char *name = NULL, err[512] = "", ver[32];
 	bool check_only = false, print = false, daemon = false, tty;
+	bool check_files = false;
 	char approvals[CONF_MAX_KEYS * 17 + 3];
 	int ch, rc, verbosity = 0, i;
 	uint64_t t0;
@@ -270,11 +271,21 @@ main(int argc, char **argv)
 		fatalx("%s: %s", conf->key, err);
 
 	if (argc - optind == 1 && manifest_bundle_exists(argv[optind])) {
-		/* A prepared bundle: its manifest and approvals travel
-		 * unchanged, after checking the tree still matches them. */
-		if (manifest_load_bundle(argv[optind], &m, err,
-		    sizeof(err)) != 0)
+		/*
+		 * A prepared bundle: its manifest and approvals travel
+		 * unchanged.  The file list, sizes and modes are checked
+		 * here; the contents as the first pass reads them (a file
+		 * that differs stops the transfer, whose datagrams the
+		 * receiver then cannot release), so no byte is read twice.
+		 * A resend reads only some chunks: it checks every file
+		 * first, as before.
+		 */
+		rc = filter != NULL ? manifest_load_bundle(argv[optind], &m,
+		    err, sizeof(err)) : manifest_open_bundle(argv[optind], &m,
+		    err, sizeof(err));
+		if (rc != 0)
 			fatalx("%s", err);
+		check_files = filter == NULL;
 		if ((name != NULL && strcmp(name, m->name) != 0) ||
 		    (version != NULL && strcmp(version, m->version) != 0))
 			fatalx("--name/--version differ from %s/%s (%s %s)",
@@ -343,7 +354,8 @@ main(int argc, char **argv)
 		    "them will hold it in quarantine", m->name, m->version);
 	tty = isatty(STDERR_FILENO) == 1;
 	sender_set_progress(s, show_progress, &tty);
-	rc = sender_send_transfer(s, m, filter, &stop, err, sizeof(err));
+	rc = sender_send_transfer(s, m, filter, check_files, &stop, err,
+	    sizeof(err));
 	secs = (util_now_ns() - t0) / 1e9;
 	ss = sender_stats(s);
 	if (rc == 0 && filter != NULL)

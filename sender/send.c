@@ -46,11 +46,22 @@
 
 #define ENC_MAX 16
 
+/*
+ * Signed descriptors kept from pass 1 for the passes after it, at most
+ * this many bytes (one datagram_size per chunk): 128 MiB covers a bundle
+ * of about 16 GB at either 1472 or 8972 bytes.  Chunks past the cap are
+ * hashed and signed again in each pass, as all were before.
+ */
+#define DCACHE_MAX_BYTES (128u << 20)
+
 struct wchunk {
 	uint32_t object, chunk;
+	uint32_t ordinal;    /* among the chunks this pass sends */
 	unsigned k, m;
 	uint8_t *sym;        /* (k + m) * S, in the window's arena */
-	uint8_t *desc;       /* encoded, signed descriptor */
+	uint8_t *desc;       /* encoded, signed descriptor: desc_own, or
+	                      * the chunk's slot in the descriptor cache */
+	uint8_t *desc_own;   /* datagram_size bytes in the window */
 	size_t desc_len;
 	int fd;              /* borrowed: the object's file */
 	uint32_t plain_len;
@@ -127,6 +138,25 @@ struct sender {
 	uint64_t enc_gen;    /* bumped for each window */
 	unsigned enc_pending;
 	bool enc_stop;
+
+	/*
+	 * Pass 1 checks every file against the manifest as its chunks are
+	 * read (check_files): the chunks of a window are read by several
+	 * encoders at once but fed to file_hash strictly in window order,
+	 * chunk hash_turn next (under enc_mu, hash_cv).  hash_abort: an
+	 * encoder failed, so the chunks after its own never get their turn.
+	 */
+	bool check_files;
+	struct hash_ctx *file_hash;
+	unsigned hash_turn;
+	bool hash_abort;
+	pthread_cond_t hash_cv;
+
+	/* The descriptor cache: slot i holds the signed descriptor of the
+	 * i-th chunk a pass sends (dc_len[i] bytes, 0: not yet). */
+	uint8_t *dc_buf;
+	uint16_t *dc_len;
+	uint32_t dc_slots;
 
 	struct sender_stats stats;
 	volatile sig_atomic_t *stop;
@@ -228,7 +258,7 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		if (win->arena == NULL || win->descs == NULL)
 			goto nomem;
 		for (j = 0; j < WIN_MAX_CHUNKS; j++)
-			win->w[j].desc = win->descs + (size_t)j *
+			win->w[j].desc_own = win->descs + (size_t)j *
 			    c->datagram_size;
 	}
 	if ((fd = tx_connect(c->destination, err, errlen)) < 0)
@@ -238,7 +268,10 @@ sender_new(const struct sender_conf *c, const struct sign_seckey *key,
 		close(fd);
 		goto nomem;
 	}
+	if ((s->file_hash = hash_new()) == NULL)
+		goto nomem;
 	pthread_mutex_init(&s->enc_mu, NULL);
+	pthread_cond_init(&s->hash_cv, NULL);
 	pthread_cond_init(&s->enc_go, NULL);
 	pthread_cond_init(&s->enc_done, NULL);
 	for (i = 0; i < s->n_enc; i++) {
@@ -285,6 +318,7 @@ sender_free(struct sender *s)
 		free(s->wins[i].descs);
 	}
 	tx_free(s->tx);
+	hash_free(s->file_hash);
 	free(s);
 }
 
@@ -450,9 +484,83 @@ read_object(struct sender *s, uint32_t object, uint64_t off, uint8_t *dst,
 	return 0;
 }
 
+/*
+ * Feeds a chunk's plaintext to the running SHA-256 of its file, in file
+ * order whichever encoder read it, and at the file's last chunk compares
+ * the digest with the manifest's.  0, -ESTALE (the file differs from
+ * its manifest), or -ECANCELED (another encoder failed first).
+ */
 static int
-encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
-    size_t errlen)
+check_file_bytes(struct sender *s, const struct wchunk *w, unsigned turn,
+    const uint8_t *plain, uint32_t plain_len, char *err, size_t errlen)
+{
+	const struct manifest_file *f;
+	uint8_t digest[HASH_LEN];
+	int rc = 0;
+
+	pthread_mutex_lock(&s->enc_mu);
+	while (s->hash_turn != turn && !s->hash_abort)
+		pthread_cond_wait(&s->hash_cv, &s->enc_mu);
+	if (s->hash_abort) {
+		pthread_mutex_unlock(&s->enc_mu);
+		snprintf(err, errlen, "stopped: another chunk failed");
+		return -ECANCELED;
+	}
+	pthread_mutex_unlock(&s->enc_mu);
+	/* Our turn: nobody else touches file_hash until we pass it on. */
+	if (w->object != 0) {
+		f = &s->m->files[w->object - 1];
+		if (w->chunk == 0)
+			hash_init(s->file_hash);
+		hash_update(s->file_hash, plain, plain_len);
+		if (w->chunk + 1 == proto_chunk_count(f->size,
+		    s->g.chunk_size)) {
+			hash_final(s->file_hash, digest);
+			if (!sign_equal(digest, f->sha256, HASH_LEN)) {
+				/*
+				 * Datagrams of this transfer (this file's
+				 * earlier chunks among them) have already
+				 * left.  Harmless: the receiver re-hashes
+				 * every file against the signed manifest
+				 * before release and cannot release this
+				 * one; it stays INCOMPLETE there.
+				 */
+				snprintf(err, errlen, "%s: \"%s\" differs from "
+				    "the manifest (SHA-256), found while "
+				    "sending it: stopped; the datagrams "
+				    "already sent cannot be released (the "
+				    "receiver checks every file against the "
+				    "signed manifest)", f->src, f->path);
+				rc = -ESTALE;
+			}
+		}
+	}
+	pthread_mutex_lock(&s->enc_mu);
+	if (rc != 0)
+		s->hash_abort = true;
+	else
+		s->hash_turn = turn + 1;
+	pthread_cond_broadcast(&s->hash_cv);
+	pthread_mutex_unlock(&s->enc_mu);
+	return rc;
+}
+
+static uint32_t
+be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Encodes chunk w (window position turn).  Symbols are made anew in every
+ * pass (they are not kept); a chunk whose descriptor is in the cache
+ * keeps it: its symbols are neither hashed nor signed again, each symbol
+ * is hashed once per transfer.
+ */
+static int
+encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w,
+    unsigned turn, char *err, size_t errlen)
 {
 	int fd = w->fd;
 	const struct sender_geometry *g = &s->g;
@@ -461,12 +569,14 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	uint32_t plain_len = proto_chunk_plain_len(osize, g->chunk_size,
 	    w->chunk);
 	uint8_t hashes[PROTO_MAX_SYMBOLS * HASH_LEN_WIRE];
-	uint8_t *ptr[PROTO_MAX_SYMBOLS], digest[HASH_LEN];
+	uint8_t *ptr[PROTO_MAX_SYMBOLS];
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
 	uint8_t sig[SIGN_SIG_LEN];
 	const uint8_t *body;
 	size_t enc_len = plain_len, zlen = 0, body_len, mlen, i;
 	enum compress_codec codec = CODEC_STORED;
+	bool in_cache = w->ordinal < s->dc_slots;
+	bool cached = in_cache && s->dc_len[w->ordinal] != 0;
 	int rc;
 
 	/* Read straight into the source symbols; compress from there. */
@@ -474,7 +584,10 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	    w->sym, plain_len, &fd, err, errlen);
 	if (rc != 0)
 		return rc;
-	hash_sha256(digest, w->sym, plain_len);
+	if (s->check_files &&
+	    (rc = check_file_bytes(s, w, turn, w->sym, plain_len, err,
+	    errlen)) != 0)
+		return rc;
 	if (s->conf->compress != COMPRESS_OFF) {
 		codec = compress_chunk(e->zc, s->conf->compress, w->sym,
 		    plain_len, e->zbuf, g->chunk_size, &zlen);
@@ -485,6 +598,19 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	}
 	w->k = (unsigned)((enc_len + g->symbol_size - 1) / g->symbol_size);
 	w->m = sender_repair_count(w->k, s->conf->fec_overhead);
+	if (cached) {
+		const uint8_t *c = s->dc_buf + (size_t)w->ordinal *
+		    s->conf->datagram_size;
+
+		/* Compressing the same bytes gives the same enc_len and
+		 * codec; anything else means the file changed under us. */
+		if (be32_at(c + 68) != enc_len || c[76] != (uint8_t)codec) {
+			snprintf(err, errlen, "%s: changed since the first "
+			    "pass; stopped (the receiver cannot release it)",
+			    s->m->files[w->object - 1].src);
+			return -ESTALE;
+		}
+	}
 	memset(w->sym + enc_len, 0, (size_t)w->k * g->symbol_size - enc_len);
 	for (i = 0; i < w->k + w->m; i++)
 		ptr[i] = w->sym + i * g->symbol_size;
@@ -492,6 +618,14 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	if (rc != 0) {
 		snprintf(err, errlen, "FEC encode failed");
 		return rc;
+	}
+	w->plain_len = plain_len;
+	w->deflated = codec == CODEC_DEFLATE;
+	w->desc = in_cache ? s->dc_buf + (size_t)w->ordinal *
+	    s->conf->datagram_size : w->desc_own;
+	if (cached) {
+		w->desc_len = s->dc_len[w->ordinal];
+		return 0;
 	}
 	for (i = 0; i < w->k + w->m; i++) {
 		uint8_t h[HASH_LEN];
@@ -516,7 +650,9 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	d.m = (uint8_t)w->m;
 	d.codec = (uint8_t)codec;
 	d.hash_len = HASH_LEN_WIRE;
-	memcpy(d.chunk_sha256, digest, HASH_LEN);
+	/* The chunk hash costs nothing: the plaintext is never hashed
+	 * per chunk (PROTOCOL.md section 4). */
+	hash_sha256(d.list_sha256, hashes, (w->k + w->m) * HASH_LEN_WIRE);
 	w->desc_len = proto_descriptor_encode(w->desc, s->conf->datagram_size,
 	    &d, hashes);
 	if (w->desc_len == 0) {
@@ -529,8 +665,8 @@ encode_chunk(struct sender *s, struct encoder *e, struct wchunk *w, char *err,
 	sign_detached(s->key, sig, msg, mlen);
 	proto_descriptor_set_sig(w->desc, w->desc_len, sign_seckey_id(s->key),
 	    sig);
-	w->plain_len = plain_len;
-	w->deflated = codec == CODEC_DEFLATE;
+	if (in_cache)
+		s->dc_len[w->ordinal] = (uint16_t)w->desc_len;
 	return 0;
 }
 
@@ -542,8 +678,15 @@ encode_share(struct sender *s, struct encoder *e)
 
 	e->rc = 0;
 	for (i = e->index; i < s->enc_win->n && e->rc == 0; i += s->n_enc)
-		e->rc = encode_chunk(s, e, &s->enc_win->w[i], e->err,
+		e->rc = encode_chunk(s, e, &s->enc_win->w[i], i, e->err,
 		    sizeof(e->err));
+	if (e->rc != 0) {
+		/* The chunks after ours wait for their turn: free them. */
+		pthread_mutex_lock(&s->enc_mu);
+		s->hash_abort = true;
+		pthread_cond_broadcast(&s->hash_cv);
+		pthread_mutex_unlock(&s->enc_mu);
+	}
 }
 
 static void *
@@ -581,6 +724,8 @@ encode_start(struct sender *s, struct window *win)
 {
 	pthread_mutex_lock(&s->enc_mu);
 	s->enc_win = win;
+	s->hash_turn = 0;
+	s->hash_abort = false;
 	s->enc_gen++;
 	s->enc_pending = s->n_enc;
 	pthread_cond_broadcast(&s->enc_go);
@@ -600,8 +745,10 @@ encode_wait(struct sender *s, struct window *win, char *err, size_t errlen)
 	for (i = 0; i < win->n_old; i++)
 		close(win->old_fds[i]);
 	win->n_old = 0;
-	for (i = 0; i < s->n_enc && rc == 0; i++) {
-		if (s->enc[i].rc != 0) {
+	/* The first failure, not the encoders it stopped (-ECANCELED). */
+	for (i = 0; i < s->n_enc; i++) {
+		if (s->enc[i].rc != 0 && (rc == 0 || (rc == -ECANCELED &&
+		    s->enc[i].rc != -ECANCELED))) {
 			snprintf(err, errlen, "%s", s->enc[i].err);
 			rc = s->enc[i].rc;
 		}
@@ -875,6 +1022,7 @@ struct pass {
 	struct cursor cur;
 	int fd;
 	int fd_object;
+	uint32_t ordinal;    /* chunks taken so far */
 };
 
 /*
@@ -922,17 +1070,18 @@ fill_window(struct sender *s, struct window *win, struct pass *p,
 			p->fd = open(f->src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (p->fd < 0 || fstat(p->fd, &st) < 0 ||
 			    (uint64_t)st.st_size != f->size) {
-				int rc = p->fd < 0 ? -errno : -EIO;
+				int rc = p->fd < 0 ? -errno : -ESTALE;
 
 				snprintf(err, errlen, "%s: %s", f->src,
 				    p->fd < 0 ? strerror(errno) :
-				    "changed since it was hashed");
+				    "changed size since the manifest was made");
 				return rc;
 			}
 			p->fd_object = (int)p->cur.object;
 		}
 		w->object = p->cur.object;
 		w->chunk = p->cur.chunk;
+		w->ordinal = p->ordinal++;
 		w->fd = p->fd;
 		p->cur.chunk++;
 		win->n++;
@@ -949,7 +1098,7 @@ static int
 send_pass(struct sender *s, const struct sender_filter *filter, char *err,
     size_t errlen)
 {
-	struct pass p = { { 0, 0 }, -1, -1 };
+	struct pass p = { { 0, 0 }, -1, -1, 0 };
 	struct window *cur = &s->wins[0], *next = &s->wins[1], *tmp;
 	bool encoding = false;
 	int rc, n;
@@ -1128,14 +1277,50 @@ sender_heartbeats_stop(struct sender_hb_thread *h)
 	free(h);
 }
 
+/* Room for the descriptors of the first chunks of a transfer; NULL
+ * buffers (no cache) are fine: every chunk is then signed in every pass. */
+static void
+dcache_new(struct sender *s, uint64_t chunks)
+{
+	uint64_t slots = UTIL_MIN(chunks, DCACHE_MAX_BYTES /
+	    s->conf->datagram_size);
+
+	s->dc_slots = 0;
+	if (s->conf->passes < 2 || slots == 0)
+		return;
+	s->dc_buf = malloc((size_t)slots * s->conf->datagram_size);
+	s->dc_len = calloc((size_t)slots, sizeof(*s->dc_len));
+	if (s->dc_buf == NULL || s->dc_len == NULL) {
+		log_warnx("no memory for the descriptor cache: descriptors "
+		    "are signed again in every pass");
+		free(s->dc_buf);
+		free(s->dc_len);
+		s->dc_buf = NULL;
+		s->dc_len = NULL;
+		return;
+	}
+	s->dc_slots = (uint32_t)slots;
+}
+
+static void
+dcache_free(struct sender *s)
+{
+	free(s->dc_buf);
+	free(s->dc_len);
+	s->dc_buf = NULL;
+	s->dc_len = NULL;
+	s->dc_slots = 0;
+}
+
 int
 sender_send_transfer(struct sender *s, const struct manifest *m,
-    const struct sender_filter *filter, volatile sig_atomic_t *stop,
-    char *err, size_t errlen)
+    const struct sender_filter *filter, bool check_files,
+    volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	uint8_t *obj0;
 	size_t obj0_len;
 	unsigned pass;
+	uint64_t wanted = 0;
 	uint32_t o;
 	int rc;
 
@@ -1165,11 +1350,15 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 		uint32_t c, n = proto_chunk_count(size, s->g.chunk_size);
 
 		s->stats.chunks_total += n;
-		for (c = 0; c < n; c++)
-			if (filter_wants(filter, o, c))
-				s->prog.pass_total += proto_chunk_plain_len(
-				    size, s->g.chunk_size, c);
+		for (c = 0; c < n; c++) {
+			if (!filter_wants(filter, o, c))
+				continue;
+			wanted++;
+			s->prog.pass_total += proto_chunk_plain_len(size,
+			    s->g.chunk_size, c);
+		}
 	}
+	dcache_new(s, wanted);
 	rc = queue_heartbeat(s);
 	for (pass = 0; pass < s->conf->passes && rc == 0; pass++) {
 		log_debug("transfer %016llx: pass %u of %u",
@@ -1177,6 +1366,9 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 		    s->conf->passes);
 		s->prog.pass = pass + 1;
 		s->prog.pass_bytes = 0;
+		/* Pass 1 reads every byte anyway: the files are checked
+		 * against the manifest then, and only then. */
+		s->check_files = check_files && filter == NULL && pass == 0;
 		rc = send_pass(s, filter, err, errlen);
 		if (rc == 0)
 			report(s, true);
@@ -1188,6 +1380,8 @@ sender_send_transfer(struct sender *s, const struct manifest *m,
 	else if (rc != -EINTR && err[0] == '\0')
 		snprintf(err, errlen, "send: %s", strerror(-rc));
 	free(obj0);
+	dcache_free(s);
+	s->check_files = false;
 	s->obj0 = NULL;
 	s->m = NULL;
 	s->stop = NULL;

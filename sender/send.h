@@ -67,10 +67,18 @@ uint64_t sender_preview_id(struct sender *s, const struct manifest *m);
  * lines), object i the manifest's file i - 1, read from its src path.
  * Runs all passes; returns 0, -EINTR if *stop became set, or -errno with a
  * message in err.
+ *
+ * check_files: the first pass checks each file's SHA-256 against the
+ * manifest as it reads the file's chunks (in file order), and stops with
+ * -ESTALE at the first that differs; so does a file whose size differs
+ * when it is opened, in any pass.  Datagrams of the transfer have left
+ * by then; the receiver, which checks every file against the signed
+ * manifest before release, cannot release them.  Needs every chunk:
+ * with a filter the caller checks the files itself.
  */
 int sender_send_transfer(struct sender *s, const struct manifest *m,
-    const struct sender_filter *filter, volatile sig_atomic_t *stop,
-    char *err, size_t errlen);
+    const struct sender_filter *filter, bool check_files,
+    volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /*
  * Between transfers: sends heartbeats (transfer id 0) on schedule for up

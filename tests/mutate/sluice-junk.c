@@ -31,6 +31,7 @@
  *               [--size BYTES] [--seed N] [--kinds K,K,...|worst]
  *               [--live-transfer HEX]...
  */
+#include "common/hash.h"
 #include "common/util.h"
 #include "proto/wire.h"
 
@@ -145,8 +146,10 @@ make_descriptor(uint8_t *buf, size_t size, const uint8_t *key_id,
 	d.k = (uint8_t)((d.enc_len + d.symbol_size - 1) / d.symbol_size);
 	d.codec = 0;
 	d.hash_len = 8;
-	fill(d.chunk_sha256, sizeof(d.chunk_sha256));
 	fill(hashes, sizeof(hashes));
+	/* Consistent, as a forger can make it: only the signature is
+	 * wrong, so every one costs the receiver a check. */
+	hash_sha256(d.list_sha256, hashes, (size_t)(d.k + d.m) * d.hash_len);
 	len = proto_descriptor_encode(buf, size, &d, hashes);
 	if (len == 0)
 		return 0;

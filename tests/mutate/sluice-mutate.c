@@ -266,7 +266,10 @@ main(int argc, char **argv)
 			logfmt_escape(detail, sizeof(detail), name);
 			break;
 		}
-		rc = sender_send_transfer(s, m, NULL, &stop, err, sizeof(err));
+		/* Unchecked: mutation 8 sends bytes that differ from the
+		 * manifest on purpose. */
+		rc = sender_send_transfer(s, m, NULL, false, &stop, err,
+		    sizeof(err));
 		if (rc != 0)
 			fatalx("mutation %u: %s", i, err);
 		printf("%016" PRIx64 " %u %s %s\n", sender_transfer_id(s), i,

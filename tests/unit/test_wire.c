@@ -35,7 +35,7 @@ good_desc(void)
 	d.m = 24;
 	d.codec = 0;
 	d.hash_len = 8;
-	memset(d.chunk_sha256, 0x5a, 32);
+	memset(d.list_sha256, 0x5a, 32);
 	memset(d.key_id, 0x11, 8);
 	memset(d.sig, 0x22, 64);
 	return d;

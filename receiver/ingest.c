@@ -46,6 +46,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -118,6 +119,9 @@ struct ingest {
 	struct worker workers[MAX_WORKERS];
 	unsigned n_workers;
 	const uint8_t *link_key;    /* opened by the workers, or NULL */
+	/* The entry the main thread sleeps on (futex on its state) while a
+	 * worker finishes it, or NULL. */
+	_Atomic(struct qhdr *) main_wait;
 	_Atomic int wwaiting;       /* workers asleep on wcond */
 	pthread_cond_t wcond;
 
@@ -788,7 +792,12 @@ prepare_entry(struct ingest *in, struct qhdr *h)
 		d += k;
 		left -= k;
 	}
-	atomic_store_explicit(&h->state, Q_READY, memory_order_release);
+	atomic_store(&h->state, Q_READY);
+	/* After the store: either the main thread sees Q_READY before it
+	 * sleeps, or this sees it waiting (both sequentially consistent). */
+	if (atomic_load(&in->main_wait) == h)
+		(void)syscall(SYS_futex, &h->state, FUTEX_WAKE_PRIVATE, 1,
+		    NULL, NULL, 0);
 }
 
 /* Prepares h if nobody has claimed it yet. */
@@ -951,8 +960,18 @@ ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
 	claim(in, h);
 	while (atomic_load_explicit(&h->state, memory_order_acquire) !=
 	    Q_READY) {
-		if (++spins > 64)
-			sched_yield();
+		struct timespec ts = { 0, 1000000 };
+
+		if (++spins < 64)
+			continue;
+		/* Its worker was preempted mid-entry: sleep until it is
+		 * done (1 ms at most, in case the wake is missed) rather
+		 * than spin against it for the core. */
+		atomic_store(&in->main_wait, h);
+		if (atomic_load(&h->state) == Q_CLAIMED)
+			(void)syscall(SYS_futex, &h->state,
+			    FUTEX_WAIT_PRIVATE, Q_CLAIMED, &ts, NULL, 0);
+		atomic_store(&in->main_wait, NULL);
 	}
 	*buf = in->q + off + Q_HDR;
 	*len = h->len;

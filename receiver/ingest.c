@@ -66,15 +66,24 @@
 #define UD_RECV 1ull               /* user_data of the recvmsg */
 #define WAIT_BATCH 64
 #define MAX_WORKERS 64
+/*
+ * Workers are woken only when this much is queued: below it the main
+ * thread keeps up and prepares each run itself when it takes it, and a
+ * wake-up per batch (two futex calls a worker) would cost more than the
+ * hashing it saves (81_junk_worst: 100,000 small datagrams a second).
+ */
+#define WORKER_WAKE_BYTES (512u * 1024)
+#define CURSOR_IDLE UINT64_MAX
 
 struct worker {
 	struct ingest *in;
 	unsigned index;
 	pthread_t thread;
 	/* Where this worker has walked to: the rx thread never writes over
-	 * what a worker may still read (see push). */
+	 * what a worker may still read (see push).  CURSOR_IDLE while it
+	 * sleeps, so that a worker the scheduler has not run for a while
+	 * never holds the queue back. */
 	_Atomic uint64_t cursor;
-	uint64_t entry;            /* the index of the entry at cursor */
 };
 
 struct ingest {
@@ -145,6 +154,8 @@ struct qhdr {
 /* Whoever claims a queued entry prepares it: its worker, or the main
  * thread when it gets there first (so the main thread never waits on a
  * worker that is behind, it does the work itself). */
+static void wake(struct ingest *in);
+
 #define Q_QUEUED 0u
 #define Q_CLAIMED 1u
 #define Q_READY 2u
@@ -402,13 +413,8 @@ capture_main(void *arg)
 		if (n < 0)
 			fatalx("capture_interface %s: %s",
 			    in->conf->capture_interface, pcap_geterr(in->cap));
-		if (n > 0 && (atomic_load(&in->waiting) ||
-		    atomic_load(&in->wwaiting))) {
-			pthread_mutex_lock(&in->lock);
-			pthread_cond_signal(&in->cond);
-			pthread_cond_broadcast(&in->wcond);
-			pthread_mutex_unlock(&in->lock);
-		}
+		if (n > 0)
+			wake(in);
 		/* The kernel's drops, as SO_RXQ_OVFL gives them for the
 		 * socket. */
 		if (pcap_stats(in->cap, &ps) == 0)
@@ -556,17 +562,37 @@ run_count(size_t len, size_t seg)
 static uint64_t
 oldest(struct ingest *in)
 {
-	uint64_t o = atomic_load_explicit(&in->head, memory_order_acquire);
+	uint64_t o = atomic_load(&in->head);
 	unsigned i;
 
 	for (i = 0; i < in->n_workers; i++) {
-		uint64_t c = atomic_load_explicit(&in->workers[i].cursor,
-		    memory_order_acquire);
+		uint64_t c = atomic_load(&in->workers[i].cursor);
 
 		if (c < o)
 			o = c;
 	}
 	return o;
+}
+
+/* rx thread, after a batch: the main thread if it sleeps, the workers
+ * if they sleep and there is enough queued to be worth them. */
+static void
+wake(struct ingest *in)
+{
+	bool main_sleeps = atomic_load(&in->waiting);
+	bool workers = atomic_load(&in->wwaiting) &&
+	    atomic_load_explicit(&in->tail, memory_order_relaxed) -
+	    atomic_load_explicit(&in->head, memory_order_relaxed) >=
+	    WORKER_WAKE_BYTES;
+
+	if (!main_sleeps && !workers)
+		return;
+	pthread_mutex_lock(&in->lock);
+	if (main_sleeps)
+		pthread_cond_signal(&in->cond);
+	if (workers)
+		pthread_cond_broadcast(&in->wcond);
+	pthread_mutex_unlock(&in->lock);
 }
 
 /* rx thread: one datagram run into the queue, or counted as dropped. */
@@ -733,13 +759,8 @@ rx_main(void *arg)
 				handle_recv(in, cqe);
 		}
 		io_uring_cq_advance(&in->ring, n);
-		if (n > 0 && (atomic_load(&in->waiting) ||
-		    atomic_load(&in->wwaiting))) {
-			pthread_mutex_lock(&in->lock);
-			pthread_cond_signal(&in->cond);
-			pthread_cond_broadcast(&in->wcond);
-			pthread_mutex_unlock(&in->lock);
-		}
+		if (n > 0)
+			wake(in);
 		in->rearmed = !in->armed;
 		if (!in->armed && (rc = arm(in)) != 0)
 			fatalx("io_uring: cannot arm the receive: %s",
@@ -821,15 +842,30 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct ingest *in = w->in;
-	uint64_t cur = atomic_load(&w->cursor);
+	uint64_t cur;
 
+	/*
+	 * Publish a cursor, then start from the head read after it: what
+	 * is at or past that head was not released when read, and from the
+	 * cursor on the rx thread keeps it (sequentially consistent on both
+	 * sides).
+	 */
+	atomic_store(&w->cursor, atomic_load(&in->head));
+	cur = atomic_load(&in->head);
 	while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
 		uint64_t tail = atomic_load_explicit(&in->tail,
 		    memory_order_acquire);
+		uint64_t head = atomic_load(&in->head);
 		size_t off;
 		struct qhdr *h;
 
+		/* What the main thread has taken needs nobody. */
+		if (cur < head) {
+			cur = head;
+			atomic_store(&w->cursor, cur);
+		}
 		if (cur == tail) {
+			atomic_store(&w->cursor, CURSOR_IDLE);
 			pthread_mutex_lock(&in->lock);
 			atomic_fetch_add(&in->wwaiting, 1);
 			if (atomic_load(&in->tail) == cur &&
@@ -845,6 +881,8 @@ worker_main(void *arg)
 			}
 			atomic_fetch_sub(&in->wwaiting, 1);
 			pthread_mutex_unlock(&in->lock);
+			atomic_store(&w->cursor, atomic_load(&in->head));
+			cur = atomic_load(&in->head);
 			continue;
 		}
 		while (cur != tail) {
@@ -858,14 +896,19 @@ worker_main(void *arg)
 				cur += in->qcap - off;
 				continue;
 			}
-			if (w->entry++ % in->n_workers == w->index)
+			/* Entries are shared out by where they start (a hash,
+			 * so that entries of one size do not all land on one
+			 * worker); an entry nobody claims, the main thread
+			 * prepares itself. */
+			if ((unsigned)((cur * 0x9e3779b97f4a7c15ull) >> 40) %
+			    in->n_workers == w->index)
 				claim(in, h);
 			cur += Q_HDR + padded(h->len) + (size_t)h->n *
 			    sizeof(struct ingest_prep);
-			atomic_store_explicit(&w->cursor, cur,
-			    memory_order_release);
+			atomic_store(&w->cursor, cur);
 		}
 	}
+	atomic_store(&w->cursor, CURSOR_IDLE);
 	return NULL;
 }
 
@@ -896,6 +939,7 @@ ingest_start(struct ingest *in)
 
 		w->in = in;
 		w->index = i;
+		atomic_store(&w->cursor, CURSOR_IDLE);
 		if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) !=
 		    0) {
 			/* Those started stop with the rx thread: none is. */

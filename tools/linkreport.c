@@ -896,9 +896,13 @@ print_text(struct report *r, const struct recommendation *rec,
 		printf("  datagrams %" PRIu64 ", %" PRIu64 " bytes; duplicates %"
 		    PRIu64 ", corrupted %" PRIu64 "\n", s->datagrams, s->bytes,
 		    s->duplicates, s->corrupted);
-		printf("  duration %.3f s, mean %.1f Mbit/s; per second: min "
-		    "%.1f, median %.1f, max %.1f Mbit/s\n", secs,
-		    mbit(s->bytes, secs), rs[0], rs[1], rs[2]);
+		printf("  duration %.3f s, mean %.1f Mbit/s", secs,
+		    mbit(s->bytes, secs));
+		if (s->n_rate >= 2)
+			printf("; per second: min %.1f, median %.1f, max %.1f "
+			    "Mbit/s\n", rs[0], rs[1], rs[2]);
+		else
+			printf("; per second: n/a (under two seconds)\n");
 		printf("  loss %.2f%% (%" PRIu64 " of %" PRIu64 " sequence "
 		    "numbers)\n", s->expected > 0 ? 100.0 * (double)s->lost /
 		    (double)s->expected : 0.0, s->lost, s->expected);

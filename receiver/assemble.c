@@ -427,6 +427,18 @@ complete(struct recv *r, struct slot *s)
 			slot_release(r, s);
 			return;
 		}
+		/* What the decoder rebuilt must match the signed hashes too:
+		 * a check that costs only the lost symbols, and keeps a fault
+		 * in decoding (or in this slot's memory) a dropped chunk that
+		 * a later pass brings again, not a file that fails its hash
+		 * at release. */
+		for (i = 0; i < s->k; i++) {
+			if (present[i] || symbol_matches(s, i, sym[i], NULL))
+				continue;
+			drop(r, DROP_CHUNK_HASH, t->id);
+			slot_release(r, s);
+			return;
+		}
 	}
 	plain = s->buf;
 	if (s->codec == CODEC_DEFLATE) {
@@ -442,10 +454,11 @@ complete(struct recv *r, struct slot *s)
 	}
 	/*
 	 * No hash of the plaintext here: every symbol the decoder used
-	 * matched its entry in the signed descriptor, so decode and inflate
-	 * ran on authenticated bytes (PROTOCOL.md section 4); what they
-	 * produce is checked, whole file by whole file, against the signed
-	 * manifest's SHA-256 before anything is released (verify.c).
+	 * matched its entry in the signed descriptor, and every symbol it
+	 * rebuilt was checked against its entry above, so inflate ran on
+	 * authenticated bytes (PROTOCOL.md section 4); what it produces is
+	 * checked, whole file by whole file, against the signed manifest's
+	 * SHA-256 before anything is released (verify.c).
 	 */
 	snprintf(name, sizeof(name), "o%u", s->id.object);
 	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC |

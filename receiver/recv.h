@@ -64,7 +64,8 @@ enum recv_drop {
 	DROP_TRANSFER_LIMIT,     /* over max_transfer_bytes / in flight */
 	DROP_CHUNK_LIMIT,        /* partial chunk evicted for lack of room */
 	DROP_DECODE_FAILED,
-	DROP_CHUNK_HASH,         /* list_sha256 is not its hash list's */
+	DROP_CHUNK_HASH,         /* list_sha256 is not its hash list's, or a
+	                          * symbol the decoder rebuilt is not its hash */
 	DROP_INFLATE,
 	DROP_HEARTBEAT,          /* heartbeat with an unknown key or bad sig */
 	DROP_HEARTBEAT_REPLAY,   /* verified, but not newer than the last */

@@ -225,37 +225,24 @@ json_expect(struct json *j, char c, const char *why)
 		json_fail(j, why);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static long
 json_u4(struct json *j)
 {
-	long v = 0;
-	int i, h;
+	char digits[5];
+	uint8_t b[2];
 
 	if (j->len - j->off < 4) {
 		json_fail(j, "short \\u escape");
 		return -1;
 	}
-	for (i = 0; i < 4; i++) {
-		if ((h = hexval(j->p[j->off + i])) < 0) {
-			json_fail(j, "bad \\u escape");
-			return -1;
-		}
-		v = v * 16 + h;
+	memcpy(digits, j->p + j->off, 4);
+	digits[4] = '\0';
+	if (util_unhex(b, sizeof(b), digits) != 0) {
+		json_fail(j, "bad \\u escape");
+		return -1;
 	}
 	j->off += 4;
-	return v;
+	return (long)b[0] << 8 | b[1];
 }
 
 static void

@@ -89,10 +89,7 @@ cd "$B" || exit 1
 
 now() { date +%s.%N; }
 
-rcvbuf_errors() {
-	awk '/^Udp:/ { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 }
-	    else { print $c["RcvbufErrors"]; exit } }' /proc/net/snmp
-}
+. "$ROOT/tests/bench/lib.sh"
 
 # stop PID: SIGTERM and wait for it
 stop() {

@@ -39,10 +39,7 @@ mkdir data
 head -c "$BYTES" /dev/urandom >data/weights.bin
 sync
 
-rcvbuf_errors() {
-	awk '/^Udp:/ { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 }
-	    else print $c["RcvbufErrors"] }' /proc/net/snmp
-}
+. "$ROOT/tests/bench/lib.sh"
 # cpu_s PID: user + system CPU seconds of every thread so far
 cpu_s() {
 	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \

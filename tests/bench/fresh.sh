@@ -28,10 +28,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$B" || exit 1
 "$SLUICE" keygen -o sender >/dev/null
-rcvbuf_errors() {
-	awk '/^Udp:/ { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 }
-	    else print $c["RcvbufErrors"] }' /proc/net/snmp
-}
+. "$ROOT/tests/bench/lib.sh"
 cat >receiver.conf <<CONF
 listen = "127.0.0.1:$PORT";
 sender_keys = [ "sender.pub" ];

@@ -137,7 +137,10 @@ slot_lookup(struct recv *r, const struct proto_chunk_id *id)
 		if (same_id(&s->id, id)) {
 			if (slot_live(s))
 				return s;
-			slot_release(r, s);
+			/* A worker still has a stale one: it is given back
+			 * when done; a new one for this id goes before it. */
+			if (!s->busy)
+				slot_release(r, s);
 			return NULL;
 		}
 		i = s->next;
@@ -191,7 +194,7 @@ slot_unpend(struct recv *r, struct slot *s)
 static void
 slot_release(struct recv *r, struct slot *s)
 {
-	if (!s->used)
+	if (!s->used || s->busy)
 		return;
 	if (s->pending_slot) {
 		slot_unpend(r, s);
@@ -216,7 +219,7 @@ slot_oldest(struct recv *r, const struct slot *keep)
 	for (i = 0; i < r->n_slots; i++) {
 		struct slot *s = &r->slots[i];
 
-		if (s == keep || !s->used)
+		if (s == keep || !s->used || s->busy)
 			continue;
 		if (!slot_live(s))
 			return s; /* stale: the cheapest to take */
@@ -363,6 +366,10 @@ assemble_fini(struct recv *r)
 	free(r->buckets);
 	fec_free(r->fec);
 	compress_free(r->zc);
+	for (i = 0; i < RECV_MAX_WORKERS; i++) {
+		fec_free(r->wfec[i]);
+		compress_free(r->wzc[i]);
+	}
 	sigcheck_free(r->sigcheck);
 }
 
@@ -399,33 +406,34 @@ list_hash_matches(const struct proto_descriptor *d)
 	return sign_equal(digest, d->list_sha256, HASH_LEN);
 }
 
-/* Decode, inflate, and submit the write of a chunk. */
-static void
-complete(struct recv *r, struct slot *s)
+/*
+ * A chunk's own work, on a worker or (without workers) here: decode if a
+ * source symbol is missing, check what the decoder rebuilt, inflate, write
+ * at the chunk's offset, close fd.  Touches only the slot (which nobody
+ * else changes meanwhile), the fec and zlib contexts given and fd.
+ * Returns 0, a drop reason, or -errno of a failed write.
+ */
+static int
+chunk_work(struct slot *s, struct fec *fec, struct compress *zc, int fd,
+    uint64_t off, bool *repaired)
 {
-	struct transfer *t = s->t;
 	uint8_t *sym[PROTO_MAX_SYMBOLS], present[PROTO_MAX_SYMBOLS];
-	const uint8_t *plain;
+	const uint8_t *plain = s->buf;
 	unsigned i, n = (unsigned)s->k + s->m;
-	uint32_t len = s->plain_len;
-	struct proto_chunk_id id;
-	bool repaired = false;
-	char name[32];
-	int fd, rc;
+	int rc = 0;
 
+	*repaired = false;
 	for (i = 0; i < n; i++) {
 		sym[i] = s->buf + (size_t)i * s->symbol_size;
 		present[i] = s->sym[i] == SYM_VERIFIED;
 		if (i < s->k && !present[i])
-			repaired = true;
+			*repaired = true;
 	}
-	if (repaired) {
-		rc = fec_decode(r->fec, s->k, s->m, s->symbol_size, sym,
-		    present);
-		if (rc != 0) {
-			drop(r, DROP_DECODE_FAILED, t->id);
-			slot_release(r, s);
-			return;
+	if (*repaired) {
+		if (fec == NULL || fec_decode(fec, s->k, s->m, s->symbol_size,
+		    sym, present) != 0) {
+			rc = DROP_DECODE_FAILED;
+			goto out;
 		}
 		/* What the decoder rebuilt must match the signed hashes too:
 		 * a check that costs only the lost symbols, and keeps a fault
@@ -435,20 +443,15 @@ complete(struct recv *r, struct slot *s)
 		for (i = 0; i < s->k; i++) {
 			if (present[i] || symbol_matches(s, i, sym[i], NULL))
 				continue;
-			drop(r, DROP_CHUNK_HASH, t->id);
-			slot_release(r, s);
-			return;
+			rc = DROP_CHUNK_HASH;
+			goto out;
 		}
 	}
-	plain = s->buf;
 	if (s->codec == CODEC_DEFLATE) {
-		if (!slot_reserve(r, s, &s->plain, &s->plain_cap,
-		    s->plain_len) ||
-		    compress_inflate(r->zc, s->buf, s->enc_len, s->plain,
-		    s->plain_len) != 0) {
-			drop(r, DROP_INFLATE, t->id);
-			slot_release(r, s);
-			return;
+		if (zc == NULL || compress_inflate(zc, s->buf, s->enc_len,
+		    s->plain, s->plain_len) != 0) {
+			rc = DROP_INFLATE;
+			goto out;
 		}
 		plain = s->plain;
 	}
@@ -460,14 +463,23 @@ complete(struct recv *r, struct slot *s)
 	 * checked, whole file by whole file, against the signed manifest's
 	 * SHA-256 before anything is released (verify.c).
 	 */
-	snprintf(name, sizeof(name), "o%u", s->id.object);
-	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
-	rc = fd < 0 ? -errno : util_pwrite_all(fd, plain, s->plain_len,
-	    (uint64_t)s->id.chunk * t->chunk_size);
-	if (fd >= 0)
-		close(fd);
-	if (rc != 0) {
+	rc = util_pwrite_all(fd, plain, s->plain_len, off);
+out:
+	close(fd);
+	return rc;
+}
+
+/* The main thread's end of a chunk: counted, the slot given back, and if
+ * it was written and its transfer is still this one, marked done. */
+static void
+chunk_finish(struct recv *r, struct slot *s, int rc, bool repaired)
+{
+	struct transfer *t = s->t;
+	struct proto_chunk_id id = s->id;
+	bool live = slot_live(s);
+	uint32_t len = s->plain_len;
+
+	if (rc < 0) {
 		/* This machine's fault: the chunk stays missing and a later
 		 * pass or a resend brings it again. */
 		uint64_t suppressed;
@@ -476,17 +488,99 @@ complete(struct recv *r, struct slot *s)
 		if (log_ratelimit(&write_rl, &suppressed))
 			log_warnx("transfer %016llx: staging write failed: %s "
 			    "(%llu more not logged)",
-			    (unsigned long long)t->id, strerror(-rc),
+			    (unsigned long long)id.transfer, strerror(-rc),
 			    (unsigned long long)suppressed);
+	} else if (rc > 0) {
+		drop(r, (unsigned)rc, id.transfer);
+	} else if (repaired) {
+		r->stats.chunks_repaired++;
+	}
+	slot_release(r, s);
+	if (rc == 0 && live)
+		lifecycle_chunk_done(r, t, id.object, id.chunk, len);
+}
+
+/* On a worker: the chunk's work with that worker's own contexts. */
+static void
+chunk_job(struct ingest_job *j, unsigned worker, void *arg)
+{
+	struct recv *r = arg;
+	struct slot *s = (struct slot *)((char *)j -
+	    offsetof(struct slot, job));
+	struct transfer *t = s->t;
+
+	/* A test's stand-in for a disk that stalls: jobs pile up. */
+	if (recv_failpoint_on("slow_chunk"))
+		usleep(20000);
+	if (r->wfec[worker] == NULL)
+		r->wfec[worker] = fec_new();
+	if (r->wzc[worker] == NULL && s->codec == CODEC_DEFLATE)
+		r->wzc[worker] = compress_new();
+	s->job_rc = chunk_work(s, r->wfec[worker], r->wzc[worker], s->job_fd,
+	    (uint64_t)s->id.chunk * t->chunk_size, &s->job_repaired);
+	/* The last this thread touches of the transfer. */
+	atomic_fetch_sub(&t->jobs_inflight, 1);
+}
+
+/*
+ * A chunk with k verified symbols: its file opened and its inflate buffer
+ * reserved here (the main thread owns both), then decoded and written by
+ * the worker that owns it, or here without workers.
+ */
+static void
+complete(struct recv *r, struct slot *s)
+{
+	struct transfer *t = s->t;
+	char name[32];
+	bool repaired;
+	int fd, rc;
+
+	if (s->codec == CODEC_DEFLATE && !slot_reserve(r, s, &s->plain,
+	    &s->plain_cap, s->plain_len)) {
+		drop(r, DROP_INFLATE, t->id);
 		slot_release(r, s);
 		return;
 	}
-	if (repaired)
-		r->stats.chunks_repaired++;
-	id = s->id;
-	slot_release(r, s);
-	lifecycle_chunk_done(r, t, id.object, id.chunk, len);
+	snprintf(name, sizeof(name), "o%u", s->id.object);
+	fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		chunk_finish(r, s, -errno, false);
+		return;
+	}
+	if (r->in != NULL && ingest_workers(r->in) > 0) {
+		s->busy = true;
+		s->job_fd = fd;
+		s->job.run = chunk_job;
+		atomic_fetch_add(&t->jobs_inflight, 1);
+		r->stats.chunk_jobs++;
+		if (++r->chunk_jobs_now > r->stats.chunk_jobs_max)
+			r->stats.chunk_jobs_max = r->chunk_jobs_now;
+		ingest_submit(r->in, bucket_of(r, &s->id), &s->job);
+		return;
+	}
+	rc = chunk_work(s, r->fec, r->zc, fd, (uint64_t)s->id.chunk *
+	    t->chunk_size, &repaired);
+	chunk_finish(r, s, rc, repaired);
 }
+
+/* The chunks the workers have finished, taken back (main thread). */
+void
+assemble_reap(struct recv *r)
+{
+	struct ingest_job *j = ingest_reap(r->in), *next;
+
+	for (; j != NULL; j = next) {
+		struct slot *s = (struct slot *)((char *)j -
+		    offsetof(struct slot, job));
+
+		next = j->next;
+		s->busy = false;
+		r->chunk_jobs_now--;
+		chunk_finish(r, s, s->job_rc, s->job_repaired);
+	}
+}
+
 
 static void
 maybe_complete(struct recv *r, struct slot *s)
@@ -561,6 +655,10 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 			return;
 		}
 		s = slot_lookup(r, &d.id);
+		if (s != NULL && s->busy) {
+			r->stats.redundant++;
+			return;
+		}
 		if (s != NULL && s->have_desc &&
 		    s->desc_body_len == d.signed_len &&
 		    memcmp(s->desc_body, d.signed_body, d.signed_len) == 0) {
@@ -682,7 +780,8 @@ pending_room(struct recv *r, bool new_slot, size_t grow)
 		return false;
 	r->stale_sweep_ns = now;
 	for (i = 0; i < r->n_slots; i++)
-		if (r->slots[i].used && !slot_live(&r->slots[i]))
+		if (r->slots[i].used && !r->slots[i].busy &&
+		    !slot_live(&r->slots[i]))
 			slot_release(r, &r->slots[i]);
 	return r->pending_bytes + grow <= r->conf->max_pending_bytes &&
 	    (!new_slot || r->pending_slots < r->n_slots / 4);
@@ -779,6 +878,10 @@ handle_symbol(struct recv *r, const uint8_t *buf, size_t len,
 		}
 	}
 	s = slot_lookup(r, &sy.id);
+	if (s != NULL && s->busy) {
+		r->stats.redundant++; /* being written */
+		return;
+	}
 	if (s != NULL && s->have_desc) {
 		if (s->k != sy.k || s->m != sy.m) {
 			drop(r, DROP_PARAM_MISMATCH, t->id);

@@ -41,3 +41,11 @@ recv_failpoint_hit(const char *name)
 	log_warnx("failpoint %s: simulating the fault once", name);
 	return true;
 }
+
+bool
+recv_failpoint_on(const char *name)
+{
+	const char *want = getenv("SLUICE_FAILPOINT");
+
+	return want != NULL && strcmp(want, name) == 0;
+}

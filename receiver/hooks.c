@@ -76,6 +76,7 @@ hooks_init(struct recv *r)
 	rc = pthread_create(&h->thread, NULL, hooks_main, r);
 	if (rc != 0)
 		return -rc;
+	(void)pthread_setname_np(h->thread, "recv-hooks");
 	h->started = true;
 	return 0;
 }

@@ -20,6 +20,13 @@
  * lock sits on the per-datagram path.  What a worker found travels in
  * the entry, after the bytes (struct ingest_prep per datagram).
  *
+ * The same workers decode, inflate and write whole chunks: the main thread
+ * hands a chunk it has all it needs of to the worker that owns it (by its
+ * id, so each chunk always goes to one worker) as an ingest_job, and takes
+ * the job back once done.  A worker runs its jobs before walking on, and
+ * the jobs of a worker are a list under the one lock: a lock per chunk,
+ * never per datagram.
+ *
  * The socket is bound and read, never written: nothing in the receiver
  * sends a datagram.
  */
@@ -65,7 +72,7 @@
 #define BUF_SIZE (65536 + 256)
 #define UD_RECV 1ull               /* user_data of the recvmsg */
 #define WAIT_BATCH 64
-#define MAX_WORKERS 64
+#define MAX_WORKERS RECV_MAX_WORKERS
 /*
  * Workers are woken only when this much is queued: below it the main
  * thread keeps up and prepares each run itself when it takes it, and a
@@ -74,6 +81,12 @@
  */
 #define WORKER_WAKE_BYTES (512u * 1024)
 #define CURSOR_IDLE UINT64_MAX
+
+/* Chunk jobs in order, under in->lock; n may be read without it. */
+struct job_list {
+	struct ingest_job *head, **tail;
+	_Atomic unsigned n;
+};
 
 struct worker {
 	struct ingest *in;
@@ -84,6 +97,10 @@ struct worker {
 	 * sleeps, so that a worker the scheduler has not run for a while
 	 * never holds the queue back. */
 	_Atomic uint64_t cursor;
+	/* Chunk jobs given it; it sleeps on cond. */
+	struct job_list jobs;
+	bool sleeping;
+	pthread_cond_t cond;
 };
 
 struct ingest {
@@ -131,8 +148,10 @@ struct ingest {
 	/* The entry the main thread sleeps on (futex on its state) while a
 	 * worker finishes it, or NULL. */
 	_Atomic(struct qhdr *) main_wait;
-	_Atomic int wwaiting;       /* workers asleep on wcond */
-	pthread_cond_t wcond;
+	_Atomic int wwaiting;       /* workers asleep on their cond */
+	/* Jobs done, for the main thread to take back. */
+	struct job_list done;
+	void *job_arg;
 
 	pcap_t *cap;                /* capture_interface, instead of fd */
 	int cap_linktype;
@@ -437,7 +456,11 @@ ingest_new(const struct recv_conf *conf, char *err, size_t errlen)
 	in->fd = -1;
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_cond_init(&in->cond, NULL);
-	pthread_cond_init(&in->wcond, NULL);
+	for (unsigned i = 0; i < MAX_WORKERS; i++) {
+		pthread_cond_init(&in->workers[i].cond, NULL);
+		in->workers[i].jobs.tail = &in->workers[i].jobs.head;
+	}
+	in->done.tail = &in->done.head;
 	in->n_workers = UTIL_MIN(conf->workers, (unsigned)MAX_WORKERS);
 	if (in->n_workers == 0) {
 		cpu_set_t cs;
@@ -508,22 +531,31 @@ fail:
 	return NULL;
 }
 
+/* Ends the rx thread and the workers (who run every job given first). */
+void
+ingest_stop(struct ingest *in)
+{
+	if (in != NULL && in->started) {
+		unsigned i;
+
+		in->started = false;
+		atomic_store(&in->stop, true);
+		pthread_join(in->thread, NULL);
+		pthread_mutex_lock(&in->lock);
+		for (i = 0; i < in->n_workers; i++)
+			pthread_cond_signal(&in->workers[i].cond);
+		pthread_mutex_unlock(&in->lock);
+		for (i = 0; i < in->n_workers; i++)
+			pthread_join(in->workers[i].thread, NULL);
+	}
+}
+
 void
 ingest_free(struct ingest *in)
 {
 	if (in == NULL)
 		return;
-	if (in->started) {
-		unsigned i;
-
-		atomic_store(&in->stop, true);
-		pthread_join(in->thread, NULL);
-		pthread_mutex_lock(&in->lock);
-		pthread_cond_broadcast(&in->wcond);
-		pthread_mutex_unlock(&in->lock);
-		for (i = 0; i < in->n_workers; i++)
-			pthread_join(in->workers[i].thread, NULL);
-	}
+	ingest_stop(in);
 	/* After the rx thread: what it queued is written first. */
 	journal_free(in->journal);
 	if (in->ring_ok)
@@ -540,7 +572,8 @@ ingest_free(struct ingest *in)
 		pcap_close(in->cap);
 	pthread_mutex_destroy(&in->lock);
 	pthread_cond_destroy(&in->cond);
-	pthread_cond_destroy(&in->wcond);
+	for (unsigned i = 0; i < MAX_WORKERS; i++)
+		pthread_cond_destroy(&in->workers[i].cond);
 	free(in);
 }
 
@@ -590,8 +623,9 @@ wake(struct ingest *in)
 	pthread_mutex_lock(&in->lock);
 	if (main_sleeps)
 		pthread_cond_signal(&in->cond);
-	if (workers)
-		pthread_cond_broadcast(&in->wcond);
+	for (unsigned i = 0; workers && i < in->n_workers; i++)
+		if (in->workers[i].sleeping)
+			pthread_cond_signal(&in->workers[i].cond);
 	pthread_mutex_unlock(&in->lock);
 }
 
@@ -832,10 +866,59 @@ claim(struct ingest *in, struct qhdr *h)
 		prepare_entry(in, h);
 }
 
+/* l under in->lock. */
+static void
+jobs_put(struct job_list *l, struct ingest_job *j)
+{
+	j->next = NULL;
+	*l->tail = j;
+	l->tail = &j->next;
+	atomic_fetch_add(&l->n, 1);
+}
+
+/* The whole of l, in order, or NULL if it is empty. */
+static struct ingest_job *
+jobs_take(struct ingest *in, struct job_list *l)
+{
+	struct ingest_job *j;
+
+	if (atomic_load(&l->n) == 0)
+		return NULL;
+	pthread_mutex_lock(&in->lock);
+	j = l->head;
+	l->head = NULL;
+	l->tail = &l->head;
+	atomic_store(&l->n, 0);
+	pthread_mutex_unlock(&in->lock);
+	return j;
+}
+
+/* Runs this worker's chunk jobs and hands each back to the main thread;
+ * false if it had none. */
+static bool
+run_jobs(struct worker *w)
+{
+	struct ingest *in = w->in;
+	struct ingest_job *j = jobs_take(in, &w->jobs), *next;
+
+	if (j == NULL)
+		return false;
+	for (; j != NULL; j = next) {
+		next = j->next;
+		j->run(j, w->index, in->job_arg);
+		pthread_mutex_lock(&in->lock);
+		jobs_put(&in->done, j);
+		if (atomic_load(&in->waiting))
+			pthread_cond_signal(&in->cond);
+		pthread_mutex_unlock(&in->lock);
+	}
+	return true;
+}
+
 /*
- * Walks every entry in order, preparing its own (every n_workers-th) and
- * stepping over the others'; sleeps when it has caught up with the rx
- * thread.
+ * Runs its chunk jobs first; walks every entry in order, preparing its
+ * own (every n_workers-th) and stepping over the others'; sleeps when it
+ * has caught up with the rx thread and has no job.
  */
 static void *
 worker_main(void *arg)
@@ -859,6 +942,7 @@ worker_main(void *arg)
 		size_t off;
 		struct qhdr *h;
 
+		run_jobs(w);
 		/* What the main thread has taken needs nobody. */
 		if (cur < head) {
 			cur = head;
@@ -868,17 +952,19 @@ worker_main(void *arg)
 			atomic_store(&w->cursor, CURSOR_IDLE);
 			pthread_mutex_lock(&in->lock);
 			atomic_fetch_add(&in->wwaiting, 1);
+			w->sleeping = true;
 			if (atomic_load(&in->tail) == cur &&
-			    !atomic_load(&in->stop)) {
+			    !atomic_load(&in->stop) && w->jobs.head == NULL) {
 				struct timespec ts;
 
 				clock_gettime(CLOCK_REALTIME, &ts);
 				ts.tv_nsec += 10000000;
 				ts.tv_sec += ts.tv_nsec / 1000000000;
 				ts.tv_nsec %= 1000000000;
-				pthread_cond_timedwait(&in->wcond, &in->lock,
+				pthread_cond_timedwait(&w->cond, &in->lock,
 				    &ts);
 			}
+			w->sleeping = false;
 			atomic_fetch_sub(&in->wwaiting, 1);
 			pthread_mutex_unlock(&in->lock);
 			atomic_store(&w->cursor, atomic_load(&in->head));
@@ -886,6 +972,10 @@ worker_main(void *arg)
 			continue;
 		}
 		while (cur != tail) {
+			/* A chunk job frees a slot: before more datagrams. */
+			if (atomic_load_explicit(&w->jobs.n,
+			    memory_order_relaxed) != 0)
+				run_jobs(w);
 			off = (size_t)(cur % in->qcap);
 			if (in->qcap - off < Q_HDR) {
 				cur += in->qcap - off;
@@ -909,7 +999,34 @@ worker_main(void *arg)
 		}
 	}
 	atomic_store(&w->cursor, CURSOR_IDLE);
+	/* The main thread submits nothing once stop is set (it sets it):
+	 * every job it gave is run, so none is left holding its file. */
+	run_jobs(w);
 	return NULL;
+}
+
+void
+ingest_set_jobs(struct ingest *in, void *arg)
+{
+	in->job_arg = arg;
+}
+
+void
+ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j)
+{
+	struct worker *w = &in->workers[key % in->n_workers];
+
+	pthread_mutex_lock(&in->lock);
+	jobs_put(&w->jobs, j);
+	if (w->sleeping)
+		pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&in->lock);
+}
+
+struct ingest_job *
+ingest_reap(struct ingest *in)
+{
+	return in == NULL ? NULL : jobs_take(in, &in->done);
 }
 
 void
@@ -940,8 +1057,14 @@ ingest_start(struct ingest *in)
 		w->in = in;
 		w->index = i;
 		atomic_store(&w->cursor, CURSOR_IDLE);
-		if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) !=
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) ==
 		    0) {
+			char name[16];
+
+			/* top -H and /proc/PID/task name each thread. */
+			snprintf(name, sizeof(name), "recv-work%u", i);
+			(void)pthread_setname_np(w->thread, name);
+		} else {
 			/* Those started stop with the rx thread: none is. */
 			in->n_workers = i;
 			atomic_store(&in->stop, true);
@@ -954,6 +1077,7 @@ ingest_start(struct ingest *in)
 	    capture_main : rx_main, in);
 	if (rc != 0)
 		return -rc;
+	(void)pthread_setname_np(in->thread, "recv-rx");
 	in->started = true;
 	return 0;
 }
@@ -976,7 +1100,8 @@ ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
 			return false;
 		pthread_mutex_lock(&in->lock);
 		atomic_store(&in->waiting, 1);
-		if (atomic_load(&in->tail) == head) {
+		if (atomic_load(&in->tail) == head &&
+		    atomic_load(&in->done.n) == 0) {
 			struct timespec ts;
 
 			clock_gettime(CLOCK_REALTIME, &ts);

@@ -347,6 +347,7 @@ journal_start(struct journal *j)
 	rc = pthread_create(&j->thread, NULL, journal_main, j);
 	if (rc != 0)
 		return -rc;
+	(void)pthread_setname_np(j->thread, "recv-journal");
 	j->started = true;
 	return 0;
 }

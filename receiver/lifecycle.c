@@ -446,6 +446,7 @@ slot_free(struct recv *r, struct transfer *t)
 {
 	uint64_t gen = t->gen;
 
+	transfer_wait_jobs(t);
 	progress_quiesce(r, t);
 	progress_forget(r, t->id);
 	transfer_free_objects(t);

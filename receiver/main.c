@@ -73,14 +73,16 @@ log_stats(const struct recv *r, const char *what)
 	    " chunks_evicted=%" PRIu64 " released=%" PRIu64 " rejected=%"
 	    PRIu64 " incomplete=%" PRIu64 " quarantined=%" PRIu64
 	    " duplicate=%" PRIu64 " retried=%" PRIu64 " preempted=%" PRIu64
-	    " finished_repeats=%" PRIu64, what, r->stats.datagrams,
+	    " finished_repeats=%" PRIu64 " chunk_jobs=%" PRIu64
+	    " chunk_jobs_max=%" PRIu64, what, r->stats.datagrams,
 	    r->stats.bytes, r->stats.symbols, r->stats.descriptors,
 	    r->stats.heartbeats, r->stats.redundant, r->stats.chunks_done,
 	    r->stats.chunks_repaired, r->stats.chunks_evicted,
 	    r->stats.transfers_released, r->stats.transfers_rejected,
 	    r->stats.transfers_incomplete, r->stats.transfers_quarantined,
 	    r->stats.transfers_duplicate, r->stats.transfers_retried,
-	    r->stats.transfers_preempted, r->stats.finished_repeats);
+	    r->stats.transfers_preempted, r->stats.finished_repeats,
+	    r->stats.chunk_jobs, r->stats.chunk_jobs_max);
 	for (i = 1; i < DROP_COUNT && off < sizeof(line); i++)
 		if (r->stats.drop[i] != 0)
 			off += (size_t)snprintf(line + off, sizeof(line) - off,
@@ -163,9 +165,15 @@ drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
 			len -= k;
 		}
 		ingest_release(r->in);
-		if (++n % 64 == 0 && util_now_ns() - start > budget_ns)
-			break;
+		if (++n % 64 == 0) {
+			assemble_reap(r);
+			if (util_now_ns() - start > budget_ns)
+				break;
+		}
 	}
+	/* Chunks the workers wrote: this is also where a wait for
+	 * datagrams ends early when one is done. */
+	assemble_reap(r);
 }
 
 /* The effective release policy, once at start (approver keys are loaded
@@ -332,6 +340,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ingest_set_link(r.in, r.link != NULL ? sign_linkkey_bytes(r.link) :
 	    NULL);
+	ingest_set_jobs(r.in, &r);
 	if ((rc = ingest_start(r.in)) != 0)
 		fatalx("starting the rx thread: %s", strerror(-rc));
 	if (conf->capture_interface != NULL) {
@@ -407,6 +416,10 @@ stop:
 			    PRIu64 " not (its queue was full)",
 			    st.journal_written, st.journal_dropped);
 		}
+		/* Every job given is run before the workers end: their
+		 * chunks count, as they would have a moment later. */
+		ingest_stop(r.in);
+		assemble_reap(&r);
 		ingest_free(r.in);
 		r.in = NULL;
 	}

@@ -206,6 +206,10 @@ metrics_write(const struct recv *r)
 	    "sluice_chunks_decoded_total %" PRIu64 "\n", st->chunks_done);
 	M("# TYPE sluice_chunks_repaired_total counter\n"
 	    "sluice_chunks_repaired_total %" PRIu64 "\n", st->chunks_repaired);
+	M("# TYPE sluice_chunk_jobs_total counter\n"
+	    "sluice_chunk_jobs_total %" PRIu64 "\n", st->chunk_jobs);
+	M("# TYPE sluice_chunk_jobs gauge\n"
+	    "sluice_chunk_jobs %u\n", r->chunk_jobs_now);
 	M("# TYPE sluice_transfers_total counter\n"
 	    "sluice_transfers_total{state=\"released\"} %" PRIu64 "\n"
 	    "sluice_transfers_total{state=\"rejected\"} %" PRIu64 "\n"

@@ -345,6 +345,7 @@ progress_init(struct recv *r)
 	rc = pthread_create(&r->progress->thread, NULL, progress_main, r);
 	if (rc != 0)
 		return -rc;
+	(void)pthread_setname_np(r->progress->thread, "recv-progress");
 	r->progress->started = true;
 	return 0;
 }

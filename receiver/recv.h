@@ -34,6 +34,7 @@
 #include <regex.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/conf.h"
@@ -90,6 +91,8 @@ struct recv_stats {
 	uint64_t chunks_done;
 	uint64_t chunks_repaired; /* needed FEC repair */
 	uint64_t chunks_evicted;  /* partial chunks dropped for room */
+	uint64_t chunk_jobs;      /* chunks given to a worker to write */
+	uint64_t chunk_jobs_max;  /* the most with the workers at once */
 	uint64_t bytes_written;
 	uint64_t transfers_released;
 	uint64_t transfers_rejected;
@@ -134,8 +137,23 @@ enum sym_state {
 struct transfer;
 
 /* A chunk being assembled (main thread). */
+/* Work for a worker thread: see ingest_submit(). */
+struct ingest_job {
+	struct ingest_job *next;
+	void (*run)(struct ingest_job *j, unsigned worker, void *arg);
+};
+
+#define RECV_MAX_WORKERS 64
+
 struct slot {
 	bool used;
+	/* With a worker, which decodes and writes it (job): the main thread
+	 * neither changes nor reuses it until the worker gives it back. */
+	bool busy;
+	struct ingest_job job;
+	int job_fd;              /* its object's file, opened for the worker */
+	int job_rc;              /* 0, a drop reason, or -errno of the write */
+	bool job_repaired;
 	struct transfer *t;
 	uint64_t t_gen;          /* t->gen when the slot was taken */
 	struct proto_chunk_id id;
@@ -205,6 +223,9 @@ struct transfer {
 	                            not yet logged (lifecycle_poll) */
 	bool waiting_space;      /* staging lacks room: nothing written */
 	uint64_t space_checked_ns;
+	/* Chunks of it a worker is writing (it decrements, on its own
+	 * thread): the slot is not freed until none is. */
+	_Atomic unsigned jobs_inflight;
 };
 
 /* The verifier's answer about a complete transfer. */
@@ -240,6 +261,9 @@ struct recv {
 	struct ingest *in;
 	struct fec *fec;
 	struct compress *zc;
+	/* Each worker's own, made by it on its first chunk job. */
+	struct fec *wfec[RECV_MAX_WORKERS];
+	struct compress *wzc[RECV_MAX_WORKERS];
 	struct sigcheck *sigcheck; /* signature budget and cache */
 	int staging_fd;
 	int store_fd;
@@ -258,6 +282,7 @@ struct recv {
 	unsigned n_slots;
 	int32_t *buckets;
 	unsigned n_buckets;
+	unsigned chunk_jobs_now; /* chunks with the workers now */
 	size_t slot_bytes;       /* memory held by slot buffers */
 	size_t slot_bytes_max;
 	int32_t free_slot;       /* head of the free list, or -1 */
@@ -299,11 +324,16 @@ void recv_failpoint(const char *name);
 /* The same test switch without the kill: true once, at the named point,
  * when SLUICE_FAILPOINT names it (a simulated fault). */
 bool recv_failpoint_hit(const char *name);
+/* True every time the point is reached while SLUICE_FAILPOINT names it
+ * (a fault that lasts, e.g. a slow disk); any thread. */
+bool recv_failpoint_on(const char *name);
 
 /* ---- assemble.c (main thread) ------------------------------------------ */
 struct ingest_prep;
 int assemble_init(struct recv *r);
 void assemble_fini(struct recv *r);
+/* Takes back the chunks the workers have written (main thread, often). */
+void assemble_reap(struct recv *r);
 /* One datagram; buf is the caller's to scribble on (the link envelope is
  * opened in place).  prep, if not NULL, is what a worker already did for
  * it (the envelope opened, a symbol hashed). */
@@ -430,6 +460,9 @@ bool transfer_all_done(const struct transfer *t);
 bool transfer_next_missing(const struct object *o, uint32_t *c,
     uint32_t *start);
 void transfer_free_objects(struct transfer *t);
+/* Waits until no worker is writing a chunk of t (jobs_inflight): before
+ * its slot is freed, for the workers' writes use its file and geometry. */
+void transfer_wait_jobs(struct transfer *t);
 
 /* ---- progress.c (progress thread) ---------------------------------------- */
 int progress_init(struct recv *r);
@@ -467,6 +500,7 @@ void ingest_set_link(struct ingest *in, const uint8_t *key);
 /* Starts the workers and the rx thread. */
 int ingest_start(struct ingest *in);
 unsigned ingest_workers(const struct ingest *in);
+void ingest_stop(struct ingest *in);
 void ingest_free(struct ingest *in);
 /*
  * What a worker prepared for one datagram of a run: its envelope opened
@@ -490,6 +524,17 @@ struct ingest_prep {
 bool ingest_pop(struct ingest *in, uint8_t **buf, size_t *len,
     size_t *seg, const struct ingest_prep **prep, unsigned timeout_ms);
 void ingest_release(struct ingest *in);
+/*
+ * Work the main thread hands to a worker (a chunk to decode and write):
+ * run(j, worker, arg) on the worker chosen by key (the same key, the same
+ * worker), then handed back by ingest_reap().  arg: ingest_set_jobs()'s.
+ * Jobs given are all run, ingest_free() included.  ingest_pop() returns
+ * early (false) when a job is done.  Main thread only, with workers.
+ */
+void ingest_set_jobs(struct ingest *in, void *arg);
+void ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j);
+/* The jobs done since the last call, in a list, or NULL. */
+struct ingest_job *ingest_reap(struct ingest *in);
 unsigned ingest_rcvbuf(const struct ingest *in);
 struct ingest_stats {
 	uint64_t datagrams;      /* received, empty and truncated included */

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool
 bit(const uint8_t *map, uint32_t i)
@@ -130,6 +131,15 @@ transfer_next_missing(const struct object *o, uint32_t *c, uint32_t *start)
 	while (*c < o->n_chunks && !bit(o->done, *c))
 		(*c)++;
 	return true;
+}
+
+void
+transfer_wait_jobs(struct transfer *t)
+{
+	/* Rare (a transfer ending while a chunk of it is with a worker) and
+	 * short (one chunk's decode and write). */
+	while (atomic_load(&t->jobs_inflight) > 0)
+		usleep(100);
 }
 
 void

@@ -113,6 +113,7 @@ verify_init(struct recv *r)
 	rc = pthread_create(&q->thread, NULL, verifier_main, r);
 	if (rc != 0)
 		return -rc;
+	(void)pthread_setname_np(q->thread, "recv-verify");
 	q->started = true;
 	return 0;
 }

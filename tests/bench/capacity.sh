@@ -45,6 +45,26 @@ cpu_s() {
 	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
 	    "/proc/$1/stat"
 }
+# threads_s PID GB: each thread's CPU seconds per GB, by its name
+# (sluice-recv is the main thread; recv-work0.. are summed as workers)
+threads_s() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		cat "$t/stat"
+	done 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" -v gb="$2" '{
+		# comm is field 2 in parentheses, without spaces in ours
+		name = $2; gsub(/[()]/, "", name)
+		if (name ~ /^recv-work/) name = "workers"
+		cpu[name] += ($14 + $15) / hz
+	} END {
+		out = ""
+		for (n in cpu)
+			if (cpu[n] / gb >= 0.005)
+				out = out sprintf("%s%s=%.2f", out == "" ? "" : ",",
+				    n, cpu[n] / gb)
+		print out
+	}'
+}
 cat >receiver.conf <<CONF
 listen = "127.0.0.1:$PORT";
 sender_keys = [ "sender.pub" ];
@@ -86,9 +106,10 @@ CONF
 	}
 }
 
-# try SIZE RATE: prints "released rcvbuf queue_full recv_cpu replay_cpu"
+# try SIZE RATE: prints "released rcvbuf queue_full recv_cpu replay_cpu
+# mbit_s threads"
 try() {
-	local size=$1 rate=$2 e0 e1 rel qf cpu out
+	local size=$1 rate=$2 e0 e1 rel qf cpu out threads
 	rm -rf staging store q.log metrics.prom
 	"$RECV" -c receiver.conf 2>recv.err &
 	R=$!
@@ -111,12 +132,13 @@ try() {
 	done
 	e1=$(rcvbuf_errors)
 	cpu=$(cpu_s "$R")
+	threads=$(threads_s "$R" "$gb")
 	sleep 1.2 # one more metrics rewrite
 	qf=$(sed -n 's/^sluice_drops_total{reason="queue_full"} //p' metrics.prom)
 	kill "$R"
 	wait "$R" 2>/dev/null
 	R=
-	echo "$rel $((e1 - e0)) ${qf:-0} $cpu $(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.* mbit_s=\([0-9.]*\).*/\1/p' <<<"$out")"
+	echo "$rel $((e1 - e0)) ${qf:-0} $cpu $(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$out") $(sed -n 's/.* mbit_s=\([0-9.]*\).*/\1/p' <<<"$out") ${threads:--}"
 }
 
 gb=$(echo "$BYTES / 1000000000" | bc -l)
@@ -129,9 +151,9 @@ for size in $SIZES; do
 	printf 'capacity %s: %-6s %-10s %-9s %-7s %-10s %-13s %-13s\n' "$tag" \
 	    rate "sent Mb/s" released rcvbuf queue_full "recv CPU s/GB" \
 	    "replay CPU s/GB"
-	best= best_cpu= best_rcpu= fails=0
+	best= best_cpu= best_rcpu= best_threads= fails=0
 	for rate in $RATES; do
-		read -r rel drops qf cpu rcpu mbps <<<"$(try "$size" "$rate")"
+		read -r rel drops qf cpu rcpu mbps threads <<<"$(try "$size" "$rate")"
 		printf 'capacity %s: %-6s %-10.0f %-9s %-7s %-10s %-13.2f %-13.2f\n' \
 		    "$tag" "$rate" "${mbps:-0}" "$rel" "$drops" "$qf" \
 		    "$(echo "$cpu / $gb" | bc -l)" \
@@ -140,6 +162,7 @@ for size in $SIZES; do
 			best="$rate (sent at ${mbps%.*} Mbit/s)"
 			best_cpu=$(echo "$cpu / $gb" | bc -l)
 			best_rcpu=$(echo "${rcpu:-0} / $gb" | bc -l)
+			best_threads=$threads
 			fails=0
 		else
 			# Two failures in a row: the rates above will not pass.
@@ -148,8 +171,8 @@ for size in $SIZES; do
 		fi
 	done
 	if [ -n "$best" ]; then
-		summary+=("$(printf 'receiver capacity %s, %s workers: %s with zero drops and a release; receiver %.2f CPU s/GB there, replayer %.2f CPU s/GB' \
-		    "$size" "$workers" "$best" "$best_cpu" "$best_rcpu")")
+		summary+=("$(printf 'receiver capacity %s, %s workers: %s with zero drops and a release; receiver %.2f CPU s/GB there (%s), replayer %.2f CPU s/GB' \
+		    "$size" "$workers" "$best" "$best_cpu" "$best_threads" "$best_rcpu")")
 	else
 		summary+=("receiver capacity $size, $workers workers: no rate tried passed")
 	fi

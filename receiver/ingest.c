@@ -942,7 +942,26 @@ worker_main(void *arg)
 		size_t off;
 		struct qhdr *h;
 
-		run_jobs(w);
+		/*
+		 * Chunk jobs first (each frees a slot).  While it runs them
+		 * it reads nothing in the queue, so its cursor must not hold
+		 * the rx thread back (a write stalled in writeback would
+		 * make the queue look full); then it publishes a cursor
+		 * again as at the start, and goes on from where it was
+		 * unless the main thread is past that.
+		 */
+		if (atomic_load(&w->jobs.n) != 0) {
+			uint64_t again;
+
+			atomic_store(&w->cursor, CURSOR_IDLE);
+			run_jobs(w);
+			atomic_store(&w->cursor, atomic_load(&in->head));
+			again = atomic_load(&in->head);
+			if (cur < again)
+				cur = again;
+			atomic_store(&w->cursor, cur);
+			continue;
+		}
 		/* What the main thread has taken needs nobody. */
 		if (cur < head) {
 			cur = head;
@@ -975,7 +994,7 @@ worker_main(void *arg)
 			/* A chunk job frees a slot: before more datagrams. */
 			if (atomic_load_explicit(&w->jobs.n,
 			    memory_order_relaxed) != 0)
-				run_jobs(w);
+				break;
 			off = (size_t)(cur % in->qcap);
 			if (in->qcap - off < Q_HDR) {
 				cur += in->qcap - off;

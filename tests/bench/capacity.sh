@@ -8,8 +8,9 @@
 # dropped nothing (Udp RcvbufErrors) and the receiver's queue nothing
 # (queue_full).  For 1472- and 8972-byte datagrams, and 1 and 2
 # `workers`, it prints every rate tried, then the highest that passed
-# with the receiver's CPU per GB of files there, and the replayer's own
-# CPU per GB.
+# with the receiver's CPU per GB of files there (from when it listens:
+# starting is not per GB), each of its threads' share, and the
+# replayer's own CPU per GB.
 #
 #   SLUICE_CAP_BYTES=1073741824 SLUICE_CAP_RATES="1G 2G 3G ..." \
 #   SLUICE_CAP_SIZES="1472 8972" SLUICE_CAP_WORKERS="1 2" tests/bench/capacity.sh
@@ -45,25 +46,30 @@ cpu_s() {
 	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
 	    "/proc/$1/stat"
 }
-# threads_s PID GB: each thread's CPU seconds per GB, by its name
-# (sluice-recv is the main thread; recv-work0.. are summed as workers)
-threads_s() {
+# thread_cpu PID: "name seconds" for each of its threads (sluice-recv is
+# the main thread; recv-work0.. are summed as workers)
+thread_cpu() {
 	local t
 	for t in /proc/"$1"/task/*; do
 		cat "$t/stat"
-	done 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" -v gb="$2" '{
+	done 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" '{
 		# comm is field 2 in parentheses, without spaces in ours
 		name = $2; gsub(/[()]/, "", name)
 		if (name ~ /^recv-work/) name = "workers"
 		cpu[name] += ($14 + $15) / hz
-	} END {
+	} END { for (n in cpu) print n, cpu[n] }'
+}
+# threads_s BEFORE AFTER GB: each thread's CPU seconds per GB between two
+# thread_cpu snapshots, as name=value,...
+threads_s() {
+	awk -v gb="$3" 'NR == FNR { c0[$1] = $2; next } { c1[$1] = $2 } END {
 		out = ""
-		for (n in cpu)
-			if (cpu[n] / gb >= 0.005)
+		for (n in c1)
+			if ((c1[n] - c0[n]) / gb >= 0.005)
 				out = out sprintf("%s%s=%.2f", out == "" ? "" : ",",
-				    n, cpu[n] / gb)
+				    n, (c1[n] - c0[n]) / gb)
 		print out
-	}'
+	}' <(echo "$1") <(echo "$2")
 }
 cat >receiver.conf <<CONF
 listen = "127.0.0.1:$PORT";
@@ -109,7 +115,7 @@ CONF
 # try SIZE RATE: prints "released rcvbuf queue_full recv_cpu replay_cpu
 # mbit_s threads"
 try() {
-	local size=$1 rate=$2 e0 e1 rel qf cpu out threads
+	local size=$1 rate=$2 e0 e1 rel qf cpu cpu0 t0 out threads
 	rm -rf staging store q.log metrics.prom
 	"$RECV" -c receiver.conf 2>recv.err &
 	R=$!
@@ -117,6 +123,10 @@ try() {
 		grep -q listening recv.err && break
 		sleep 0.05
 	done
+	# What it spends starting (faulting in its queue and buffers) is
+	# not per GB: counted from here.
+	cpu0=$(cpu_s "$R")
+	t0=$(thread_cpu "$R")
 	e0=$(rcvbuf_errors)
 	out=$("$SLUICE" replay "$size.pcap" --to "127.0.0.1:$PORT" \
 	    --rate "$rate" 2>>replay.err)
@@ -131,8 +141,8 @@ try() {
 		sleep 0.1
 	done
 	e1=$(rcvbuf_errors)
-	cpu=$(cpu_s "$R")
-	threads=$(threads_s "$R" "$gb")
+	cpu=$(echo "$(cpu_s "$R") - $cpu0" | bc -l)
+	threads=$(threads_s "$t0" "$(thread_cpu "$R")" "$gb")
 	sleep 1.2 # one more metrics rewrite
 	qf=$(sed -n 's/^sluice_drops_total{reason="queue_full"} //p' metrics.prom)
 	kill "$R"

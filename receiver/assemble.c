@@ -10,7 +10,9 @@
  *      that would conflict even if signed is dropped unchecked; otherwise
  *      the Ed25519 signature is checked against the trusted sender keys,
  *      through sigcheck.c: a cache of verified ones, and a budget of
- *      checks a second with a share kept for transfers being received;
+ *      checks a second with a share kept for transfers being received
+ *      (with workers, a worker has usually done it, with the same cache
+ *      and budget, and its verdict is taken);
  *      then its list_sha256 must be the SHA-256 of its symbol-hash list
  *   4. symbol: SHA-256 compared with the hash its descriptor lists,
  *      before it is stored where the decoder will read it.  A symbol that
@@ -18,8 +20,11 @@
  *      the descriptor comes; it never reaches the decoder unchecked
  *   5. k verified symbols: FEC decode (only if a source symbol is
  *      missing), inflate under the exact output size, then a write at the
- *      chunk's offset in the object's staging file (on this thread: a
- *      slow disk shows as a growing ingest queue, not as lost datagrams).
+ *      chunk's offset in the object's staging file.  With workers, on the
+ *      worker that owns the chunk (its slot is busy meanwhile: never
+ *      evicted or reused, its datagrams redundant), then back here to be
+ *      marked done; a slow disk shows as busy slots, and once none is
+ *      free as chunk_limit drops, not as a stalled main thread.
  *      The plaintext is not hashed per chunk: the decoder and inflate ran
  *      on symbols each checked against the signed descriptor, and every
  *      file is re-hashed from disk against the signed manifest before
@@ -564,6 +569,28 @@ complete(struct recv *r, struct slot *s)
 	chunk_finish(r, s, rc, repaired);
 }
 
+/*
+ * Tells sigcheck which transfers are being received, for the workers to
+ * check their descriptors early (main thread, every loop: a transfer that
+ * has just started or ended is at most one loop late, and meanwhile its
+ * descriptors are checked here, or under the same budget there).
+ */
+void
+assemble_publish_live(struct recv *r)
+{
+	uint64_t ids[RECV_MAX_LIVE];
+	unsigned i, n = 0;
+
+	for (i = 0; i < r->n_transfers && n < RECV_MAX_LIVE; i++)
+		if (accepting(&r->transfers[i]))
+			ids[n++] = r->transfers[i].id;
+	if (n != r->n_live || memcmp(ids, r->live, n * sizeof(*ids)) != 0) {
+		memcpy(r->live, ids, n * sizeof(*ids));
+		r->n_live = n;
+		(void)sigcheck_set_live(r->sigcheck, ids, n);
+	}
+}
+
 /* The chunks the workers have finished, taken back (main thread). */
 void
 assemble_reap(struct recv *r)
@@ -627,8 +654,10 @@ verify_sig(struct recv *r, const struct sign_pubkey *key, const char *context,
 	}
 }
 
+/* signed: what a worker found of its signature, or NULL. */
 static void
-handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
+handle_descriptor(struct recv *r, const uint8_t *buf, size_t len,
+    const struct ingest_prep *signed_)
 {
 	struct proto_descriptor d;
 	enum proto_verdict v;
@@ -682,8 +711,16 @@ handle_descriptor(struct recv *r, const uint8_t *buf, size_t len)
 		drop(r, DROP_DESCRIPTOR_CONFLICT, d.id.transfer);
 		return;
 	}
-	why = verify_sig(r, key, PROTO_DESC_SIG_CONTEXT, d.signed_body,
-	    d.signed_len, d.sig, t != NULL, true, DROP_BAD_SIGNATURE);
+	/* A worker checked these very bytes with the same key, cache and
+	 * budget: its verdict stands (sigcheck.h). */
+	if (signed_ != NULL && &r->keys[signed_->key] == key)
+		why = signed_->sig == INGEST_SIG_GOOD ? 0 :
+		    signed_->sig == INGEST_SIG_BUDGET ? DROP_SIG_BUDGET :
+		    DROP_BAD_SIGNATURE;
+	else
+		why = verify_sig(r, key, PROTO_DESC_SIG_CONTEXT,
+		    d.signed_body, d.signed_len, d.sig, t != NULL, true,
+		    DROP_BAD_SIGNATURE);
 	if (why != 0) {
 		drop(r, why, d.id.transfer);
 		return;
@@ -986,7 +1023,8 @@ assemble_datagram(struct recv *r, uint8_t *buf, size_t len,
 		    (prep->flags & INGEST_PREP_HASHED) ? prep->digest : NULL);
 		break;
 	case PROTO_T_DESCRIPTOR:
-		handle_descriptor(r, buf, len);
+		handle_descriptor(r, buf, len, prep != NULL &&
+		    (prep->flags & INGEST_PREP_SIGNED) ? prep : NULL);
 		break;
 	case PROTO_T_HEARTBEAT:
 		handle_heartbeat(r, buf, len);

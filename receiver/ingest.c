@@ -31,6 +31,7 @@
  * sends a datagram.
  */
 #include "receiver/recv.h"
+#include "receiver/sigcheck.h"
 #include "proto/frame.h"
 #include "proto/link.h"
 #include "proto/wire.h"
@@ -145,6 +146,10 @@ struct ingest {
 	struct worker workers[MAX_WORKERS];
 	unsigned n_workers;
 	const uint8_t *link_key;    /* opened by the workers, or NULL */
+	/* Descriptors of live transfers are checked by the workers too. */
+	struct sigcheck *sc;
+	const struct sign_pubkey *keys;
+	unsigned n_keys;
 	/* The entry the main thread sleeps on (futex on its state) while a
 	 * worker finishes it, or NULL. */
 	_Atomic(struct qhdr *) main_wait;
@@ -805,8 +810,49 @@ rx_main(void *arg)
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* A descriptor's signature, if it names a trusted key and a transfer
+ * being received, under the shared cache and budget (sigcheck.h). */
+static void
+prepare_descriptor(const struct ingest *in, const uint8_t *d, size_t len,
+    struct ingest_prep *pp)
+{
+	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
+	struct proto_descriptor desc;
+	unsigned i;
+	size_t n;
+
+	if (proto_descriptor_decode(d, len, &desc) != PROTO_OK)
+		return;
+	for (i = 0; i < in->n_keys; i++)
+		if (memcmp(in->keys[i].id, desc.key_id, PROTO_KEYID_LEN) == 0)
+			break;
+	if (i == in->n_keys)
+		return;
+	n = proto_sig_message(msg, sizeof(msg), PROTO_DESC_SIG_CONTEXT,
+	    desc.signed_body, desc.signed_len);
+	if (n == 0)
+		return;
+	switch (sigcheck_verify_live(in->sc, desc.id.transfer, &in->keys[i],
+	    msg, n, desc.sig, util_now_ns())) {
+	case SIGCHECK_GOOD:
+		pp->sig = INGEST_SIG_GOOD;
+		break;
+	case SIGCHECK_BAD:
+		pp->sig = INGEST_SIG_BAD;
+		break;
+	case SIGCHECK_BUDGET:
+		pp->sig = INGEST_SIG_BUDGET;
+		break;
+	default:
+		return;
+	}
+	pp->key = (uint8_t)i;
+	pp->flags |= INGEST_PREP_SIGNED;
+}
+
 /* What a worker does for one datagram: the envelope, then a symbol's
- * hash.  Pure: the bytes and the link key only. */
+ * hash or a descriptor's signature.  The bytes, the link key, and
+ * sigcheck (under its lock). */
 static void
 prepare(const struct ingest *in, uint8_t *d, size_t len,
     struct ingest_prep *pp)
@@ -824,8 +870,13 @@ prepare(const struct ingest *in, uint8_t *d, size_t len,
 			return;
 	}
 	pp->len = (uint32_t)inner;
-	if (proto_hdr_decode(d, inner, &h) != PROTO_OK ||
-	    h.type != PROTO_T_SYMBOL ||
+	if (proto_hdr_decode(d, inner, &h) != PROTO_OK)
+		return;
+	if (h.type == PROTO_T_DESCRIPTOR && in->sc != NULL) {
+		prepare_descriptor(in, d, inner, pp);
+		return;
+	}
+	if (h.type != PROTO_T_SYMBOL ||
 	    proto_symbol_decode(d, inner, &sy) != PROTO_OK)
 		return;
 	hash_sha256(pp->digest, sy.data, sy.len);
@@ -1022,6 +1073,15 @@ worker_main(void *arg)
 	 * every job it gave is run, so none is left holding its file. */
 	run_jobs(w);
 	return NULL;
+}
+
+void
+ingest_set_sigcheck(struct ingest *in, struct sigcheck *sc,
+    const struct sign_pubkey *keys, unsigned n_keys)
+{
+	in->sc = sc;
+	in->keys = keys;
+	in->n_keys = UTIL_MIN(n_keys, 255u);
 }
 
 void

@@ -11,6 +11,7 @@
  * rx thread's queue and owns every transfer (recv.h).
  */
 #include "receiver/recv.h"
+#include "receiver/sigcheck.h"
 #include "common/log.h"
 #include "common/qlog.h"
 #include "common/util.h"
@@ -83,6 +84,18 @@ log_stats(const struct recv *r, const char *what)
 	    r->stats.transfers_duplicate, r->stats.transfers_retried,
 	    r->stats.transfers_preempted, r->stats.finished_repeats,
 	    r->stats.chunk_jobs, r->stats.chunk_jobs_max);
+	if (r->sigcheck != NULL && off < sizeof(line)) {
+		struct sigcheck_stats sg;
+
+		/* Ed25519 checks run (sig_checks_early by the workers),
+		 * found in the cache, refused for the budget. */
+		sigcheck_get_stats(r->sigcheck, &sg);
+		off += (size_t)snprintf(line + off, sizeof(line) - off,
+		    " sig_checks=%" PRIu64 " sig_checks_early=%" PRIu64
+		    " sig_cache_hits=%" PRIu64 " sig_over_budget=%" PRIu64,
+		    sg.verifies, sg.verifies_early, sg.cache_hits,
+		    sg.over_budget);
+	}
 	for (i = 1; i < DROP_COUNT && off < sizeof(line); i++)
 		if (r->stats.drop[i] != 0)
 			off += (size_t)snprintf(line + off, sizeof(line) - off,
@@ -341,6 +354,7 @@ main(int argc, char **argv)
 	ingest_set_link(r.in, r.link != NULL ? sign_linkkey_bytes(r.link) :
 	    NULL);
 	ingest_set_jobs(r.in, &r);
+	ingest_set_sigcheck(r.in, r.sigcheck, r.keys, r.n_keys);
 	if ((rc = ingest_start(r.in)) != 0)
 		fatalx("starting the rx thread: %s", strerror(-rc));
 	if (conf->capture_interface != NULL) {
@@ -365,6 +379,7 @@ main(int argc, char **argv)
 
 		drain(&r, 20, 20000000ull);
 		lifecycle_poll(&r);
+		assemble_publish_live(&r);
 		now = util_now_ns();
 		if (now - last_progress >= (uint64_t)(conf->progress_interval *
 		    1e9)) {

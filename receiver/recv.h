@@ -283,6 +283,10 @@ struct recv {
 	int32_t *buckets;
 	unsigned n_buckets;
 	unsigned chunk_jobs_now; /* chunks with the workers now */
+	/* Transfers being received, as last told to sigcheck. */
+#define RECV_MAX_LIVE 1024
+	uint64_t live[RECV_MAX_LIVE];
+	unsigned n_live;
 	size_t slot_bytes;       /* memory held by slot buffers */
 	size_t slot_bytes_max;
 	int32_t free_slot;       /* head of the free list, or -1 */
@@ -334,6 +338,8 @@ int assemble_init(struct recv *r);
 void assemble_fini(struct recv *r);
 /* Takes back the chunks the workers have written (main thread, often). */
 void assemble_reap(struct recv *r);
+/* The transfers being received, for the workers' signature checks. */
+void assemble_publish_live(struct recv *r);
 /* One datagram; buf is the caller's to scribble on (the link envelope is
  * opened in place).  prep, if not NULL, is what a worker already did for
  * it (the envelope opened, a symbol hashed). */
@@ -508,11 +514,16 @@ void ingest_free(struct ingest *in);
  */
 #define INGEST_PREP_OPENED 0x1  /* verdict and len say how it went */
 #define INGEST_PREP_HASHED 0x2  /* digest is the symbol data's */
+#define INGEST_PREP_SIGNED 0x4  /* a descriptor: sig says how its
+                                   signature checked, by keys[key] */
+enum { INGEST_SIG_GOOD = 1, INGEST_SIG_BAD, INGEST_SIG_BUDGET };
 struct ingest_prep {
 	uint32_t flags;
 	uint32_t len;
 	uint8_t verdict;             /* enum proto_verdict */
-	uint8_t pad[7];
+	uint8_t sig;                 /* INGEST_SIG_* */
+	uint8_t key;                 /* index in the keys given */
+	uint8_t pad[5];
 	uint8_t digest[32];
 };
 /*
@@ -532,6 +543,11 @@ void ingest_release(struct ingest *in);
  * early (false) when a job is done.  Main thread only, with workers.
  */
 void ingest_set_jobs(struct ingest *in, void *arg);
+/* The workers check descriptors of live transfers (sigcheck_set_live)
+ * signed by one of keys (borrowed, like sc), before ingest_start. */
+struct sigcheck;
+void ingest_set_sigcheck(struct ingest *in, struct sigcheck *sc,
+    const struct sign_pubkey *keys, unsigned n_keys);
 void ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j);
 /* The jobs done since the last call, in a list, or NULL. */
 struct ingest_job *ingest_reap(struct ingest *in);

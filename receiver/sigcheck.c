@@ -11,6 +11,7 @@
 #include "receiver/sigcheck.h"
 #include "common/hash.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,12 @@ struct sigcheck {
 	struct set *sets;
 	struct hash_ctx *hash;
 	struct sigcheck_stats stats;
+	/* The transfers being received (sigcheck_set_live), for workers. */
+	uint64_t *live;
+	unsigned n_live, live_cap;
+	/* Everything above, for the workers share the cache and the
+	 * budget with the main thread; never held during a verify. */
+	pthread_mutex_t lock;
 };
 
 struct sigcheck *
@@ -66,6 +73,7 @@ sigcheck_new(unsigned checks_per_second, unsigned known_per_second)
 	sc->other.rate = sc->other.cap = sc->other.tokens = checks_per_second;
 	sc->reserve = sc->other.cap / 2;
 	sc->known.rate = sc->known.cap = sc->known.tokens = known_per_second;
+	pthread_mutex_init(&sc->lock, NULL);
 	return sc;
 }
 
@@ -76,6 +84,8 @@ sigcheck_free(struct sigcheck *sc)
 		return;
 	hash_free(sc->hash);
 	free(sc->sets);
+	free(sc->live);
+	pthread_mutex_destroy(&sc->lock);
 	free(sc);
 }
 
@@ -181,29 +191,98 @@ take_token(struct sigcheck *sc, enum sigcheck_class cls, uint64_t now_ns)
 	return true;
 }
 
+static bool
+is_live(const struct sigcheck *sc, uint64_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < sc->n_live; i++)
+		if (sc->live[i] == id)
+			return true;
+	return false;
+}
+
+/* The cache and the budget under the lock; the verify outside it. */
+static enum sigcheck_result
+check(struct sigcheck *sc, const struct sign_pubkey *key, const uint8_t *msg,
+    size_t msg_len, const uint8_t sig[SIGN_SIG_LEN], enum sigcheck_class cls,
+    bool cache, uint64_t now_ns, const uint64_t *live_id)
+{
+	bool good;
+
+	pthread_mutex_lock(&sc->lock);
+	if (live_id != NULL && !is_live(sc, *live_id)) {
+		pthread_mutex_unlock(&sc->lock);
+		return SIGCHECK_SKIPPED;
+	}
+	if (cache && cache_hit(sc, key, msg, msg_len, sig)) {
+		sc->stats.cache_hits++;
+		pthread_mutex_unlock(&sc->lock);
+		return SIGCHECK_GOOD;
+	}
+	if (!take_token(sc, cls, now_ns)) {
+		sc->stats.over_budget++;
+		pthread_mutex_unlock(&sc->lock);
+		return SIGCHECK_BUDGET;
+	}
+	sc->stats.verifies++;
+	if (live_id != NULL)
+		sc->stats.verifies_early++;
+	pthread_mutex_unlock(&sc->lock);
+	good = sign_verify(key, sig, msg, msg_len);
+	if (good && cache) {
+		pthread_mutex_lock(&sc->lock);
+		cache_add(sc, key, msg, msg_len, sig);
+		pthread_mutex_unlock(&sc->lock);
+	}
+	return good ? SIGCHECK_GOOD : SIGCHECK_BAD;
+}
+
 enum sigcheck_result
 sigcheck_verify(struct sigcheck *sc, const struct sign_pubkey *key,
     const uint8_t *msg, size_t msg_len, const uint8_t sig[SIGN_SIG_LEN],
     enum sigcheck_class cls, bool cache, uint64_t now_ns)
 {
-	if (cache && cache_hit(sc, key, msg, msg_len, sig)) {
-		sc->stats.cache_hits++;
-		return SIGCHECK_GOOD;
+	return check(sc, key, msg, msg_len, sig, cls, cache, now_ns, NULL);
+}
+
+enum sigcheck_result
+sigcheck_verify_live(struct sigcheck *sc, uint64_t transfer,
+    const struct sign_pubkey *key, const uint8_t *msg, size_t msg_len,
+    const uint8_t sig[SIGN_SIG_LEN], uint64_t now_ns)
+{
+	return check(sc, key, msg, msg_len, sig, SIGCHECK_KNOWN, true, now_ns,
+	    &transfer);
+}
+
+int
+sigcheck_set_live(struct sigcheck *sc, const uint64_t *ids, unsigned n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&sc->lock);
+	if (n > sc->live_cap) {
+		uint64_t *p = realloc(sc->live, n * sizeof(*p));
+
+		if (p == NULL) {
+			n = 0;
+			rc = -1;
+		} else {
+			sc->live = p;
+			sc->live_cap = n;
+		}
 	}
-	if (!take_token(sc, cls, now_ns)) {
-		sc->stats.over_budget++;
-		return SIGCHECK_BUDGET;
-	}
-	sc->stats.verifies++;
-	if (!sign_verify(key, sig, msg, msg_len))
-		return SIGCHECK_BAD;
-	if (cache)
-		cache_add(sc, key, msg, msg_len, sig);
-	return SIGCHECK_GOOD;
+	if (n > 0)
+		memcpy(sc->live, ids, n * sizeof(*ids));
+	sc->n_live = n;
+	pthread_mutex_unlock(&sc->lock);
+	return rc;
 }
 
 void
-sigcheck_get_stats(const struct sigcheck *sc, struct sigcheck_stats *st)
+sigcheck_get_stats(struct sigcheck *sc, struct sigcheck_stats *st)
 {
+	pthread_mutex_lock(&sc->lock);
 	*st = sc->stats;
+	pthread_mutex_unlock(&sc->lock);
 }

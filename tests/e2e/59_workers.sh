@@ -4,8 +4,10 @@
 # the slow_chunk failpoint (20 ms each, a disk that stalls), jobs pile up
 # with the workers while symbols keep coming:
 #   1. with 1 and with 4 workers the bundle is released bit-exact, every
-#      chunk went through a worker (chunk_jobs = chunks_done) and several
-#      were with the workers at once (chunk_jobs_max > 1);
+#      chunk went through a worker (chunk_jobs = chunks_done), several
+#      were with the workers at once (chunk_jobs_max > 1), workers checked
+#      descriptor signatures (sig_checks_early) and the shared cache kept
+#      the checks to about one per chunk over two passes;
 #   2. a transfer preempted (max_transfers_in_flight = 1) while chunks of
 #      it are with a worker: the receiver waits for them, does not mark
 #      them done for the transfer that took the slot, and both bundles are
@@ -37,12 +39,21 @@ for w in 1 4; do
 	stop_recv
 	jobs=$(stat_of chunk_jobs) done=$(stat_of chunks_done)
 	max=$(stat_of chunk_jobs_max)
-	echo "workers=$w chunk_jobs=$jobs chunks_done=$done chunk_jobs_max=$max"
+	early=$(stat_of sig_checks_early) checks=$(stat_of sig_checks)
+	echo "workers=$w chunk_jobs=$jobs chunks_done=$done chunk_jobs_max=$max sig_checks=$checks sig_checks_early=$early"
 	[ "${done:-0}" -gt 10 ] || die "workers=$w: chunks_done=$done"
 	# A chunk whose job ended after its transfer was done is counted as
 	# a job but not as done: none can be here (one transfer).
 	[ "$jobs" = "$done" ] || die "workers=$w: chunk_jobs=$jobs, chunks_done=$done"
 	[ "${max:-0}" -gt 1 ] || die "workers=$w: never more than one job at once"
+	# Descriptors of the live transfer checked by the workers, and no
+	# more checks than chunks plus the first (the transfer's admission,
+	# on the main thread), the heartbeats (never cached) and the odd
+	# race between two workers.
+	hb=$(stat_of heartbeats)
+	[ "${early:-0}" -gt 0 ] || die "workers=$w: no signature checked early"
+	[ "${checks:-0}" -le $((done + 1 + hb + w)) ] ||
+		die "workers=$w: $checks signature checks for $done chunks"
 	grep -q "drop_staging_write\|drop_decode_failed\|drop_chunk_hash" \
 	    "$T/recv.err" && die "workers=$w: a chunk failed"
 done

@@ -187,6 +187,62 @@ test_known_bucket(void **state)
 	sigcheck_free(sc);
 }
 
+/*
+ * The workers' early checks (sigcheck_verify_live): only for transfers
+ * the main thread said are live; the same cache both ways; the same
+ * budget, so that forgeries spent early leave no more for the main
+ * thread than they would have.
+ */
+static void
+test_live(void **state)
+{
+	struct fixture *f = *state;
+	struct sigcheck *sc = sigcheck_new(100, 1000);
+	struct sigcheck_stats st;
+	uint64_t now = SEC, live[2] = { 7, 9 };
+	uint8_t bad[SIGN_SIG_LEN];
+	unsigned n = 0;
+
+	assert_non_null(sc);
+	/* Nothing is live yet: not checked, and nothing spent. */
+	assert_int_equal(sigcheck_verify_live(sc, 7, &f->pub, f->msg,
+	    sizeof(f->msg), f->sig, now), SIGCHECK_SKIPPED);
+	sigcheck_get_stats(sc, &st);
+	assert_int_equal(st.verifies, 0);
+	assert_int_equal(sigcheck_set_live(sc, live, 2), 0);
+	assert_int_equal(sigcheck_verify_live(sc, 8, &f->pub, f->msg,
+	    sizeof(f->msg), f->sig, now), SIGCHECK_SKIPPED);
+	/* Live: verified early, then a cache hit for the main thread. */
+	assert_int_equal(sigcheck_verify_live(sc, 9, &f->pub, f->msg,
+	    sizeof(f->msg), f->sig, now), SIGCHECK_GOOD);
+	assert_int_equal(sigcheck_verify(sc, &f->pub, f->msg, sizeof(f->msg),
+	    f->sig, SIGCHECK_KNOWN, true, now), SIGCHECK_GOOD);
+	sigcheck_get_stats(sc, &st);
+	assert_int_equal(st.verifies, 1);
+	assert_int_equal(st.verifies_early, 1);
+	assert_int_equal(st.cache_hits, 1);
+	/* A forgery is bad early too, and never cached. */
+	memcpy(bad, f->sig, sizeof(bad));
+	bad[3] ^= 0x10;
+	assert_int_equal(sigcheck_verify_live(sc, 7, &f->pub, f->msg,
+	    sizeof(f->msg), bad, now), SIGCHECK_BAD);
+	n = 1;
+	/* Early forgeries spend the known bucket and then the shared one
+	 * down to its last token, exactly as the main thread's would... */
+	while (sigcheck_verify_live(sc, 7, &f->pub, f->msg, sizeof(f->msg),
+	    bad, now) == SIGCHECK_BAD)
+		n++;
+	assert_int_equal(n, 1100 - 1);
+	/* ... and leave the main thread nothing more. */
+	assert_int_equal(spend(f, sc, SIGCHECK_KNOWN, now), 0);
+	assert_int_equal(spend(f, sc, SIGCHECK_OTHER, now), 0);
+	/* A transfer no longer live is no longer checked early. */
+	assert_int_equal(sigcheck_set_live(sc, NULL, 0), 0);
+	assert_int_equal(sigcheck_verify_live(sc, 9, &f->pub, f->msg,
+	    sizeof(f->msg), f->sig, now + SEC), SIGCHECK_SKIPPED);
+	sigcheck_free(sc);
+}
+
 int
 main(void)
 {
@@ -195,6 +251,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_known_bucket, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_live, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -559,6 +559,7 @@ complete(struct recv *r, struct slot *s)
 		s->job.run = chunk_job;
 		atomic_fetch_add(&t->jobs_inflight, 1);
 		r->stats.chunk_jobs++;
+		r->chunk_job_bytes += s->buf_cap + s->plain_cap;
 		if (++r->chunk_jobs_now > r->stats.chunk_jobs_max)
 			r->stats.chunk_jobs_max = r->chunk_jobs_now;
 		ingest_submit(r->in, bucket_of(r, &s->id), &s->job);
@@ -591,6 +592,20 @@ assemble_publish_live(struct recv *r)
 	}
 }
 
+/*
+ * A quarter of the slots, or of their memory, with the workers: they are
+ * behind (a disk stalled in writeback), and the main thread stops taking
+ * datagrams until they catch up, so that the backlog waits in the ingest
+ * queue, which is sized for it, and not in slots, whose running out
+ * would drop whole chunks (chunk_limit) on a clean link.
+ */
+bool
+assemble_backlogged(const struct recv *r)
+{
+	return r->chunk_jobs_now >= UTIL_MAX(2u, r->n_slots / 4) ||
+	    r->chunk_job_bytes >= r->slot_bytes_max / 4;
+}
+
 /* The chunks the workers have finished, taken back (main thread). */
 void
 assemble_reap(struct recv *r)
@@ -604,6 +619,7 @@ assemble_reap(struct recv *r)
 		next = j->next;
 		s->busy = false;
 		r->chunk_jobs_now--;
+		r->chunk_job_bytes -= s->buf_cap + s->plain_cap;
 		chunk_finish(r, s, s->job_rc, s->job_repaired);
 	}
 }

@@ -1102,6 +1102,24 @@ ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j)
 	pthread_mutex_unlock(&in->lock);
 }
 
+void
+ingest_wait_done(struct ingest *in, unsigned timeout_ms)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&in->lock);
+	atomic_store(&in->waiting, 1);
+	if (atomic_load(&in->done.n) == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		ts.tv_sec += timeout_ms / 1000 + ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&in->cond, &in->lock, &ts);
+	}
+	atomic_store(&in->waiting, 0);
+	pthread_mutex_unlock(&in->lock);
+}
+
 struct ingest_job *
 ingest_reap(struct ingest *in)
 {

@@ -165,8 +165,18 @@ drain(struct recv *r, unsigned wait_ms, uint64_t budget_ns)
 	size_t len, seg;
 	unsigned n = 0;
 
-	while (ingest_pop(r->in, &p, &len, &seg, &prep, n == 0 ? wait_ms :
-	    0)) {
+	for (;;) {
+		/* The workers are behind with chunks: the queue holds the
+		 * backlog meanwhile (assemble_backlogged). */
+		if (assemble_backlogged(r)) {
+			ingest_wait_done(r->in, wait_ms);
+			assemble_reap(r);
+			if (assemble_backlogged(r))
+				break;
+		}
+		if (!ingest_pop(r->in, &p, &len, &seg, &prep, n == 0 ?
+		    wait_ms : 0))
+			break;
 		/* Each segment of a coalesced run is a datagram of its own. */
 		while (len > 0) {
 			size_t k = len < seg ? len : seg;

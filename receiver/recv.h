@@ -283,6 +283,7 @@ struct recv {
 	int32_t *buckets;
 	unsigned n_buckets;
 	unsigned chunk_jobs_now; /* chunks with the workers now */
+	size_t chunk_job_bytes;  /* their slots' buffers */
 	/* Transfers being received, as last told to sigcheck. */
 #define RECV_MAX_LIVE 1024
 	uint64_t live[RECV_MAX_LIVE];
@@ -340,6 +341,9 @@ void assemble_fini(struct recv *r);
 void assemble_reap(struct recv *r);
 /* The transfers being received, for the workers' signature checks. */
 void assemble_publish_live(struct recv *r);
+/* Are the workers so far behind with chunks that the main thread should
+ * take no more datagrams until they catch up? */
+bool assemble_backlogged(const struct recv *r);
 /* One datagram; buf is the caller's to scribble on (the link envelope is
  * opened in place).  prep, if not NULL, is what a worker already did for
  * it (the envelope opened, a symbol hashed). */
@@ -551,6 +555,8 @@ void ingest_set_sigcheck(struct ingest *in, struct sigcheck *sc,
 void ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j);
 /* The jobs done since the last call, in a list, or NULL. */
 struct ingest_job *ingest_reap(struct ingest *in);
+/* Waits up to timeout_ms for a job to be done (it may return early). */
+void ingest_wait_done(struct ingest *in, unsigned timeout_ms);
 unsigned ingest_rcvbuf(const struct ingest *in);
 struct ingest_stats {
 	uint64_t datagrams;      /* received, empty and truncated included */

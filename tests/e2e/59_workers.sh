@@ -15,7 +15,10 @@
 #   3. SIGTERM while jobs are queued, before the last chunk has come:
 #      the receiver ends within seconds, every job given run and counted
 #      (chunk_jobs = chunks_done at exit), nothing in the store; after a
-#      restart it resumes from those chunks and releases bit-exact.
+#      restart it resumes from those chunks and releases bit-exact;
+#   4. workers far behind (32 slots, 20 ms a chunk, one pass): the main
+#      thread waits for them with a quarter of the slots busy, the ingest
+#      queue holds the rest, and the bundle is released with no drop.
 . "$(dirname "$0")/lib.sh"
 
 keys sender
@@ -122,4 +125,25 @@ assert_same_tree "$T/bundle" "$(released bundle t1)"
 grep -qE 'reason=resumed detail="[1-9][0-9]* chunks already on disk"' \
     "$T/quarantine.log" || die "did not resume from what the workers wrote"
 stop_recv
+note "4. workers far behind: the queue holds the backlog, not the slots"
+# 32 slots: at most 8 chunks with the workers; each takes 20 ms, so the
+# workers fall behind an 800 Mbit/s sender by far.  One pass on a clean
+# link must still release: the main thread waits for them and the
+# ingest queue holds the datagrams meanwhile, where before this fix the
+# slots ran out (chunk_limit, then pending_limit) and chunks were lost.
+rm -rf "$T/staging" "$T/store" "$T/quarantine.log" "$T/recv.err"
+receiver_conf "workers = 2" "max_partial_chunks = 32"
+SLUICE_FAILPOINT=slow_chunk start_recv
+RATE=800M sender_conf "passes = 1"
+send --version b1 "$T/bundle"
+wait_state RELEASED 60
+assert_same_tree "$T/bundle" "$(released bundle b1)"
+stop_recv
+max=$(stat_of chunk_jobs_max)
+echo "chunk_jobs_max=$max"
+# A quarter of the slots (8), give or take the chunks one run of
+# datagrams completes at once; never all of them.
+[ "${max:-0}" -lt 24 ] || die "$max of 32 slots with the workers"
+grep -q "drop_chunk_limit\|drop_pending_limit\|drop_queue_full" "$T/recv.err" &&
+    die "datagrams dropped while the workers were behind"
 echo "workers decode and write chunks; preemption and stop wait for them"

@@ -501,6 +501,8 @@ chunk_finish(struct recv *r, struct slot *s, int rc, bool repaired)
 		r->stats.chunks_repaired++;
 	}
 	slot_release(r, s);
+	if (rc != 0 && r->in != NULL)
+		ingest_hint_chunk(r->in, &id, false); /* it will come again */
 	if (rc == 0 && live)
 		lifecycle_chunk_done(r, t, id.object, id.chunk, len);
 }
@@ -556,6 +558,8 @@ complete(struct recv *r, struct slot *s)
 	if (r->in != NULL && ingest_workers(r->in) > 0) {
 		s->busy = true;
 		s->job_fd = fd;
+		/* Its symbols need no hashing any more (a hint). */
+		ingest_hint_chunk(r->in, &s->id, true);
 		s->job.run = chunk_job;
 		atomic_fetch_add(&t->jobs_inflight, 1);
 		r->stats.chunk_jobs++;

@@ -82,6 +82,8 @@
  */
 #define WORKER_WAKE_BYTES (512u * 1024)
 #define CURSOR_IDLE UINT64_MAX
+/* Power of two: chunks the main thread has said need no more symbols. */
+#define HINT_SLOTS 65536
 
 /* Chunk jobs in order, under in->lock; n may be read without it. */
 struct job_list {
@@ -146,6 +148,15 @@ struct ingest {
 	struct worker workers[MAX_WORKERS];
 	unsigned n_workers;
 	const uint8_t *link_key;    /* opened by the workers, or NULL */
+	/*
+	 * Chunks written or being written (ingest_hint_chunk): their symbols
+	 * are not hashed, for the main thread will count them redundant
+	 * without looking at them.  A hint only: a collision or a stale one
+	 * leaves a symbol unhashed, which the main thread then hashes
+	 * itself if it needs it.
+	 */
+	_Atomic uint64_t hint[HINT_SLOTS];
+	_Atomic uint64_t n_hash_skipped;
 	/* Descriptors of live transfers are checked by the workers too. */
 	struct sigcheck *sc;
 	const struct sign_pubkey *keys;
@@ -810,6 +821,39 @@ rx_main(void *arg)
 
 /* ---- workers ------------------------------------------------------------ */
 
+static uint64_t
+hint_key(const struct proto_chunk_id *id)
+{
+	uint64_t h = id->transfer ^ ((uint64_t)id->object << 32 | id->chunk);
+
+	h ^= h >> 31;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return h | 1; /* 0: an empty slot */
+}
+
+static bool
+hinted(const struct ingest *in, const struct proto_chunk_id *id)
+{
+	uint64_t k = hint_key(id);
+
+	return atomic_load_explicit(&in->hint[k & (HINT_SLOTS - 1)],
+	    memory_order_relaxed) == k;
+}
+
+void
+ingest_hint_chunk(struct ingest *in, const struct proto_chunk_id *id,
+    bool done)
+{
+	uint64_t k = hint_key(id);
+	_Atomic uint64_t *slot = &in->hint[k & (HINT_SLOTS - 1)];
+
+	if (done)
+		atomic_store_explicit(slot, k, memory_order_relaxed);
+	else if (atomic_load_explicit(slot, memory_order_relaxed) == k)
+		atomic_store_explicit(slot, 0, memory_order_relaxed);
+}
+
 /* A descriptor's signature, if it names a trusted key and a transfer
  * being received, under the shared cache and budget (sigcheck.h). */
 static void
@@ -854,7 +898,7 @@ prepare_descriptor(const struct ingest *in, const uint8_t *d, size_t len,
  * hash or a descriptor's signature.  The bytes, the link key, and
  * sigcheck (under its lock). */
 static void
-prepare(const struct ingest *in, uint8_t *d, size_t len,
+prepare(struct ingest *in, uint8_t *d, size_t len,
     struct ingest_prep *pp)
 {
 	struct proto_hdr h;
@@ -879,6 +923,11 @@ prepare(const struct ingest *in, uint8_t *d, size_t len,
 	if (h.type != PROTO_T_SYMBOL ||
 	    proto_symbol_decode(d, inner, &sy) != PROTO_OK)
 		return;
+	if (hinted(in, &sy.id)) {
+		atomic_fetch_add_explicit(&in->n_hash_skipped, 1,
+		    memory_order_relaxed);
+		return;
+	}
 	hash_sha256(pp->digest, sy.data, sy.len);
 	pp->flags |= INGEST_PREP_HASHED;
 }
@@ -1264,6 +1313,7 @@ ingest_get_stats(const struct ingest *in, struct ingest_stats *st)
 	st->truncated = atomic_load(&in->n_trunc);
 	st->empty = atomic_load(&in->n_empty);
 	st->kernel_drops = atomic_load(&in->n_kdrops);
+	st->hash_skipped = atomic_load(&in->n_hash_skipped);
 	st->queued_bytes = atomic_load(&in->tail) - atomic_load(&in->head);
 	st->queue_hwm = atomic_load(&in->hwm);
 	st->queue_cap = in->qcap;

@@ -75,7 +75,7 @@ log_stats(const struct recv *r, const char *what)
 	    PRIu64 " incomplete=%" PRIu64 " quarantined=%" PRIu64
 	    " duplicate=%" PRIu64 " retried=%" PRIu64 " preempted=%" PRIu64
 	    " finished_repeats=%" PRIu64 " chunk_jobs=%" PRIu64
-	    " chunk_jobs_max=%" PRIu64, what, r->stats.datagrams,
+	    " chunk_jobs_max=%" PRIu64 " hash_skipped=%" PRIu64, what, r->stats.datagrams,
 	    r->stats.bytes, r->stats.symbols, r->stats.descriptors,
 	    r->stats.heartbeats, r->stats.redundant, r->stats.chunks_done,
 	    r->stats.chunks_repaired, r->stats.chunks_evicted,
@@ -83,7 +83,8 @@ log_stats(const struct recv *r, const char *what)
 	    r->stats.transfers_incomplete, r->stats.transfers_quarantined,
 	    r->stats.transfers_duplicate, r->stats.transfers_retried,
 	    r->stats.transfers_preempted, r->stats.finished_repeats,
-	    r->stats.chunk_jobs, r->stats.chunk_jobs_max);
+	    r->stats.chunk_jobs, r->stats.chunk_jobs_max,
+	    r->stats.hash_skipped);
 	if (r->sigcheck != NULL && off < sizeof(line)) {
 		struct sigcheck_stats sg;
 
@@ -133,6 +134,7 @@ take_ingest_stats(struct recv *r)
 	r->empty_taken = st.empty;
 	r->stats.datagrams = st.datagrams;
 	r->stats.bytes = st.bytes;
+	r->stats.hash_skipped = st.hash_skipped;
 }
 
 /*

@@ -93,6 +93,7 @@ struct recv_stats {
 	uint64_t chunks_evicted;  /* partial chunks dropped for room */
 	uint64_t chunk_jobs;      /* chunks given to a worker to write */
 	uint64_t chunk_jobs_max;  /* the most with the workers at once */
+	uint64_t hash_skipped;    /* symbols of written chunks, not hashed */
 	uint64_t bytes_written;
 	uint64_t transfers_released;
 	uint64_t transfers_rejected;
@@ -555,6 +556,10 @@ void ingest_set_sigcheck(struct ingest *in, struct sigcheck *sc,
 void ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j);
 /* The jobs done since the last call, in a list, or NULL. */
 struct ingest_job *ingest_reap(struct ingest *in);
+/* Main thread: id's chunk is written or being written (done), or not
+ * after all (!done); its symbols are not hashed meanwhile.  A hint. */
+void ingest_hint_chunk(struct ingest *in, const struct proto_chunk_id *id,
+    bool done);
 /* Waits up to timeout_ms for a job to be done (it may return early). */
 void ingest_wait_done(struct ingest *in, unsigned timeout_ms);
 unsigned ingest_rcvbuf(const struct ingest *in);
@@ -565,6 +570,7 @@ struct ingest_stats {
 	uint64_t truncated;
 	uint64_t empty;
 	uint64_t kernel_drops;   /* this socket's, SO_RXQ_OVFL */
+	uint64_t hash_skipped;   /* symbols of chunks written, not hashed */
 	uint64_t queued_bytes;   /* in the queue now */
 	uint64_t queue_hwm;      /* the most it held */
 	uint64_t queue_cap;

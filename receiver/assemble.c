@@ -23,8 +23,10 @@
  *      chunk's offset in the object's staging file.  With workers, on the
  *      worker that owns the chunk (its slot is busy meanwhile: never
  *      evicted or reused, its datagrams redundant), then back here to be
- *      marked done; a slow disk shows as busy slots, and once none is
- *      free as chunk_limit drops, not as a stalled main thread.
+ *      marked done; a slow disk shows as busy slots, and once a quarter
+ *      of them are busy the main thread waits (assemble_backlogged), so
+ *      that the backlog shows as a growing ingest queue, not as lost
+ *      chunks.
  *      The plaintext is not hashed per chunk: the decoder and inflate ran
  *      on symbols each checked against the signed descriptor, and every
  *      file is re-hashed from disk against the signed manifest before
@@ -142,10 +144,10 @@ slot_lookup(struct recv *r, const struct proto_chunk_id *id)
 		if (same_id(&s->id, id)) {
 			if (slot_live(s))
 				return s;
-			/* A worker still has a stale one: it is given back
-			 * when done; a new one for this id goes before it. */
-			if (!s->busy)
-				slot_release(r, s);
+			/* Not if a worker still has it (slot_release): it is
+			 * given back when done, and a new one for this id goes
+			 * before it in the chain. */
+			slot_release(r, s);
 			return NULL;
 		}
 		i = s->next;
@@ -194,7 +196,8 @@ slot_unpend(struct recv *r, struct slot *s)
 
 /*
  * Returns a slot to the pool; its buffers are kept for reuse, unless only
- * unverified symbols filled them.
+ * unverified symbols filled them.  Not while a worker has it (busy):
+ * assemble_reap gives it back.
  */
 static void
 slot_release(struct recv *r, struct slot *s)
@@ -507,13 +510,18 @@ chunk_finish(struct recv *r, struct slot *s, int rc, bool repaired)
 		lifecycle_chunk_done(r, t, id.object, id.chunk, len);
 }
 
+static struct slot *
+slot_of_job(struct ingest_job *j)
+{
+	return (struct slot *)((char *)j - offsetof(struct slot, job));
+}
+
 /* On a worker: the chunk's work with that worker's own contexts. */
 static void
 chunk_job(struct ingest_job *j, unsigned worker, void *arg)
 {
 	struct recv *r = arg;
-	struct slot *s = (struct slot *)((char *)j -
-	    offsetof(struct slot, job));
+	struct slot *s = slot_of_job(j);
 	struct transfer *t = s->t;
 
 	/* A test's stand-in for a disk that stalls: jobs pile up. */
@@ -617,8 +625,7 @@ assemble_reap(struct recv *r)
 	struct ingest_job *j = ingest_reap(r->in), *next;
 
 	for (; j != NULL; j = next) {
-		struct slot *s = (struct slot *)((char *)j -
-		    offsetof(struct slot, job));
+		struct slot *s = slot_of_job(j);
 
 		next = j->next;
 		s->busy = false;
@@ -627,7 +634,6 @@ assemble_reap(struct recv *r)
 		chunk_finish(r, s, s->job_rc, s->job_repaired);
 	}
 }
-
 
 static void
 maybe_complete(struct recv *r, struct slot *s)
@@ -639,12 +645,7 @@ maybe_complete(struct recv *r, struct slot *s)
 static const struct sign_pubkey *
 find_key(const struct recv *r, const uint8_t id[PROTO_KEYID_LEN])
 {
-	unsigned i;
-
-	for (i = 0; i < r->n_keys; i++)
-		if (memcmp(r->keys[i].id, id, PROTO_KEYID_LEN) == 0)
-			return &r->keys[i];
-	return NULL;
+	return recv_find_key(r->keys, r->n_keys, id);
 }
 
 /*
@@ -837,8 +838,7 @@ pending_room(struct recv *r, bool new_slot, size_t grow)
 		return false;
 	r->stale_sweep_ns = now;
 	for (i = 0; i < r->n_slots; i++)
-		if (r->slots[i].used && !r->slots[i].busy &&
-		    !slot_live(&r->slots[i]))
+		if (r->slots[i].used && !slot_live(&r->slots[i]))
 			slot_release(r, &r->slots[i]);
 	return r->pending_bytes + grow <= r->conf->max_pending_bytes &&
 	    (!new_slot || r->pending_slots < r->n_slots / 4);

@@ -593,6 +593,37 @@ ingest_free(struct ingest *in)
 	free(in);
 }
 
+/* ts: ms from now, for pthread_cond_timedwait. */
+static void
+deadline(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000;
+	ts->tv_nsec %= 1000000000;
+}
+
+/*
+ * Main thread: sleeps up to ms on cond, unless a chunk job is done or,
+ * with head, the queue holds more than head.  The rx thread and the
+ * workers signal cond when they see waiting set.
+ */
+static void
+main_sleep(struct ingest *in, const uint64_t *head, unsigned ms)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&in->lock);
+	atomic_store(&in->waiting, 1);
+	if (atomic_load(&in->done.n) == 0 &&
+	    (head == NULL || atomic_load(&in->tail) == *head)) {
+		deadline(&ts, ms);
+		pthread_cond_timedwait(&in->cond, &in->lock, &ts);
+	}
+	atomic_store(&in->waiting, 0);
+	pthread_mutex_unlock(&in->lock);
+}
+
 static size_t
 padded(size_t len)
 {
@@ -862,22 +893,18 @@ prepare_descriptor(const struct ingest *in, const uint8_t *d, size_t len,
 {
 	uint8_t msg[PROTO_SIG_CONTEXT_LEN + PROTO_MAX_DATAGRAM];
 	struct proto_descriptor desc;
-	unsigned i;
+	const struct sign_pubkey *key;
 	size_t n;
 
-	if (proto_descriptor_decode(d, len, &desc) != PROTO_OK)
-		return;
-	for (i = 0; i < in->n_keys; i++)
-		if (memcmp(in->keys[i].id, desc.key_id, PROTO_KEYID_LEN) == 0)
-			break;
-	if (i == in->n_keys)
+	if (proto_descriptor_decode(d, len, &desc) != PROTO_OK ||
+	    (key = recv_find_key(in->keys, in->n_keys, desc.key_id)) == NULL)
 		return;
 	n = proto_sig_message(msg, sizeof(msg), PROTO_DESC_SIG_CONTEXT,
 	    desc.signed_body, desc.signed_len);
 	if (n == 0)
 		return;
-	switch (sigcheck_verify_live(in->sc, desc.id.transfer, &in->keys[i],
-	    msg, n, desc.sig, util_now_ns())) {
+	switch (sigcheck_verify_live(in->sc, desc.id.transfer, key, msg, n,
+	    desc.sig, util_now_ns())) {
 	case SIGCHECK_GOOD:
 		pp->sig = INGEST_SIG_GOOD;
 		break;
@@ -890,7 +917,7 @@ prepare_descriptor(const struct ingest *in, const uint8_t *d, size_t len,
 	default:
 		return;
 	}
-	pp->key = (uint8_t)i;
+	pp->key = (uint8_t)(key - in->keys);
 	pp->flags |= INGEST_PREP_SIGNED;
 }
 
@@ -1016,6 +1043,19 @@ run_jobs(struct worker *w)
 }
 
 /*
+ * Publishes a cursor, then returns the head read after it, to start
+ * from: what is at or past that head was not released when read, and
+ * from the cursor on the rx thread keeps it (sequentially consistent on
+ * both sides).
+ */
+static uint64_t
+publish_cursor(struct worker *w)
+{
+	atomic_store(&w->cursor, atomic_load(&w->in->head));
+	return atomic_load(&w->in->head);
+}
+
+/*
  * Runs its chunk jobs first; walks every entry in order, preparing its
  * own (every n_workers-th) and stepping over the others'; sleeps when it
  * has caught up with the rx thread and has no job.
@@ -1027,14 +1067,7 @@ worker_main(void *arg)
 	struct ingest *in = w->in;
 	uint64_t cur;
 
-	/*
-	 * Publish a cursor, then start from the head read after it: what
-	 * is at or past that head was not released when read, and from the
-	 * cursor on the rx thread keeps it (sequentially consistent on both
-	 * sides).
-	 */
-	atomic_store(&w->cursor, atomic_load(&in->head));
-	cur = atomic_load(&in->head);
+	cur = publish_cursor(w);
 	while (!atomic_load_explicit(&in->stop, memory_order_relaxed)) {
 		uint64_t tail = atomic_load_explicit(&in->tail,
 		    memory_order_acquire);
@@ -1055,8 +1088,7 @@ worker_main(void *arg)
 
 			atomic_store(&w->cursor, CURSOR_IDLE);
 			run_jobs(w);
-			atomic_store(&w->cursor, atomic_load(&in->head));
-			again = atomic_load(&in->head);
+			again = publish_cursor(w);
 			if (cur < again)
 				cur = again;
 			atomic_store(&w->cursor, cur);
@@ -1076,18 +1108,14 @@ worker_main(void *arg)
 			    !atomic_load(&in->stop) && w->jobs.head == NULL) {
 				struct timespec ts;
 
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += 10000000;
-				ts.tv_sec += ts.tv_nsec / 1000000000;
-				ts.tv_nsec %= 1000000000;
+				deadline(&ts, 10);
 				pthread_cond_timedwait(&w->cond, &in->lock,
 				    &ts);
 			}
 			w->sleeping = false;
 			atomic_fetch_sub(&in->wwaiting, 1);
 			pthread_mutex_unlock(&in->lock);
-			atomic_store(&w->cursor, atomic_load(&in->head));
-			cur = atomic_load(&in->head);
+			cur = publish_cursor(w);
 			continue;
 		}
 		while (cur != tail) {
@@ -1154,19 +1182,7 @@ ingest_submit(struct ingest *in, unsigned key, struct ingest_job *j)
 void
 ingest_wait_done(struct ingest *in, unsigned timeout_ms)
 {
-	struct timespec ts;
-
-	pthread_mutex_lock(&in->lock);
-	atomic_store(&in->waiting, 1);
-	if (atomic_load(&in->done.n) == 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-		ts.tv_sec += timeout_ms / 1000 + ts.tv_nsec / 1000000000;
-		ts.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&in->cond, &in->lock, &ts);
-	}
-	atomic_store(&in->waiting, 0);
-	pthread_mutex_unlock(&in->lock);
+	main_sleep(in, NULL, timeout_ms);
 }
 
 struct ingest_job *
@@ -1244,21 +1260,7 @@ ingest_pop(struct ingest *in, uint8_t **buf, size_t *len, size_t *seg,
 			break;
 		if (timeout_ms == 0)
 			return false;
-		pthread_mutex_lock(&in->lock);
-		atomic_store(&in->waiting, 1);
-		if (atomic_load(&in->tail) == head &&
-		    atomic_load(&in->done.n) == 0) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-			ts.tv_sec += timeout_ms / 1000 + ts.tv_nsec /
-			    1000000000;
-			ts.tv_nsec %= 1000000000;
-			pthread_cond_timedwait(&in->cond, &in->lock, &ts);
-		}
-		atomic_store(&in->waiting, 0);
-		pthread_mutex_unlock(&in->lock);
+		main_sleep(in, &head, timeout_ms);
 		timeout_ms = 0;
 	}
 	off = (size_t)(head % in->qcap);

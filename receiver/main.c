@@ -75,7 +75,8 @@ log_stats(const struct recv *r, const char *what)
 	    PRIu64 " incomplete=%" PRIu64 " quarantined=%" PRIu64
 	    " duplicate=%" PRIu64 " retried=%" PRIu64 " preempted=%" PRIu64
 	    " finished_repeats=%" PRIu64 " chunk_jobs=%" PRIu64
-	    " chunk_jobs_max=%" PRIu64 " hash_skipped=%" PRIu64, what, r->stats.datagrams,
+	    " chunk_jobs_max=%" PRIu64 " hash_skipped=%" PRIu64, what,
+	    r->stats.datagrams,
 	    r->stats.bytes, r->stats.symbols, r->stats.descriptors,
 	    r->stats.heartbeats, r->stats.redundant, r->stats.chunks_done,
 	    r->stats.chunks_repaired, r->stats.chunks_evicted,

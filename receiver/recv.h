@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/conf.h"
 #include "common/manifest.h"
@@ -145,6 +146,19 @@ struct ingest_job {
 };
 
 #define RECV_MAX_WORKERS 64
+
+/* The key of keys[0..n) with this id, or NULL. */
+static inline const struct sign_pubkey *
+recv_find_key(const struct sign_pubkey *keys, unsigned n,
+    const uint8_t id[PROTO_KEYID_LEN])
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (memcmp(keys[i].id, id, PROTO_KEYID_LEN) == 0)
+			return &keys[i];
+	return NULL;
+}
 
 struct slot {
 	bool used;
